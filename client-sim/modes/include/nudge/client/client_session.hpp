@@ -1,0 +1,195 @@
+#pragma once
+// One emulated Outlook-style client, sans-IO. The driver connects its TCP
+// channels (main: EMSMDB; async: AsyncEMSMDB, async mode only) and its UDP
+// socket, then feeds it (now, bytes) and drains outputs. Modes:
+//   poll  - empty EcDoRpcExt2 every interval (optionally 1x-2x jitter, as Outlook did);
+//   push  - register a UDP callback, poll until the first datagram arrives, then
+//           fetch on each datagram that matches the registered context;
+//   async - EcDoAsyncConnectEx, then EcDoAsyncWaitEx and fetch in a loop.
+// Datagrams that do not match the context are counted and ignored: a forged or
+// random datagram never triggers a fetch and never stops the client.
+#include <array>
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "nudge/metrics/latency_histogram.hpp"
+#include "nudge/metrics/traffic.hpp"
+#include "nudge/protocol/clock.hpp"
+#include "nudge/protocol/emsmdb.hpp"
+#include "nudge/protocol/endpoint.hpp"
+#include "nudge/protocol/push_datagram.hpp"
+#include "nudge/protocol/random.hpp"
+
+namespace nudge::client {
+
+using protocol::byte_buffer;
+using protocol::bytes_view;
+using protocol::ip_endpoint;
+
+enum class client_mode : std::uint8_t { poll, push, async };
+inline constexpr std::size_t client_mode_count = 3;
+std::string_view to_string(client_mode m);
+std::optional<client_mode> parse_client_mode(std::string_view s);
+
+enum class channel : std::uint8_t { main, async };
+
+/// How a fetched event was signalled to the client.
+enum class delivery_path : std::uint8_t { poll, push, async };
+inline constexpr std::size_t delivery_path_count = 3;
+std::string_view to_string(delivery_path p);
+
+struct client_config {
+  client_mode mode = client_mode::poll;
+  std::string user_dn;
+  /// 0: use the server's pcmsPollsMax.
+  duration poll_interval = duration::zero();
+  /// Wait U[1x, 2x] the interval between polls, as Outlook did.
+  bool poll_jitter = false;
+  /// Push: the blob to register (at most 16 bytes) and the SOCKADDR to register
+  /// (the client's own UDP address as it sees it, private behind a NAT).
+  protocol::push_context context;
+  ip_endpoint callback_address;
+  /// Push: send a reachability cookie to the notifier's UDP endpoint after
+  /// registering (for the `verified` policy), and resend it every
+  /// `keepalive_interval` (0: never) to hold a NAT pinhole open.
+  bool send_cookie = false;
+  ip_endpoint notifier_udp;
+  duration keepalive_interval = duration::zero();
+  /// Push: keep polling until the first matching datagram (MS-OXCNOTIF 3.2.5.4).
+  /// False gives "pure push": trust the registration from the start.
+  bool poll_until_first_ping = true;
+  /// Push: once relying on pings, still check every this often (0: never). A
+  /// check that finds details no ping announced means pings are not getting
+  /// through: fall back to polling until a ping arrives again (what Outlook did
+  /// behind NAT).
+  duration fallback_check_interval = duration::zero();
+  std::uint64_t seed = 1;
+  metrics::wire_model wire;
+};
+
+/// Counters shared by a group of clients (usually one per mode), so a million
+/// clients cost a few histograms, not a million.
+struct client_metrics {
+  metrics::traffic_meter traffic;
+  metrics::latency_histogram latency;  // event creation -> its details fetched
+  std::array<metrics::latency_histogram, delivery_path_count> latency_by_path;
+  std::array<std::uint64_t, delivery_path_count> events_by_path{};
+  std::uint64_t clients_started = 0;
+  std::uint64_t clients_ready = 0;     // connected (and registered / async-connected)
+  std::uint64_t clients_failed = 0;
+  std::uint64_t polls = 0;
+  std::uint64_t wasted_polls = 0;      // polls that found nothing
+  std::uint64_t fetches = 0;
+  std::uint64_t wasted_fetches = 0;    // fetches that found nothing
+  std::uint64_t events_fetched = 0;
+  std::uint64_t pings_received = 0;
+  std::uint64_t pings_matched = 0;
+  std::uint64_t datagrams_ignored = 0;  // did not match the registered context
+  std::uint64_t pending_seen = 0;       // RopPending for this session
+  std::uint64_t async_waits = 0;
+  std::uint64_t async_notified = 0;
+  std::uint64_t async_timeouts = 0;
+  std::uint64_t fallbacks_to_polling = 0;
+  std::uint64_t protocol_errors = 0;
+
+  client_metrics& operator+=(const client_metrics& o);
+};
+
+struct tcp_send {
+  channel ch;
+  byte_buffer bytes;
+};
+struct udp_send {
+  ip_endpoint to;
+  byte_buffer bytes;
+};
+using output = std::variant<tcp_send, udp_send>;
+
+class client_session {
+ public:
+  client_session(client_config cfg, client_metrics& metrics);
+
+  bool needs_async_channel() const { return cfg_.mode == client_mode::async; }
+  bool needs_udp() const { return cfg_.mode == client_mode::push; }
+
+  /// Channels are connected: count the handshakes and send the binds.
+  void start(time_point now);
+  void receive(time_point now, channel ch, bytes_view bytes);
+  void receive_datagram(time_point now, const ip_endpoint& from, bytes_view bytes);
+  void on_timer(time_point now);
+  /// A channel was closed under the client: it stops, counted as failed.
+  void channel_closed(time_point now, channel ch);
+  /// End of run: settles the ACK estimate (pending ACKs are counted as sent).
+  void finish(time_point now);
+
+  time_point next_deadline() const;
+  std::vector<output>& outputs() { return out_; }
+
+  bool ready() const { return state_ == state::ready; }
+  bool failed() const { return state_ == state::failed; }
+  const std::string& failure() const { return failure_; }
+  std::uint16_t session_index() const { return session_index_; }
+  bool push_confirmed() const { return push_confirmed_; }
+  bool polling() const { return next_poll_ != never; }
+  const client_config& config() const { return cfg_; }
+
+ private:
+  enum class state : std::uint8_t { idle, binding, connecting, setting_up, ready, failed };
+  enum class call_kind : std::uint8_t { none, bind, connect, register_push, poll, fetch, async_connect, async_wait };
+  struct channel_state {
+    byte_buffer rx;
+    std::uint32_t next_call_id = 1;
+    std::uint32_t outstanding_call = 0;
+    call_kind outstanding = call_kind::none;
+    delivery_path reason = delivery_path::poll;  // why the outstanding fetch was sent
+    time_point sent_at{};
+    metrics::ack_tracker client_acks;  // pure ACKs the client sends
+    metrics::ack_tracker server_acks;  // pure ACKs the server sends
+    bool bound = false;
+    bool open = false;
+  };
+
+  void send_call(time_point now, channel ch, call_kind kind, std::uint16_t opnum, byte_buffer& pdu);
+  void send_bind(time_point now, channel ch);
+  void send_connect(time_point now);
+  void send_register(time_point now);
+  void send_ext2(time_point now, call_kind kind, delivery_path reason);
+  void send_async_connect(time_point now);
+  void send_async_wait(time_point now);
+  void send_cookie(time_point now);
+  void on_pdu(time_point now, channel ch, bytes_view pdu_bytes);
+  void on_response(time_point now, channel ch, call_kind kind, bytes_view stub);
+  void on_ext2_response(time_point now, call_kind kind, delivery_path reason, bytes_view stub);
+  void became_ready(time_point now);
+  void schedule_poll(time_point now);
+  void maybe_send_fetch(time_point now);
+  void fail(std::string why);
+  void count(metrics::message_kind k, metrics::direction d, std::size_t bytes);
+  void count_ack(metrics::direction d, time_point at);
+  channel_state& chan(channel c) { return channels_[static_cast<std::size_t>(c)]; }
+
+  client_config cfg_;
+  client_metrics& m_;
+  rng rng_;
+  state state_ = state::idle;
+  std::string failure_;
+  std::array<channel_state, 2> channels_;
+  std::vector<output> out_;
+  protocol::emsmdb::context_handle cxh_;
+  protocol::emsmdb::context_handle acxh_;
+  std::uint16_t session_index_ = 0;
+  std::uint32_t notification_handle_ = 0;
+  duration interval_ = duration::zero();
+  time_point next_poll_ = never;
+  time_point next_keepalive_ = never;
+  bool registered_ = false;
+  bool push_confirmed_ = false;   // a matching datagram arrived: rely on push
+  bool async_active_ = false;
+  bool fetch_wanted_ = false;
+  delivery_path fetch_reason_ = delivery_path::push;
+  bool wait_after_fetch_ = false;
+};
+
+}  // namespace nudge::client

@@ -1,0 +1,113 @@
+#pragma once
+// Traffic counters: every message is counted by the session that encodes or
+// decodes it, per kind and direction, as payload bytes (what the protocol
+// layer hands to TCP/UDP) and as on-wire bytes and packets (IPv4 + TCP/UDP
+// headers, TCP segmentation, handshakes and pure ACKs, per wire_model).
+#include <array>
+#include <cstdint>
+#include <string_view>
+
+#include "nudge/protocol/clock.hpp"
+
+namespace nudge::metrics {
+
+enum class message_kind : std::uint8_t {
+  tcp_setup,      // SYN, SYN-ACK, ACK and the closing FIN/ACKs
+  tcp_ack,        // pure ACKs (estimated by ack_tracker)
+  bind,           // bind / bind_ack
+  connect,        // EcDoConnectEx
+  register_push,  // EcRRegisterPushNotification
+  poll,           // EcDoRpcExt2 sent on the poll timer
+  fetch,          // EcDoRpcExt2 sent because a ping, wait or RopPending said so
+  dummy,          // EcDummyRpc
+  async_connect,  // EcDoAsyncConnectEx
+  async_wait,     // EcDoAsyncWaitEx
+  ping,           // the UDP datagram carrying the context
+  keepalive,      // client UDP datagrams that hold a NAT pinhole open or prove reachability
+  fault,          // fault and bind_nak PDUs
+  count_
+};
+inline constexpr std::size_t message_kind_count = static_cast<std::size_t>(message_kind::count_);
+std::string_view to_string(message_kind k);
+
+enum class direction : std::uint8_t { to_server, to_client };
+
+struct traffic_cell {
+  std::uint64_t messages = 0;
+  std::uint64_t payload_bytes = 0;
+  std::uint64_t wire_bytes = 0;
+  std::uint64_t packets = 0;
+
+  traffic_cell& operator+=(const traffic_cell& o) {
+    messages += o.messages;
+    payload_bytes += o.payload_bytes;
+    wire_bytes += o.wire_bytes;
+    packets += o.packets;
+    return *this;
+  }
+  friend bool operator==(const traffic_cell&, const traffic_cell&) = default;
+};
+
+/// How payload becomes packets on the wire. Defaults: IPv4, 20-byte TCP headers
+/// without options (Windows peers of the era), MSS 1460, 200 ms delayed ACK.
+struct wire_model {
+  std::uint32_t ip_header = 20;
+  std::uint32_t tcp_header = 20;
+  std::uint32_t tcp_options = 0;   // 12 for Linux timestamps
+  std::uint32_t syn_options = 12;  // MSS + window scale + SACK-permitted on SYN and SYN-ACK
+  std::uint32_t udp_header = 8;
+  std::uint32_t mss = 1460;
+  duration delayed_ack = std::chrono::milliseconds(200);
+
+  std::uint32_t tcp_packet_overhead() const { return ip_header + tcp_header + tcp_options; }
+  std::uint64_t tcp_segments(std::uint64_t payload) const { return payload == 0 ? 1 : (payload + mss - 1) / mss; }
+  traffic_cell tcp_message(std::uint64_t payload) const {
+    const auto segs = tcp_segments(payload);
+    return {1, payload, payload + segs * tcp_packet_overhead(), segs};
+  }
+  traffic_cell udp_message(std::uint64_t payload) const { return {1, payload, payload + ip_header + udp_header, 1}; }
+  traffic_cell pure_ack() const { return {0, 0, tcp_packet_overhead(), 1}; }
+  /// SYN and SYN-ACK carry syn_options; the third ACK is plain.
+  traffic_cell handshake_to_server() const;
+  traffic_cell handshake_to_client() const;
+};
+
+class traffic_meter {
+ public:
+  void add(message_kind k, direction d, const traffic_cell& c) { cell(k, d) += c; }
+  traffic_cell& cell(message_kind k, direction d) {
+    return cells_[static_cast<std::size_t>(k)][static_cast<std::size_t>(d)];
+  }
+  const traffic_cell& cell(message_kind k, direction d) const {
+    return cells_[static_cast<std::size_t>(k)][static_cast<std::size_t>(d)];
+  }
+  traffic_cell total(direction d) const;
+  traffic_cell total() const;
+  traffic_meter& operator+=(const traffic_meter& o);
+  friend bool operator==(const traffic_meter&, const traffic_meter&) = default;
+
+ private:
+  std::array<std::array<traffic_cell, 2>, message_kind_count> cells_{};
+};
+
+/// Estimates pure ACKs on one TCP direction: data received at t is ACKed by the
+/// receiver's next data segment if it leaves within `delayed_ack`, otherwise by
+/// a pure ACK at t + delayed_ack. Deterministic given the event times, so real
+/// and virtual runs estimate the same ACKs.
+class ack_tracker {
+ public:
+  /// The receiver got data at `now`. Returns the time of a pure ACK that an
+  /// earlier, still-unacknowledged receipt forced out (or `never`).
+  time_point on_data_received(time_point now, duration delayed_ack);
+  /// The receiver sends data at `now`: a pending ACK rides along if still
+  /// within its delay; returns the time of a pure ACK that was due before.
+  time_point on_data_sent(time_point now);
+  /// Flushes a pending ACK whose delay has passed by `now` (or at end of run).
+  time_point flush(time_point now);
+  time_point pending_deadline() const { return deadline_; }
+
+ private:
+  time_point deadline_ = never;
+};
+
+}  // namespace nudge::metrics

@@ -1,0 +1,173 @@
+#pragma once
+// Connection-oriented DCE/RPC PDUs (C706 chapter 12, MS-RPCE 2.2.2), as sent over
+// ncacn_ip_tcp: bind, bind_ack, bind_nak, request, response, fault.
+// No authentication (auth_length 0) and single-fragment PDUs only: nudge keeps
+// every PDU below max_xmit_frag, and a fragmented PDU is reported as malformed.
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "nudge/protocol/byte_io.hpp"
+#include "nudge/protocol/decode.hpp"
+#include "nudge/protocol/identifiers.hpp"
+
+namespace nudge::protocol::dcerpc {
+
+inline constexpr std::size_t common_header_size = 16;
+inline constexpr std::size_t request_header_size = 24;
+inline constexpr std::size_t response_header_size = 24;
+inline constexpr std::size_t fault_size = 32;
+inline constexpr std::uint16_t default_max_frag = 5840;
+
+enum class packet_type : std::uint8_t {
+  request = 0,
+  response = 2,
+  fault = 3,
+  bind = 11,
+  bind_ack = 12,
+  bind_nak = 13,
+};
+
+namespace pfc {
+inline constexpr std::uint8_t first_frag = 0x01;
+inline constexpr std::uint8_t last_frag = 0x02;
+inline constexpr std::uint8_t did_not_execute = 0x20;
+inline constexpr std::uint8_t object_uuid = 0x80;
+}  // namespace pfc
+
+struct presentation_context {
+  std::uint16_t context_id = 0;
+  syntax_id abstract_syntax;
+  std::vector<syntax_id> transfer_syntaxes;
+};
+
+struct bind_pdu {
+  std::uint32_t call_id = 0;
+  std::uint16_t max_xmit_frag = default_max_frag;
+  std::uint16_t max_recv_frag = default_max_frag;
+  std::uint32_t assoc_group_id = 0;
+  std::vector<presentation_context> contexts;
+};
+
+struct bind_result {
+  std::uint16_t result = 0;  // 0 acceptance, 2 provider rejection
+  std::uint16_t reason = 0;
+  syntax_id transfer_syntax;
+};
+
+struct bind_ack_pdu {
+  std::uint32_t call_id = 0;
+  std::uint16_t max_xmit_frag = default_max_frag;
+  std::uint16_t max_recv_frag = default_max_frag;
+  std::uint32_t assoc_group_id = 0;
+  std::string secondary_address;  // the server's port as text, e.g. "7777"
+  std::vector<bind_result> results;
+};
+
+struct bind_nak_pdu {
+  std::uint32_t call_id = 0;
+  std::uint16_t reject_reason = 0;
+};
+
+/// A request; `stub` views the input buffer it was decoded from.
+struct request_pdu {
+  std::uint32_t call_id = 0;
+  std::uint32_t alloc_hint = 0;
+  std::uint16_t context_id = 0;
+  std::uint16_t opnum = 0;
+  bytes_view stub;
+};
+
+struct response_pdu {
+  std::uint32_t call_id = 0;
+  std::uint32_t alloc_hint = 0;
+  std::uint16_t context_id = 0;
+  bytes_view stub;
+};
+
+struct fault_pdu {
+  std::uint32_t call_id = 0;
+  std::uint16_t context_id = 0;
+  std::uint32_t status = 0;
+};
+
+using pdu = std::variant<bind_pdu, bind_ack_pdu, bind_nak_pdu, request_pdu, response_pdu, fault_pdu>;
+
+/// The 16-byte common header, decoded alone (what a stream framer needs).
+struct common_header {
+  std::uint8_t rpc_vers = 5;
+  std::uint8_t rpc_vers_minor = 0;
+  std::uint8_t ptype = 0;
+  std::uint8_t pfc_flags = 0;
+  std::uint32_t drep = 0x10;
+  std::uint16_t frag_length = 0;
+  std::uint16_t auth_length = 0;
+  std::uint32_t call_id = 0;
+};
+
+decoded<common_header> decode_common_header(bytes_view in);
+
+/// Decodes one PDU from the front of a TCP byte stream: need_more until the
+/// whole fragment is present; `consumed` is frag_length when complete.
+decoded<pdu> decode_pdu(bytes_view in);
+
+// Encoders append one whole PDU to `out` and return its size.
+std::size_t encode(byte_buffer& out, const bind_pdu& p);
+std::size_t encode(byte_buffer& out, const bind_ack_pdu& p);
+std::size_t encode(byte_buffer& out, const bind_nak_pdu& p);
+std::size_t encode(byte_buffer& out, const request_pdu& p);
+std::size_t encode(byte_buffer& out, const response_pdu& p);
+std::size_t encode(byte_buffer& out, const fault_pdu& p);
+
+/// Appends a request whose stub is produced in place by `write_stub(byte_writer&)`,
+/// avoiding a temporary buffer on the hot path.
+template <class StubWriter>
+std::size_t encode_request(byte_buffer& out, std::uint32_t call_id, std::uint16_t context_id, std::uint16_t opnum,
+                           StubWriter&& write_stub);
+template <class StubWriter>
+std::size_t encode_response(byte_buffer& out, std::uint32_t call_id, std::uint16_t context_id,
+                            StubWriter&& write_stub);
+
+// ---- implementation of the in-place encoders ------------------------------
+namespace detail {
+void write_common_header(byte_writer& w, packet_type type, std::uint32_t call_id);
+void finish_pdu(byte_buffer& out, std::size_t pdu_start, std::size_t alloc_hint_pos);
+}  // namespace detail
+
+template <class StubWriter>
+std::size_t encode_request(byte_buffer& out, std::uint32_t call_id, std::uint16_t context_id, std::uint16_t opnum,
+                           StubWriter&& write_stub) {
+  const std::size_t start = out.size();
+  byte_writer w(out);
+  detail::write_common_header(w, packet_type::request, call_id);
+  const std::size_t hint_pos = out.size();
+  w.u32(0);
+  w.u16(context_id);
+  w.u16(opnum);
+  byte_writer stub(out);  // NDR alignment is relative to the stub start
+  write_stub(stub);
+  detail::finish_pdu(out, start, hint_pos);
+  return out.size() - start;
+}
+
+template <class StubWriter>
+std::size_t encode_response(byte_buffer& out, std::uint32_t call_id, std::uint16_t context_id,
+                            StubWriter&& write_stub) {
+  const std::size_t start = out.size();
+  byte_writer w(out);
+  detail::write_common_header(w, packet_type::response, call_id);
+  const std::size_t hint_pos = out.size();
+  w.u32(0);
+  w.u16(context_id);
+  w.u8(0);  // cancel_count
+  w.u8(0);  // reserved
+  byte_writer stub(out);
+  write_stub(stub);
+  detail::finish_pdu(out, start, hint_pos);
+  return out.size() - start;
+}
+
+const char* packet_type_name(std::uint8_t ptype);
+
+}  // namespace nudge::protocol::dcerpc

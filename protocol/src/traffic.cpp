@@ -1,0 +1,76 @@
+#include "nudge/metrics/traffic.hpp"
+
+namespace nudge::metrics {
+
+std::string_view to_string(message_kind k) {
+  switch (k) {
+    case message_kind::tcp_setup: return "tcp_setup";
+    case message_kind::tcp_ack: return "tcp_ack";
+    case message_kind::bind: return "bind";
+    case message_kind::connect: return "connect";
+    case message_kind::register_push: return "register";
+    case message_kind::poll: return "poll";
+    case message_kind::fetch: return "fetch";
+    case message_kind::dummy: return "dummy";
+    case message_kind::async_connect: return "async_connect";
+    case message_kind::async_wait: return "async_wait";
+    case message_kind::ping: return "ping";
+    case message_kind::keepalive: return "keepalive";
+    case message_kind::fault: return "fault";
+    case message_kind::count_: break;
+  }
+  return "?";
+}
+
+traffic_cell wire_model::handshake_to_server() const {
+  // SYN (with options) and the final ACK.
+  return {1, 0, 2ull * (ip_header + tcp_header) + syn_options, 2};
+}
+traffic_cell wire_model::handshake_to_client() const {
+  // SYN-ACK (with options).
+  return {0, 0, std::uint64_t{ip_header} + tcp_header + syn_options, 1};
+}
+
+traffic_cell traffic_meter::total(direction d) const {
+  traffic_cell t;
+  for (const auto& row : cells_) t += row[static_cast<std::size_t>(d)];
+  return t;
+}
+
+traffic_cell traffic_meter::total() const {
+  traffic_cell t = total(direction::to_server);
+  t += total(direction::to_client);
+  return t;
+}
+
+traffic_meter& traffic_meter::operator+=(const traffic_meter& o) {
+  for (std::size_t k = 0; k < cells_.size(); ++k)
+    for (std::size_t d = 0; d < 2; ++d) cells_[k][d] += o.cells_[k][d];
+  return *this;
+}
+
+time_point ack_tracker::on_data_received(time_point now, duration delayed_ack) {
+  time_point forced = never;
+  // An earlier receipt whose ACK delay already ran out was acknowledged by a pure ACK.
+  if (deadline_ != never && deadline_ < now) forced = deadline_;
+  if (deadline_ == never || forced != never) deadline_ = now + delayed_ack;
+  return forced;
+}
+
+time_point ack_tracker::on_data_sent(time_point now) {
+  time_point forced = never;
+  if (deadline_ != never && deadline_ < now) forced = deadline_;
+  deadline_ = never;  // outgoing data carries the ACK
+  return forced;
+}
+
+time_point ack_tracker::flush(time_point now) {
+  if (deadline_ != never && deadline_ <= now) {
+    const time_point t = deadline_;
+    deadline_ = never;
+    return t;
+  }
+  return never;
+}
+
+}  // namespace nudge::metrics
