@@ -1,0 +1,80 @@
+#pragma once
+// The real-socket driver: runs a run_plan's client_sessions against a live
+// `notifier` over loopback TCP and UDP, and drives mailbox events through the
+// notifier's control port. Same sessions, same run_result as run_virtual.
+//
+//  * Each client has its own TCP connection(s) (main; plus the async channel in
+//    async mode) and, in push mode, its own UDP socket, all bound to one source
+//    address from a loopback range (127.0.0.2, 127.0.0.3, ...) so ephemeral
+//    ports never run out. The callback SOCKADDR is the UDP socket's address.
+//  * Time is steady_clock mapped onto nudge::time_point through
+//    time_since_epoch, as the notifier does, so event timestamps it stamps and
+//    the clients' `now` are comparable (same machine).
+//  * Worker threads each own a slice of clients, one io_context and one timer
+//    over a min-heap of client deadlines. When the plan needs more descriptors
+//    than one process may hold, the clients are split over forked worker
+//    processes that send their metrics back over a pipe (exactly).
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "nudge/protocol/endpoint.hpp"
+#include "nudge/sim/run_plan.hpp"
+#include "nudge/sim/run_result.hpp"
+
+namespace nudge::sim {
+
+/// A live view of a real run, summed over threads and processes.
+struct real_progress {
+  duration elapsed = duration::zero();  // since the run's time zero (negative before it)
+  std::size_t clients = 0;              // in the plan
+  std::size_t processes = 1;
+  std::uint64_t clients_started = 0;    // connected and sent their binds
+  std::uint64_t clients_ready = 0;
+  std::uint64_t clients_failed = 0;
+  std::uint64_t events_generated = 0;   // acknowledged by the notifier's control port
+  std::uint64_t events_fetched = 0;
+  std::uint64_t polls = 0;
+  std::uint64_t fetches = 0;
+  std::uint64_t wire_bytes = 0;         // both directions, as the sessions count them
+};
+
+struct real_options {
+  /// The notifier's DCE/RPC (TCP), ping (UDP) and control (TCP, text) endpoints.
+  /// Real traffic only ever goes to loopback: IPv4 127.0.0.0/8 is required.
+  protocol::ip_endpoint notifier = protocol::ip_endpoint::v4(127, 0, 0, 1, 7777);
+  protocol::ip_endpoint notifier_udp = protocol::ip_endpoint::v4(127, 0, 0, 1, 7778);
+  protocol::ip_endpoint control = protocol::ip_endpoint::v4(127, 0, 0, 1, 7779);
+  /// Worker threads per process; 0: one per CPU.
+  std::size_t workers = 0;
+  /// Worker processes; 0: as few as the descriptor budget allows (usually 1).
+  std::size_t processes = 0;
+  /// Descriptors one process may spend on client sockets; 0: the soft
+  /// RLIMIT_NOFILE (raised to the hard limit first) minus a reserve of 2,000.
+  std::size_t max_fds_per_process = 0;
+  /// Client i binds its sockets to source_first + (i mod source_count), port 0.
+  protocol::ip_endpoint source_first = protocol::ip_endpoint::v4(127, 0, 0, 2, 0);
+  std::size_t source_count = 253;  // 127.0.0.2 .. 127.0.0.254
+  /// Time zero is this long after run_real is called, so sockets and threads
+  /// (and worker processes) are ready when the first client starts.
+  duration start_delay = std::chrono::milliseconds(200);
+  /// Called on the caller's thread about every `progress_every`.
+  std::function<void(const real_progress&)> progress;
+  duration progress_every = std::chrono::milliseconds(500);
+  /// Warnings worth a line on stderr (first client failures, control-port trouble).
+  std::function<void(std::string_view)> log;
+};
+
+/// Descriptors a client of this mode holds: TCP main (+ async) (+ UDP for push).
+std::size_t fds_per_client(client::client_mode m);
+
+/// Empty when the options are usable, else a message (non-loopback endpoint, ...).
+std::string validate(const real_options& opts);
+
+/// Runs the plan against a live notifier. Throws std::runtime_error when the
+/// run cannot be carried out (notifier unreachable, bad options, a worker
+/// process died); client failures during the run are counted, not thrown.
+run_result run_real(const run_plan& plan, const real_options& opts);
+
+}  // namespace nudge::sim

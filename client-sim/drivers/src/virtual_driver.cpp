@@ -1,0 +1,285 @@
+#include "nudge/sim/virtual_driver.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <unordered_map>
+
+#include "nudge/protocol/random.hpp"
+
+namespace nudge::sim {
+
+using client::channel;
+using client::client_mode;
+using client::client_session;
+using notifier::connection_id;
+using protocol::byte_buffer;
+using protocol::ip_endpoint;
+
+namespace {
+
+enum class ev_type : std::uint8_t {
+  client_start,
+  client_timer,
+  server_timer,
+  to_server_tcp,
+  to_client_tcp,
+  to_server_udp,
+  to_client_udp,
+  mailbox_event,
+  progress,
+};
+
+struct event {
+  time_point at;
+  std::uint64_t seq;
+  ev_type type;
+  std::uint8_t ch = 0;
+  std::uint32_t client = 0;
+  byte_buffer bytes;
+  ip_endpoint from;
+};
+
+struct later {
+  bool operator()(const event& a, const event& b) const { return a.at != b.at ? a.at > b.at : a.seq > b.seq; }
+};
+
+// The virtual world's addresses: documentation/benchmark ranges, never routed anywhere.
+const ip_endpoint server_tcp = ip_endpoint::v4(192, 0, 2, 1, 7777);
+const ip_endpoint server_udp = ip_endpoint::v4(192, 0, 2, 1, 7778);
+constexpr std::uint32_t clients_per_host = 20000;
+
+ip_endpoint client_host(std::size_t i, std::uint16_t port_base) {
+  const auto host = static_cast<std::uint32_t>(i / clients_per_host);
+  const auto offset = static_cast<std::uint16_t>(i % clients_per_host);
+  return ip_endpoint::v4((198u << 24) | (18u << 16) | (host + 2), static_cast<std::uint16_t>(port_base + offset));
+}
+
+class world {
+ public:
+  world(const run_plan& plan, const virtual_options& opts)
+      : plan_(plan), opts_(opts), net_rng_(plan.seed ^ 0x4E4554ull), workload_rng_(plan.seed ^ 0x574F524Bull),
+        core_(server_config(plan)) {
+    modes_ = plan.assign_modes();
+    const std::size_t n = plan.clients;
+    clients_.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      auto cfg = plan.client_config_for(i, modes_[i]);
+      cfg.callback_address = client_host(i, 20000);
+      cfg.notifier_udp = server_udp;
+      clients_.emplace_back(std::move(cfg), mode_metrics_[static_cast<std::size_t>(modes_[i])]);
+      ++mode_clients_[static_cast<std::size_t>(modes_[i])];
+    }
+    conn_of_.assign(n, {0, 0});
+    client_timer_at_.assign(n, never);
+    last_tcp_.assign(n, {});
+    mailbox_of_.assign(n, 0);
+    client_of_conn_.push_back({0, 0});  // connection ids start at 1
+    for (std::size_t i = 0; i < n; ++i)
+      if (modes_[i] == client_mode::push) client_by_udp_.emplace(client_host(i, 20000), static_cast<std::uint32_t>(i));
+  }
+
+  run_result run() {
+    const auto wall_start = std::chrono::steady_clock::now();
+    const std::size_t n = plan_.clients;
+    for (std::size_t i = 0; i < n; ++i) {
+      const time_point start{plan_.ramp_up * static_cast<std::int64_t>(i) / static_cast<std::int64_t>(n)};
+      push({start, 0, ev_type::client_start, 0, static_cast<std::uint32_t>(i), {}, {}});
+    }
+    if (opts_.progress) push({time_point{} + opts_.progress_every, 0, ev_type::progress, 0, 0, {}, {}});
+    const time_point end = time_point{} + plan_.length + plan_.drain;
+    std::uint64_t processed = 0;
+    while (!heap_.empty() && heap_.front().at <= end) {
+      std::pop_heap(heap_.begin(), heap_.end(), later{});
+      event ev = std::move(heap_.back());
+      heap_.pop_back();
+      ++processed;
+      dispatch(ev);
+    }
+    for (auto& c : clients_) c.finish(end);
+    run_result r = snapshot(end);
+    r.simulated_events = processed;
+    r.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+    return r;
+  }
+
+ private:
+  static notifier::notifier_config server_config(const run_plan& plan) {
+    auto cfg = plan.server;
+    cfg.allow_non_loopback = true;  // virtual addresses never reach a socket
+    cfg.tcp_port = server_tcp.port;
+    cfg.wire = plan.wire;
+    return cfg;
+  }
+
+  void push(event ev) {
+    ev.seq = next_seq_++;
+    heap_.push_back(std::move(ev));
+    std::push_heap(heap_.begin(), heap_.end(), later{});
+  }
+
+  duration delay() {
+    duration d = opts_.link.one_way_delay;
+    if (opts_.link.jitter > duration::zero()) d += net_rng_.between(duration::zero(), opts_.link.jitter);
+    return d;
+  }
+
+  void dispatch(event& ev) {
+    const time_point now = ev.at;
+    switch (ev.type) {
+      case ev_type::client_start: return start_client(now, ev.client);
+      case ev_type::client_timer:
+        if (client_timer_at_[ev.client] != now) return;  // superseded
+        client_timer_at_[ev.client] = never;
+        clients_[ev.client].on_timer(now);
+        return after_client(now, ev.client);
+      case ev_type::server_timer:
+        if (server_timer_at_ != now) return;
+        server_timer_at_ = never;
+        core_.on_timer(now);
+        return after_server(now);
+      case ev_type::to_server_tcp:
+        core_.receive(now, conn_of_[ev.client][ev.ch], ev.bytes);
+        return after_server(now);
+      case ev_type::to_client_tcp:
+        clients_[ev.client].receive(now, static_cast<channel>(ev.ch), ev.bytes);
+        return after_client(now, ev.client);
+      case ev_type::to_server_udp:
+        core_.receive_datagram(now, ev.from, ev.bytes);
+        return after_server(now);
+      case ev_type::to_client_udp:
+        clients_[ev.client].receive_datagram(now, server_udp, ev.bytes);
+        return after_client(now, ev.client);
+      case ev_type::mailbox_event:
+        core_.inject_event(now, mailbox_of_[ev.client]);
+        ++generated_[static_cast<std::size_t>(modes_[ev.client])];
+        schedule_next_event(now, ev.client);
+        return after_server(now);
+      case ev_type::progress: {
+        opts_.progress(now, snapshot(now));
+        push({now + opts_.progress_every, 0, ev_type::progress, 0, 0, {}, {}});
+        return;
+      }
+    }
+  }
+
+  void start_client(time_point now, std::uint32_t i) {
+    client_session& c = clients_[i];
+    conn_of_[i][0] = open(now, i, channel::main);
+    if (c.needs_async_channel()) conn_of_[i][1] = open(now, i, channel::async);
+    mailbox_of_[i] = core_.mailbox(c.config().user_dn);
+    c.start(now);
+    schedule_next_event(now, i);
+    after_client(now, i);
+  }
+
+  connection_id open(time_point now, std::uint32_t i, channel ch) {
+    const auto id = core_.open_connection(now, client_host(i, ch == channel::main ? 20000 : 40000));
+    if (client_of_conn_.size() <= id) client_of_conn_.resize(id + 1);
+    client_of_conn_[id] = {i, static_cast<std::uint8_t>(ch)};
+    return id;
+  }
+
+  void schedule_next_event(time_point now, std::uint32_t i) {
+    if (plan_.events_per_client_hour <= 0) return;
+    const duration mean = std::chrono::duration_cast<duration>(std::chrono::duration<double>(3600.0 / plan_.events_per_client_hour));
+    const time_point at = now + workload_rng_.exponential(mean);
+    if (at < time_point{} + plan_.length) push({at, 0, ev_type::mailbox_event, 0, i, {}, {}});
+  }
+
+  time_point tcp_arrival(time_point now, std::uint32_t i, std::uint8_t ch, int dir) {
+    time_point& last = last_tcp_[i][ch * 2u + static_cast<unsigned>(dir)];
+    last = std::max(now + delay(), last);  // TCP delivers in order
+    return last;
+  }
+
+  void after_client(time_point now, std::uint32_t i) {
+    client_session& c = clients_[i];
+    for (auto& o : c.outputs()) {
+      if (auto* t = std::get_if<client::tcp_send>(&o)) {
+        const auto ch = static_cast<std::uint8_t>(t->ch);
+        push({tcp_arrival(now, i, ch, 0), 0, ev_type::to_server_tcp, ch, i, std::move(t->bytes), {}});
+      } else if (auto* u = std::get_if<client::udp_send>(&o)) {
+        if (u->to != server_udp || net_rng_.chance(opts_.link.udp_loss)) continue;
+        push({now + delay(), 0, ev_type::to_server_udp, 0, i, std::move(u->bytes), c.config().callback_address});
+      }
+    }
+    c.outputs().clear();
+    const time_point t = c.next_deadline();
+    if (t != client_timer_at_[i]) {
+      client_timer_at_[i] = t;
+      if (t != never) push({std::max(t, now), 0, ev_type::client_timer, 0, i, {}, {}});
+      if (t != never && t < now) client_timer_at_[i] = now;
+    }
+  }
+
+  void after_server(time_point now) {
+    for (auto& o : core_.outputs()) {
+      if (auto* t = std::get_if<notifier::tcp_send>(&o)) {
+        const auto [i, ch] = client_of_conn_[t->conn];
+        push({tcp_arrival(now, i, ch, 1), 0, ev_type::to_client_tcp, ch, i, std::move(t->bytes), {}});
+      } else if (auto* u = std::get_if<notifier::udp_send>(&o)) {
+        auto it = client_by_udp_.find(u->to);
+        if (it == client_by_udp_.end() || net_rng_.chance(opts_.link.udp_loss)) {
+          ++datagrams_undelivered_;
+          continue;
+        }
+        push({now + delay(), 0, ev_type::to_client_udp, 0, it->second, std::move(u->bytes), {}});
+      } else if (auto* cl = std::get_if<notifier::close_connection>(&o)) {
+        const auto [i, ch] = client_of_conn_[cl->conn];
+        clients_[i].channel_closed(now, static_cast<channel>(ch));
+      }
+    }
+    core_.outputs().clear();
+    const time_point t = core_.next_deadline();
+    if (t != server_timer_at_) {
+      server_timer_at_ = std::max(t, now);
+      if (t != never) push({server_timer_at_, 0, ev_type::server_timer, 0, 0, {}, {}});
+      else server_timer_at_ = never;
+    }
+  }
+
+  run_result snapshot(time_point) const {
+    run_result r;
+    r.clock = "virtual";
+    r.plan = plan_;
+    r.measured = plan_.length;
+    for (std::size_t k = 0; k < client::client_mode_count; ++k) {
+      r.modes[k].mode = static_cast<client_mode>(k);
+      r.modes[k].clients = mode_clients_[k];
+      r.modes[k].metrics = mode_metrics_[k];
+      r.modes[k].events_generated = generated_[k];
+    }
+    r.server = core_.stats();
+    return r;
+  }
+
+  const run_plan& plan_;
+  const virtual_options& opts_;
+  rng net_rng_;
+  rng workload_rng_;
+  notifier::notifier_core core_;
+  std::array<client::client_metrics, client::client_mode_count> mode_metrics_;
+  std::array<std::size_t, client::client_mode_count> mode_clients_{};
+  std::array<std::uint64_t, client::client_mode_count> generated_{};
+  std::vector<client_mode> modes_;
+  std::vector<client_session> clients_;
+  std::vector<std::array<connection_id, 2>> conn_of_;
+  std::vector<std::pair<std::uint32_t, std::uint8_t>> client_of_conn_;
+  std::vector<time_point> client_timer_at_;
+  time_point server_timer_at_ = never;
+  std::vector<std::array<time_point, 4>> last_tcp_;
+  std::vector<notifier::mailbox_id> mailbox_of_;
+  std::unordered_map<ip_endpoint, std::uint32_t, protocol::ip_endpoint_hash> client_by_udp_;
+  std::vector<event> heap_;
+  std::uint64_t next_seq_ = 0;
+  std::uint64_t datagrams_undelivered_ = 0;
+};
+
+}  // namespace
+
+run_result run_virtual(const run_plan& plan, const virtual_options& opts) {
+  world w(plan, opts);
+  return w.run();
+}
+
+}  // namespace nudge::sim

@@ -1,0 +1,57 @@
+#pragma once
+// What a run is: how many clients, in which modes, how often things change,
+// for how long, on which seed. Both drivers take a run_plan and produce a
+// run_result, so real-socket and virtual-time runs are compared like for like.
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "nudge/client/client_session.hpp"
+#include "nudge/metrics/traffic.hpp"
+#include "nudge/notifier/notifier_core.hpp"
+#include "nudge/protocol/clock.hpp"
+
+namespace nudge::sim {
+
+using namespace std::chrono_literals;
+
+struct run_plan {
+  std::size_t clients = 100;
+  /// Fractions of clients per mode (poll, push, async); normalised when used.
+  std::array<double, client::client_mode_count> mix{1.0, 0.0, 0.0};
+  /// Client poll interval; zero means the server's pcmsPollsMax.
+  duration poll_interval = 60s;
+  bool poll_jitter = false;
+  /// Poisson "something changed" events per mailbox per hour.
+  double events_per_client_hour = 60.0;
+  /// Clients start spread evenly over the ramp; events run from 0 to `length`;
+  /// the drain that follows has no new events, so late fetches still count.
+  duration ramp_up = 0s;
+  duration length = 60s;
+  duration drain = 10s;
+  std::uint64_t seed = 1;
+
+  // Push-mode client behaviour.
+  std::size_t context_size = 8;
+  bool poll_until_first_ping = true;
+  bool send_cookie = false;
+  duration keepalive_interval = 0s;
+  duration fallback_check_interval = 0s;
+
+  notifier::notifier_config server;
+  metrics::wire_model wire;
+
+  /// Client i's mode: a deterministic assignment with exact counts per mode.
+  std::vector<client::client_mode> assign_modes() const;
+  /// The mailbox (user DN) of client i.
+  static std::string user_dn(std::size_t i);
+  /// The context client i registers (context_size bytes, unique per client).
+  protocol::push_context context_for(std::size_t i) const;
+  /// Builds client i's configuration (the callback address is the driver's to set).
+  client::client_config client_config_for(std::size_t i, client::client_mode mode) const;
+  /// Empty when valid, else a message naming the bad field.
+  std::string validate() const;
+};
+
+}  // namespace nudge::sim

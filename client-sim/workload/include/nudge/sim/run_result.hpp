@@ -1,0 +1,47 @@
+#pragma once
+// The numbers a run produces, defined once (docs/measurements.md) and written
+// as JSON (schema "nudge.result/1") and as a readable table.
+#include <array>
+#include <cstdint>
+#include <iosfwd>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "nudge/client/client_session.hpp"
+#include "nudge/notifier/notifier_core.hpp"
+#include "nudge/sim/run_plan.hpp"
+
+namespace nudge::sim {
+
+struct mode_result {
+  client::client_mode mode = client::client_mode::poll;
+  std::size_t clients = 0;
+  client::client_metrics metrics;
+  std::uint64_t events_generated = 0;  // for this mode's mailboxes, during the run
+  std::uint64_t events_missed() const {
+    return events_generated > metrics.events_fetched ? events_generated - metrics.events_fetched : 0;
+  }
+};
+
+struct run_result {
+  std::string clock;  // "virtual" or "real"
+  run_plan plan;
+  std::array<mode_result, client::client_mode_count> modes;
+  std::optional<notifier::notifier_stats> server;  // when the driver hosts the notifier core
+  duration measured = duration::zero();  // run length that per-hour rates are based on (length, not drain)
+  double wall_seconds = 0;
+  std::uint64_t simulated_events = 0;  // virtual driver: events processed
+
+  /// Totals over all modes.
+  client::client_metrics total() const;
+  /// The bytes per client-hour of one mode (wire bytes, both directions).
+  double wire_bytes_per_client_hour(client::client_mode m) const;
+};
+
+nlohmann::json to_json(const run_result& r);
+/// Human-readable table: one block per mode, then totals.
+void print_table(std::ostream& out, const run_result& r);
+
+}  // namespace nudge::sim

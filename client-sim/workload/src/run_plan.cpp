@@ -1,0 +1,91 @@
+#include "nudge/sim/run_plan.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <numeric>
+
+#include "nudge/protocol/random.hpp"
+
+namespace nudge::sim {
+
+using client::client_mode;
+
+std::vector<client_mode> run_plan::assign_modes() const {
+  const double sum = std::accumulate(mix.begin(), mix.end(), 0.0);
+  std::array<std::size_t, client::client_mode_count> counts{};
+  std::array<double, client::client_mode_count> remainders{};
+  std::size_t assigned = 0;
+  for (std::size_t k = 0; k < counts.size(); ++k) {
+    const double exact = sum > 0 ? static_cast<double>(clients) * mix[k] / sum : 0.0;
+    counts[k] = static_cast<std::size_t>(std::floor(exact));
+    remainders[k] = exact - std::floor(exact);
+    assigned += counts[k];
+  }
+  // Largest remainder gets the leftovers, so the counts are exact and sum to `clients`.
+  while (assigned < clients) {
+    const auto k = static_cast<std::size_t>(std::max_element(remainders.begin(), remainders.end()) - remainders.begin());
+    ++counts[k];
+    remainders[k] = -1;
+    ++assigned;
+  }
+  std::vector<client_mode> modes;
+  modes.reserve(clients);
+  for (std::size_t k = 0; k < counts.size(); ++k) modes.insert(modes.end(), counts[k], static_cast<client_mode>(k));
+  // A seeded shuffle mixes the modes over the ramp-up without changing the counts.
+  rng r(seed ^ 0x6D6F646573ull);
+  for (std::size_t i = modes.size(); i > 1; --i) std::swap(modes[i - 1], modes[r.next() % i]);
+  return modes;
+}
+
+std::string run_plan::user_dn(std::size_t i) {
+  char buf[128];
+  std::snprintf(buf, sizeof buf, "/o=nudge/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Recipients/cn=user%07zu", i);
+  return buf;
+}
+
+protocol::push_context run_plan::context_for(std::size_t i) const {
+  std::array<std::uint8_t, protocol::max_push_context> bytes{};
+  const std::size_t n = std::min(context_size, bytes.size());
+  std::uint64_t state = seed ^ (0xC0FFEEull + i);
+  for (std::size_t k = 0; k < n; ++k) bytes[k] = static_cast<std::uint8_t>(splitmix64(state));
+  // The client's index in the first bytes keeps contexts unique per client.
+  for (std::size_t k = 0; k < std::min<std::size_t>(n, 4); ++k) bytes[k] = static_cast<std::uint8_t>(i >> (8 * k));
+  protocol::push_context c;
+  c.assign({bytes.data(), n});
+  return c;
+}
+
+client::client_config run_plan::client_config_for(std::size_t i, client_mode mode) const {
+  client::client_config c;
+  c.mode = mode;
+  c.user_dn = user_dn(i);
+  c.poll_interval = poll_interval;
+  c.poll_jitter = poll_jitter;
+  c.context = context_for(i);
+  c.send_cookie = send_cookie;
+  c.keepalive_interval = keepalive_interval;
+  c.fallback_check_interval = fallback_check_interval;
+  c.poll_until_first_ping = poll_until_first_ping;
+  std::uint64_t s = seed * 0x9E3779B97F4A7C15ull + i;
+  c.seed = splitmix64(s);
+  c.wire = wire;
+  return c;
+}
+
+std::string run_plan::validate() const {
+  if (clients == 0) return "clients must be at least 1";
+  for (double f : mix)
+    if (f < 0 || !std::isfinite(f)) return "mix fractions must be non-negative numbers";
+  if (std::accumulate(mix.begin(), mix.end(), 0.0) <= 0) return "mix fractions must not all be zero";
+  if (poll_interval < duration::zero()) return "poll interval must not be negative";
+  if (events_per_client_hour < 0 || !std::isfinite(events_per_client_hour)) return "event rate must be >= 0";
+  if (length <= duration::zero()) return "duration must be positive";
+  if (ramp_up < duration::zero() || drain < duration::zero()) return "ramp-up and drain must not be negative";
+  if (context_size > protocol::max_push_context) return "context size is at most 16 bytes (ecTooBig beyond)";
+  if (keepalive_interval < duration::zero() || fallback_check_interval < duration::zero())
+    return "keepalive and fallback-check intervals must not be negative";
+  return {};
+}
+
+}  // namespace nudge::sim

@@ -1,0 +1,227 @@
+#include "nudge/sim/run_result.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ostream.h>
+
+#include <nlohmann/json.hpp>
+#include <ostream>
+
+namespace nudge::sim {
+
+using client::client_metrics;
+using client::client_mode;
+using metrics::direction;
+using metrics::message_kind;
+using nlohmann::json;
+
+client_metrics run_result::total() const {
+  client_metrics t;
+  for (const auto& m : modes) t += m.metrics;
+  return t;
+}
+
+namespace {
+
+double hours(duration d) { return to_seconds(d) / 3600.0; }
+
+double per_client_hour(double value, std::size_t clients, duration measured) {
+  const double ch = static_cast<double>(clients) * hours(measured);
+  return ch > 0 ? value / ch : 0.0;
+}
+
+json cell_json(const metrics::traffic_cell& c) {
+  return {{"messages", c.messages}, {"payload_bytes", c.payload_bytes}, {"wire_bytes", c.wire_bytes}, {"packets", c.packets}};
+}
+
+json latency_json(const metrics::latency_histogram& h) {
+  auto s = [](duration d) { return to_seconds(d); };
+  return {{"count", h.count()},         {"mean_s", s(h.mean())},          {"p50_s", s(h.quantile(0.5))},
+          {"p90_s", s(h.quantile(0.9))}, {"p99_s", s(h.quantile(0.99))},  {"p999_s", s(h.quantile(0.999))},
+          {"max_s", s(h.max())}};
+}
+
+json metrics_json(const client_metrics& m, std::size_t clients, std::uint64_t generated, duration measured) {
+  const auto t = m.traffic.total();
+  json by_kind = json::object();
+  for (std::size_t k = 0; k < metrics::message_kind_count; ++k) {
+    const auto kind = static_cast<message_kind>(k);
+    const auto& up = m.traffic.cell(kind, direction::to_server);
+    const auto& down = m.traffic.cell(kind, direction::to_client);
+    if (up.packets == 0 && down.packets == 0 && up.messages == 0 && down.messages == 0) continue;
+    by_kind[std::string(metrics::to_string(kind))] = {{"to_server", cell_json(up)}, {"to_client", cell_json(down)}};
+  }
+  json by_path = json::object();
+  json latency_by_path = json::object();
+  for (std::size_t p = 0; p < client::delivery_path_count; ++p) {
+    const auto name = std::string(client::to_string(static_cast<client::delivery_path>(p)));
+    by_path[name] = m.events_by_path[p];
+    if (m.latency_by_path[p].count()) latency_by_path[name] = latency_json(m.latency_by_path[p]);
+  }
+  const std::uint64_t missed = generated > m.events_fetched ? generated - m.events_fetched : 0;
+  return {
+      {"clients", clients},
+      {"clients_ready", m.clients_ready},
+      {"clients_failed", m.clients_failed},
+      {"events", {{"generated", generated}, {"fetched", m.events_fetched}, {"missed", missed}, {"by_path", by_path}}},
+      {"polls", m.polls},
+      {"wasted_polls", m.wasted_polls},
+      {"fetches", m.fetches},
+      {"wasted_fetches", m.wasted_fetches},
+      {"pings_received", m.pings_received},
+      {"pings_matched", m.pings_matched},
+      {"datagrams_ignored", m.datagrams_ignored},
+      {"pending_seen", m.pending_seen},
+      {"async_waits", m.async_waits},
+      {"async_notified", m.async_notified},
+      {"async_timeouts", m.async_timeouts},
+      {"fallbacks_to_polling", m.fallbacks_to_polling},
+      {"protocol_errors", m.protocol_errors},
+      {"latency", latency_json(m.latency)},
+      {"latency_by_path", latency_by_path},
+      {"traffic",
+       {{"total", cell_json(t)},
+        {"per_client_hour",
+         {{"payload_bytes", per_client_hour(static_cast<double>(t.payload_bytes), clients, measured)},
+          {"wire_bytes", per_client_hour(static_cast<double>(t.wire_bytes), clients, measured)},
+          {"packets", per_client_hour(static_cast<double>(t.packets), clients, measured)},
+          {"messages", per_client_hour(static_cast<double>(t.messages), clients, measured)}}},
+        {"by_kind", by_kind}}},
+  };
+}
+
+}  // namespace
+
+double run_result::wire_bytes_per_client_hour(client_mode m) const {
+  const auto& r = modes[static_cast<std::size_t>(m)];
+  return per_client_hour(static_cast<double>(r.metrics.traffic.total().wire_bytes), r.clients, measured);
+}
+
+json to_json(const run_result& r) {
+  const auto& p = r.plan;
+  json plan = {
+      {"clients", p.clients},
+      {"mix", {{"poll", p.mix[0]}, {"push", p.mix[1]}, {"async", p.mix[2]}}},
+      {"poll_interval_s", to_seconds(p.poll_interval)},
+      {"poll_jitter", p.poll_jitter},
+      {"events_per_client_hour", p.events_per_client_hour},
+      {"ramp_up_s", to_seconds(p.ramp_up)},
+      {"length_s", to_seconds(p.length)},
+      {"drain_s", to_seconds(p.drain)},
+      {"seed", p.seed},
+      {"context_size", p.context_size},
+      {"poll_until_first_ping", p.poll_until_first_ping},
+      {"send_cookie", p.send_cookie},
+      {"keepalive_s", to_seconds(p.keepalive_interval)},
+      {"fallback_check_s", to_seconds(p.fallback_check_interval)},
+      {"server",
+       {{"policy", std::string(notifier::to_string(p.server.policy))},
+        {"polls_max_ms", p.server.polls_max_ms},
+        {"ping_resend_s", to_seconds(p.server.ping_resend)},
+        {"async_hold_s", to_seconds(p.server.async_hold)}}},
+      {"wire",
+       {{"ip_header", p.wire.ip_header},
+        {"tcp_header", p.wire.tcp_header},
+        {"tcp_options", p.wire.tcp_options},
+        {"udp_header", p.wire.udp_header},
+        {"mss", p.wire.mss},
+        {"delayed_ack_s", to_seconds(p.wire.delayed_ack)}}},
+  };
+  json modes = json::object();
+  std::uint64_t generated = 0;
+  for (const auto& m : r.modes) {
+    generated += m.events_generated;
+    if (m.clients == 0) continue;
+    modes[std::string(client::to_string(m.mode))] = metrics_json(m.metrics, m.clients, m.events_generated, r.measured);
+  }
+  json out = {{"schema", "nudge.result/1"},
+              {"clock", r.clock},
+              {"plan", plan},
+              {"measured_s", to_seconds(r.measured)},
+              {"wall_s", r.wall_seconds},
+              {"simulated_events", r.simulated_events},
+              {"modes", modes},
+              {"total", metrics_json(r.total(), r.plan.clients, generated, r.measured)}};
+  if (r.server) {
+    const auto& s = *r.server;
+    out["server"] = {{"connections_opened", s.connections_opened},
+                     {"connections_dropped_malformed", s.connections_dropped_malformed},
+                     {"sessions_opened", s.sessions_opened},
+                     {"registrations", s.registrations},
+                     {"registrations_rejected", s.registrations_rejected},
+                     {"faults_sent", s.faults_sent},
+                     {"datagrams_sent", s.datagrams_sent},
+                     {"datagrams_resent", s.datagrams_resent},
+                     {"datagrams_refused", s.datagrams_refused},
+                     {"datagrams_unreachable", s.datagrams_unreachable},
+                     {"datagrams_received", s.datagrams_received},
+                     {"cookies_accepted", s.cookies_accepted},
+                     {"datagrams_ignored", s.datagrams_ignored},
+                     {"events_generated", s.events_generated},
+                     {"events_fetched", s.events_fetched},
+                     {"events_dropped", s.events_dropped},
+                     {"rpc_ext2_calls", s.rpc_ext2_calls},
+                     {"pending_sent", s.pending_sent},
+                     {"async_waits", s.async_waits},
+                     {"async_waits_rejected", s.async_waits_rejected},
+                     {"async_timeouts", s.async_timeouts},
+                     {"async_completed", s.async_completed}};
+  }
+  return out;
+}
+
+void print_table(std::ostream& out, const run_result& r) {
+  struct column {
+    std::string name;
+    std::size_t clients;
+    const client_metrics* m;
+    client_metrics owned;
+    std::uint64_t generated;
+  };
+  std::vector<column> cols;
+  std::uint64_t generated = 0;
+  for (const auto& m : r.modes) {
+    generated += m.events_generated;
+    if (m.clients) cols.push_back({std::string(client::to_string(m.mode)), m.clients, &m.metrics, {}, m.events_generated});
+  }
+  cols.push_back({"all", r.plan.clients, nullptr, r.total(), generated});
+  for (auto& c : cols)
+    if (!c.m) c.m = &c.owned;
+
+  fmt::print(out, "nudge result ({} clock): {} clients, {:.0f} s measured + {:.0f} s drain, seed {}\n", r.clock,
+             r.plan.clients, to_seconds(r.measured), to_seconds(r.plan.drain), r.plan.seed);
+  fmt::print(out, "{:<34}", "");
+  for (auto& c : cols) fmt::print(out, "{:>14}", c.name);
+  fmt::print(out, "\n");
+  auto row = [&](const char* label, auto value) {
+    fmt::print(out, "{:<34}", label);
+    for (auto& c : cols) fmt::print(out, "{:>14}", value(c));
+    fmt::print(out, "\n");
+  };
+  auto pch = [&](const column& c, std::uint64_t v) {
+    return fmt::format("{:.1f}", per_client_hour(static_cast<double>(v), c.clients, r.measured));
+  };
+  auto secs = [](duration d) { return fmt::format("{:.3f}", to_seconds(d)); };
+  row("clients", [](const column& c) { return std::to_string(c.clients); });
+  row("wire bytes / client-hour", [&](const column& c) { return pch(c, c.m->traffic.total().wire_bytes); });
+  row("packets / client-hour", [&](const column& c) { return pch(c, c.m->traffic.total().packets); });
+  row("payload bytes / client-hour", [&](const column& c) { return pch(c, c.m->traffic.total().payload_bytes); });
+  row("polls", [](const column& c) { return std::to_string(c.m->polls); });
+  row("polls that found nothing", [](const column& c) { return std::to_string(c.m->wasted_polls); });
+  row("fetches", [](const column& c) { return std::to_string(c.m->fetches); });
+  row("pings matched / ignored",
+      [](const column& c) { return fmt::format("{}/{}", c.m->pings_matched, c.m->datagrams_ignored); });
+  row("events generated", [](const column& c) { return std::to_string(c.generated); });
+  row("events fetched", [](const column& c) { return std::to_string(c.m->events_fetched); });
+  row("events missed", [](const column& c) {
+    return std::to_string(c.generated > c.m->events_fetched ? c.generated - c.m->events_fetched : 0);
+  });
+  row("latency p50 (s)", [&](const column& c) { return secs(c.m->latency.quantile(0.5)); });
+  row("latency p90 (s)", [&](const column& c) { return secs(c.m->latency.quantile(0.9)); });
+  row("latency p99 (s)", [&](const column& c) { return secs(c.m->latency.quantile(0.99)); });
+  row("latency p99.9 (s)", [&](const column& c) { return secs(c.m->latency.quantile(0.999)); });
+  row("latency max (s)", [&](const column& c) { return secs(c.m->latency.max()); });
+  row("clients failed", [](const column& c) { return std::to_string(c.m->clients_failed); });
+  fmt::print(out, "wire bytes = payload + IPv4/TCP/UDP headers, handshakes and estimated pure ACKs (docs/measurements.md)\n");
+}
+
+}  // namespace nudge::sim
