@@ -1,0 +1,93 @@
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "nudge/sim/virtual_driver.hpp"
+
+using namespace nudge;
+using namespace nudge::sim;
+using namespace std::chrono_literals;
+using client::client_mode;
+
+namespace {
+run_plan mixed(std::size_t clients) {
+  run_plan p;
+  p.clients = clients;
+  p.mix = {0.3, 0.4, 0.3};
+  p.poll_interval = 5s;
+  p.events_per_client_hour = 60;
+  p.length = 10min;
+  p.drain = 30s;
+  p.ramp_up = 10s;
+  p.seed = 7;
+  return p;
+}
+const mode_result& of(const run_result& r, client_mode m) { return r.modes[static_cast<std::size_t>(m)]; }
+}  // namespace
+
+TEST(virtual_driver, every_event_is_fetched_in_every_mode) {
+  auto r = run_virtual(mixed(300));
+  for (auto m : {client_mode::poll, client_mode::push, client_mode::async}) {
+    const auto& mr = of(r, m);
+    EXPECT_GT(mr.events_generated, 100u) << client::to_string(m);
+    EXPECT_EQ(mr.events_missed(), 0u) << client::to_string(m);
+    EXPECT_EQ(mr.metrics.clients_failed, 0u);
+    EXPECT_EQ(mr.metrics.protocol_errors, 0u);
+  }
+  EXPECT_EQ(of(r, client_mode::poll).clients, 90u);
+  EXPECT_EQ(of(r, client_mode::push).clients, 120u);
+  EXPECT_EQ(of(r, client_mode::async).clients, 90u);
+}
+
+TEST(virtual_driver, push_and_async_cost_less_than_polling) {
+  auto r = run_virtual(mixed(300));
+  const double poll = r.wire_bytes_per_client_hour(client_mode::poll);
+  EXPECT_LT(r.wire_bytes_per_client_hour(client_mode::push), poll);
+  EXPECT_LT(r.wire_bytes_per_client_hour(client_mode::async), poll);
+}
+
+TEST(virtual_driver, polling_median_latency_is_about_half_the_interval) {
+  auto p = mixed(200);
+  p.mix = {1, 0, 0};
+  auto r = run_virtual(p);
+  const double median = to_seconds(of(r, client_mode::poll).metrics.latency.quantile(0.5));
+  EXPECT_NEAR(median, 2.5, 0.25);
+  // Push and async are signalled within a couple of link delays.
+  auto q = mixed(200);
+  q.mix = {0, 1, 1};
+  auto rq = run_virtual(q);
+  EXPECT_LT(to_seconds(of(rq, client_mode::async).metrics.latency.quantile(0.99)), 0.05);
+}
+
+TEST(virtual_driver, same_plan_and_seed_give_identical_results) {
+  auto a = to_json(run_virtual(mixed(100)));
+  auto b = to_json(run_virtual(mixed(100)));
+  a.erase("wall_s");
+  b.erase("wall_s");
+  EXPECT_EQ(a.dump(), b.dump());
+  auto p = mixed(100);
+  p.seed = 8;
+  auto c = to_json(run_virtual(p));
+  c.erase("wall_s");
+  EXPECT_NE(a.dump(), c.dump());
+}
+
+TEST(virtual_driver, idle_poll_costs_what_the_wire_model_says) {
+  run_plan p;
+  p.clients = 10;
+  p.mix = {1, 0, 0};
+  p.poll_interval = 60s;
+  p.events_per_client_hour = 0;
+  p.length = 1h;
+  p.drain = 0s;
+  auto r = run_virtual(p);
+  const auto& m = of(r, client_mode::poll).metrics;
+  EXPECT_EQ(m.polls, 10u * 59);  // polls at 60 s .. 3540 s; the one at 3600 s + link delay falls outside
+  const auto& up = m.traffic.cell(metrics::message_kind::poll, metrics::direction::to_server);
+  const auto& down = m.traffic.cell(metrics::message_kind::poll, metrics::direction::to_client);
+  EXPECT_EQ(up.payload_bytes, 84u * m.polls);
+  EXPECT_EQ(down.payload_bytes, 100u * m.polls);
+  // 60 s apart, each response is acknowledged by a pure ACK (no data follows within 200 ms).
+  const auto& acks = m.traffic.cell(metrics::message_kind::tcp_ack, metrics::direction::to_server);
+  EXPECT_EQ(acks.packets, m.polls + 10);  // plus each connect response's ACK
+}
