@@ -31,7 +31,6 @@ enum class ev_type : std::uint8_t {
 
 struct event {
   time_point at;
-  std::uint64_t seq;
   ev_type type;
   std::uint8_t ch = 0;
   std::uint32_t client = 0;
@@ -39,8 +38,14 @@ struct event {
   ip_endpoint from;
 };
 
+// The queue orders small keys; payloads live in a slab so heap moves stay cheap.
+struct queue_key {
+  time_point at;
+  std::uint64_t seq;  // insertion order breaks ties: deterministic
+  std::uint32_t slot;
+};
 struct later {
-  bool operator()(const event& a, const event& b) const { return a.at != b.at ? a.at > b.at : a.seq > b.seq; }
+  bool operator()(const queue_key& a, const queue_key& b) const { return a.at != b.at ? a.at > b.at : a.seq > b.seq; }
 };
 
 // The virtual world's addresses: documentation/benchmark ranges, never routed anywhere.
@@ -73,7 +78,6 @@ class world {
     client_timer_at_.assign(n, never);
     last_tcp_.assign(n, {});
     mailbox_of_.assign(n, 0);
-    client_of_conn_.push_back({0, 0});  // connection ids start at 1
     for (std::size_t i = 0; i < n; ++i)
       if (modes_[i] == client_mode::push) client_by_udp_.emplace(client_host(i, 20000), static_cast<std::uint32_t>(i));
   }
@@ -83,15 +87,17 @@ class world {
     const std::size_t n = plan_.clients;
     for (std::size_t i = 0; i < n; ++i) {
       const time_point start{plan_.ramp_up * static_cast<std::int64_t>(i) / static_cast<std::int64_t>(n)};
-      push({start, 0, ev_type::client_start, 0, static_cast<std::uint32_t>(i), {}, {}});
+      push({start, ev_type::client_start, 0, static_cast<std::uint32_t>(i), {}, {}});
     }
-    if (opts_.progress) push({time_point{} + opts_.progress_every, 0, ev_type::progress, 0, 0, {}, {}});
+    if (opts_.progress) push({time_point{} + opts_.progress_every, ev_type::progress, 0, 0, {}, {}});
     const time_point end = time_point{} + plan_.length + plan_.drain;
     std::uint64_t processed = 0;
     while (!heap_.empty() && heap_.front().at <= end) {
       std::pop_heap(heap_.begin(), heap_.end(), later{});
-      event ev = std::move(heap_.back());
+      const std::uint32_t slot = heap_.back().slot;
       heap_.pop_back();
+      event ev = std::move(slab_[slot]);
+      free_slots_.push_back(slot);
       ++processed;
       dispatch(ev);
     }
@@ -112,8 +118,16 @@ class world {
   }
 
   void push(event ev) {
-    ev.seq = next_seq_++;
-    heap_.push_back(std::move(ev));
+    std::uint32_t slot;
+    if (!free_slots_.empty()) {
+      slot = free_slots_.back();
+      free_slots_.pop_back();
+      slab_[slot] = std::move(ev);
+    } else {
+      slot = static_cast<std::uint32_t>(slab_.size());
+      slab_.push_back(std::move(ev));
+    }
+    heap_.push_back({slab_[slot].at, next_seq_++, slot});
     std::push_heap(heap_.begin(), heap_.end(), later{});
   }
 
@@ -156,7 +170,7 @@ class world {
         return after_server(now);
       case ev_type::progress: {
         opts_.progress(now, snapshot(now));
-        push({now + opts_.progress_every, 0, ev_type::progress, 0, 0, {}, {}});
+        push({now + opts_.progress_every, ev_type::progress, 0, 0, {}, {}});
         return;
       }
     }
@@ -174,8 +188,9 @@ class world {
 
   connection_id open(time_point now, std::uint32_t i, channel ch) {
     const auto id = core_.open_connection(now, client_host(i, ch == channel::main ? 20000 : 40000));
-    if (client_of_conn_.size() <= id) client_of_conn_.resize(id + 1);
-    client_of_conn_[id] = {i, static_cast<std::uint8_t>(ch)};
+    const auto slot = notifier::connection_slot(id);
+    if (client_of_conn_.size() <= slot) client_of_conn_.resize(slot + 1);
+    client_of_conn_[slot] = {i, static_cast<std::uint8_t>(ch)};
     return id;
   }
 
@@ -183,7 +198,7 @@ class world {
     if (plan_.events_per_client_hour <= 0) return;
     const duration mean = std::chrono::duration_cast<duration>(std::chrono::duration<double>(3600.0 / plan_.events_per_client_hour));
     const time_point at = now + workload_rng_.exponential(mean);
-    if (at < time_point{} + plan_.length) push({at, 0, ev_type::mailbox_event, 0, i, {}, {}});
+    if (at < time_point{} + plan_.length) push({at, ev_type::mailbox_event, 0, i, {}, {}});
   }
 
   time_point tcp_arrival(time_point now, std::uint32_t i, std::uint8_t ch, int dir) {
@@ -197,17 +212,17 @@ class world {
     for (auto& o : c.outputs()) {
       if (auto* t = std::get_if<client::tcp_send>(&o)) {
         const auto ch = static_cast<std::uint8_t>(t->ch);
-        push({tcp_arrival(now, i, ch, 0), 0, ev_type::to_server_tcp, ch, i, std::move(t->bytes), {}});
+        push({tcp_arrival(now, i, ch, 0), ev_type::to_server_tcp, ch, i, std::move(t->bytes), {}});
       } else if (auto* u = std::get_if<client::udp_send>(&o)) {
         if (u->to != server_udp || net_rng_.chance(opts_.link.udp_loss)) continue;
-        push({now + delay(), 0, ev_type::to_server_udp, 0, i, std::move(u->bytes), c.config().callback_address});
+        push({now + delay(), ev_type::to_server_udp, 0, i, std::move(u->bytes), c.config().callback_address});
       }
     }
     c.outputs().clear();
     const time_point t = c.next_deadline();
     if (t != client_timer_at_[i]) {
       client_timer_at_[i] = t;
-      if (t != never) push({std::max(t, now), 0, ev_type::client_timer, 0, i, {}, {}});
+      if (t != never) push({std::max(t, now), ev_type::client_timer, 0, i, {}, {}});
       if (t != never && t < now) client_timer_at_[i] = now;
     }
   }
@@ -215,17 +230,17 @@ class world {
   void after_server(time_point now) {
     for (auto& o : core_.outputs()) {
       if (auto* t = std::get_if<notifier::tcp_send>(&o)) {
-        const auto [i, ch] = client_of_conn_[t->conn];
-        push({tcp_arrival(now, i, ch, 1), 0, ev_type::to_client_tcp, ch, i, std::move(t->bytes), {}});
+        const auto [i, ch] = client_of_conn_[notifier::connection_slot(t->conn)];
+        push({tcp_arrival(now, i, ch, 1), ev_type::to_client_tcp, ch, i, std::move(t->bytes), {}});
       } else if (auto* u = std::get_if<notifier::udp_send>(&o)) {
         auto it = client_by_udp_.find(u->to);
         if (it == client_by_udp_.end() || net_rng_.chance(opts_.link.udp_loss)) {
           ++datagrams_undelivered_;
           continue;
         }
-        push({now + delay(), 0, ev_type::to_client_udp, 0, it->second, std::move(u->bytes), {}});
+        push({now + delay(), ev_type::to_client_udp, 0, it->second, std::move(u->bytes), {}});
       } else if (auto* cl = std::get_if<notifier::close_connection>(&o)) {
-        const auto [i, ch] = client_of_conn_[cl->conn];
+        const auto [i, ch] = client_of_conn_[notifier::connection_slot(cl->conn)];
         clients_[i].channel_closed(now, static_cast<channel>(ch));
       }
     }
@@ -233,7 +248,7 @@ class world {
     const time_point t = core_.next_deadline();
     if (t != server_timer_at_) {
       server_timer_at_ = std::max(t, now);
-      if (t != never) push({server_timer_at_, 0, ev_type::server_timer, 0, 0, {}, {}});
+      if (t != never) push({server_timer_at_, ev_type::server_timer, 0, 0, {}, {}});
       else server_timer_at_ = never;
     }
   }
@@ -270,7 +285,9 @@ class world {
   std::vector<std::array<time_point, 4>> last_tcp_;
   std::vector<notifier::mailbox_id> mailbox_of_;
   std::unordered_map<ip_endpoint, std::uint32_t, protocol::ip_endpoint_hash> client_by_udp_;
-  std::vector<event> heap_;
+  std::vector<queue_key> heap_;
+  std::vector<event> slab_;
+  std::vector<std::uint32_t> free_slots_;
   std::uint64_t next_seq_ = 0;
   std::uint64_t datagrams_undelivered_ = 0;
 };

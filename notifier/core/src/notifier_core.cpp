@@ -51,9 +51,30 @@ notifier_core::notifier_core(notifier_config cfg) : cfg_(std::move(cfg)) {}
 
 // ---- connections -------------------------------------------------------------------
 
+notifier_core::connection* notifier_core::find_connection(connection_id id) {
+  const auto slot = static_cast<std::size_t>(id & 0xFFFFFFFFu);
+  if (slot >= connections_.size()) return nullptr;
+  connection& c = connections_[slot];
+  return c.live && c.generation == (id >> 32) ? &c : nullptr;
+}
+
 connection_id notifier_core::open_connection(time_point, const ip_endpoint& peer) {
-  const connection_id id = next_connection_++;
-  connections_[id].peer = peer;
+  std::uint32_t slot;
+  if (!free_connections_.empty()) {
+    slot = free_connections_.back();
+    free_connections_.pop_back();
+  } else {
+    slot = static_cast<std::uint32_t>(connections_.size());
+    connections_.emplace_back();
+  }
+  connection& c = connections_[slot];
+  const std::uint32_t gen = c.generation + 1;
+  c = connection{};
+  c.generation = gen;
+  c.live = true;
+  c.peer = peer;
+  ++open_connections_;
+  const connection_id id = (connection_id{gen} << 32) | slot;
   ++stats_.connections_opened;
   stats_.traffic.add(message_kind::tcp_setup, direction::to_server, cfg_.wire.handshake_to_server());
   stats_.traffic.add(message_kind::tcp_setup, direction::to_client, cfg_.wire.handshake_to_client());
@@ -61,16 +82,20 @@ connection_id notifier_core::open_connection(time_point, const ip_endpoint& peer
 }
 
 void notifier_core::connection_closed(time_point, connection_id id) {
-  auto it = connections_.find(id);
-  if (it == connections_.end()) return;
-  for (std::uint32_t s : it->second.sessions) close_session(s);
+  connection* c = find_connection(id);
+  if (!c) return;
+  for (std::uint32_t s : c->sessions) close_session(s);
   // A wait held on this (async) connection can no longer be answered.
   for (auto& s : sessions_)
     if (s.live && s.wait_held && s.wait_conn == id) {
       s.wait_held = false;
       s.wait_deadline = never;
     }
-  connections_.erase(it);
+  c->live = false;
+  c->rx = {};
+  c->sessions = {};
+  free_connections_.push_back(static_cast<std::uint32_t>(id & 0xFFFFFFFFu));
+  --open_connections_;
   ++stats_.connections_closed;
 }
 
@@ -80,14 +105,14 @@ void notifier_core::drop_connection(connection_id id, std::string reason) {
 }
 
 void notifier_core::receive(time_point now, connection_id id, bytes_view bytes) {
-  auto it = connections_.find(id);
-  if (it == connections_.end()) return;
-  it->second.rx.insert(it->second.rx.end(), bytes.begin(), bytes.end());
+  connection* first = find_connection(id);
+  if (!first) return;
+  first->rx.insert(first->rx.end(), bytes.begin(), bytes.end());
   std::size_t used = 0;
   while (true) {
-    auto itc = connections_.find(id);  // a PDU may close the connection
-    if (itc == connections_.end()) return;
-    connection& c = itc->second;
+    connection* cp = find_connection(id);  // a PDU may close the connection
+    if (!cp) return;
+    connection& c = *cp;
     bytes_view rest(c.rx.data() + used, c.rx.size() - used);
     if (rest.empty()) break;
     auto d = dcerpc::decode_pdu(rest);
@@ -101,8 +126,8 @@ void notifier_core::receive(time_point now, connection_id id, bytes_view bytes) 
     used += d.consumed;
     process_pdu(now, id, c, d.value, d.consumed);
   }
-  auto itc = connections_.find(id);
-  if (itc != connections_.end() && used > 0) itc->second.rx.erase(itc->second.rx.begin(), itc->second.rx.begin() + static_cast<std::ptrdiff_t>(used));
+  connection* last = find_connection(id);
+  if (last && used > 0) last->rx.erase(last->rx.begin(), last->rx.begin() + static_cast<std::ptrdiff_t>(used));
 }
 
 void notifier_core::process_pdu(time_point now, connection_id id, connection& c, const dcerpc::pdu& p,
@@ -419,7 +444,7 @@ void notifier_core::complete_wait(session& s, std::uint32_t flags_out, std::uint
   if (!s.wait_held) return;
   s.wait_held = false;
   s.wait_deadline = never;
-  if (connections_.find(s.wait_conn) == connections_.end()) return;
+  if (!find_connection(s.wait_conn)) return;
   byte_buffer out;
   dcerpc::encode_response(out, s.wait_call_id, s.wait_context_id,
                           [&](byte_writer& w) { emsmdb::encode(w, emsmdb::async_wait_response{flags_out, rc}); });
@@ -455,9 +480,9 @@ void notifier_core::send_ping(time_point now, std::uint32_t index, bool resend) 
   switch (cfg_.policy) {
     case callback_policy::legacy: target = s.registered_target; break;
     case callback_policy::peer: {
-      auto it = connections_.find(s.conn);
-      if (it == connections_.end()) return;
-      target = it->second.peer;
+      const connection* c = find_connection(s.conn);
+      if (!c) return;
+      target = c->peer;
       target.port = s.registered_target.port;
       break;
     }

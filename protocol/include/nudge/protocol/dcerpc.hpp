@@ -139,6 +139,7 @@ template <class StubWriter>
 std::size_t encode_request(byte_buffer& out, std::uint32_t call_id, std::uint16_t context_id, std::uint16_t opnum,
                            StubWriter&& write_stub) {
   const std::size_t start = out.size();
+  out.reserve(start + 128);  // most PDUs fit: one allocation
   byte_writer w(out);
   detail::write_common_header(w, packet_type::request, call_id);
   const std::size_t hint_pos = out.size();
@@ -155,6 +156,7 @@ template <class StubWriter>
 std::size_t encode_response(byte_buffer& out, std::uint32_t call_id, std::uint16_t context_id,
                             StubWriter&& write_stub) {
   const std::size_t start = out.size();
+  out.reserve(start + 128);
   byte_writer w(out);
   detail::write_common_header(w, packet_type::response, call_id);
   const std::size_t hint_pos = out.size();

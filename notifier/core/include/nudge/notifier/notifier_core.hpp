@@ -53,7 +53,10 @@ struct notifier_config {
   metrics::wire_model wire;
 };
 
+/// Identifies a connection: (generation << 32) | slot. The slot (low 32 bits) is
+/// dense and reused, so drivers may index their own tables with it.
 using connection_id = std::uint64_t;
+inline std::uint32_t connection_slot(std::uint64_t id) { return static_cast<std::uint32_t>(id & 0xFFFFFFFFu); }
 using mailbox_id = std::uint32_t;
 
 struct tcp_send {
@@ -131,11 +134,13 @@ class notifier_core {
 
   const notifier_stats& stats() const { return stats_; }
   const notifier_config& config() const { return cfg_; }
-  std::size_t open_connections() const { return connections_.size(); }
+  std::size_t open_connections() const { return open_connections_; }
 
  private:
   enum class interface_kind : std::uint8_t { none, emsmdb, async_emsmdb };
   struct connection {
+    bool live = false;
+    std::uint32_t generation = 0;
     ip_endpoint peer;
     byte_buffer rx;
     interface_kind bound = interface_kind::none;
@@ -197,14 +202,17 @@ class notifier_core {
   void drop_connection(connection_id id, std::string reason);
   void arm(time_point at, std::uint32_t session, timer_kind kind);
 
+  connection* find_connection(connection_id id);
   session* find_session(const protocol::emsmdb::context_handle& h, bool async_handle);
   protocol::emsmdb::context_handle make_handle(std::uint32_t index, bool async_handle) const;
 
   notifier_config cfg_;
   notifier_stats stats_;
   std::vector<output> out_;
-  std::unordered_map<connection_id, connection> connections_;
-  connection_id next_connection_ = 1;
+  // Connection ids are (generation << 32 | slot): slots are reused, stale ids never match.
+  std::vector<connection> connections_;
+  std::vector<std::uint32_t> free_connections_;
+  std::size_t open_connections_ = 0;
   std::vector<session> sessions_;
   std::vector<std::uint32_t> free_sessions_;
   std::vector<mailbox_state> mailboxes_;
