@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <chrono>
-#include <unordered_map>
+#include <memory>
+#include <optional>
 
+#include "nudge/netsim/nat.hpp"
 #include "nudge/protocol/random.hpp"
 
 namespace nudge::sim {
@@ -48,15 +50,28 @@ struct later {
   bool operator()(const queue_key& a, const queue_key& b) const { return a.at != b.at ? a.at > b.at : a.seq > b.seq; }
 };
 
-// The virtual world's addresses: documentation/benchmark ranges, never routed anywhere.
+// The virtual world's addresses never reach a socket:
+//   notifier           192.0.2.1 (documentation range)
+//   directly reachable 198.18.0.0/15 (benchmark range), 20,000 clients per host address
+//   behind a NAT       private 10.0.0.0/8, one address per client; its NAT's public address in 100.64.0.0/10
 const ip_endpoint server_tcp = ip_endpoint::v4(192, 0, 2, 1, 7777);
 const ip_endpoint server_udp = ip_endpoint::v4(192, 0, 2, 1, 7778);
 constexpr std::uint32_t clients_per_host = 20000;
+constexpr std::uint32_t direct_base = (198u << 24) | (18u << 16);
+constexpr std::uint32_t private_base = 10u << 24;
+constexpr std::uint32_t nat_public_base = (100u << 24) | (64u << 16);
+constexpr std::uint16_t private_udp_port = 50000;
 
 ip_endpoint client_host(std::size_t i, std::uint16_t port_base) {
   const auto host = static_cast<std::uint32_t>(i / clients_per_host);
   const auto offset = static_cast<std::uint16_t>(i % clients_per_host);
-  return ip_endpoint::v4((198u << 24) | (18u << 16) | (host + 2), static_cast<std::uint16_t>(port_base + offset));
+  return ip_endpoint::v4(direct_base | (host + 2), static_cast<std::uint16_t>(port_base + offset));
+}
+ip_endpoint private_udp(std::size_t i) {
+  return ip_endpoint::v4(private_base + 2 + static_cast<std::uint32_t>(i), private_udp_port);
+}
+ip_endpoint nat_public(std::size_t i, std::uint16_t port) {
+  return ip_endpoint::v4(nat_public_base + 2 + static_cast<std::uint32_t>(i), port);
 }
 
 class world {
@@ -65,21 +80,36 @@ class world {
       : plan_(plan), opts_(opts), net_rng_(plan.seed ^ 0x4E4554ull), workload_rng_(plan.seed ^ 0x574F524Bull),
         core_(server_config(plan)) {
     modes_ = plan.assign_modes();
+    groups_ = plan.assign_nat_groups();
+    group_count_ = plan.nat_group_count();
     const std::size_t n = plan.clients;
+    // Sized once: clients hold references into it.
+    metrics_.resize(client::client_mode_count * group_count_);
+    group_clients_.assign(metrics_.size(), 0);
+    group_generated_.assign(metrics_.size(), 0);
     clients_.reserve(n);
+    nats_.resize(n);
     for (std::size_t i = 0; i < n; ++i) {
       auto cfg = plan.client_config_for(i, modes_[i]);
-      cfg.callback_address = client_host(i, 20000);
+      const std::size_t g = groups_[i];
+      if (!plan.nat_mix.empty() && plan.nat_mix[g].preset != "none") {
+        auto nc = *netsim::preset(plan.nat_mix[g].preset, nat_public(i, 0));
+        if (plan.nat_mix[g].udp_timeout > duration::zero())
+          nc.udp_mapping_timeout = nc.udp_timeout_established = plan.nat_mix[g].udp_timeout;
+        nats_[i] = std::make_unique<netsim::nat>(nc, plan.seed ^ (0x4E4154ull + i));
+        cfg.callback_address = private_udp(i);  // what the client sees of itself, as Outlook did
+      } else {
+        cfg.callback_address = client_host(i, 20000);
+      }
       cfg.notifier_udp = server_udp;
-      clients_.emplace_back(std::move(cfg), mode_metrics_[static_cast<std::size_t>(modes_[i])]);
-      ++mode_clients_[static_cast<std::size_t>(modes_[i])];
+      const std::size_t cell = metrics_index(i);
+      clients_.emplace_back(std::move(cfg), metrics_[cell]);
+      ++group_clients_[cell];
     }
     conn_of_.assign(n, {0, 0});
     client_timer_at_.assign(n, never);
     last_tcp_.assign(n, {});
     mailbox_of_.assign(n, 0);
-    for (std::size_t i = 0; i < n; ++i)
-      if (modes_[i] == client_mode::push) client_by_udp_.emplace(client_host(i, 20000), static_cast<std::uint32_t>(i));
   }
 
   run_result run() {
@@ -165,7 +195,7 @@ class world {
         return after_client(now, ev.client);
       case ev_type::mailbox_event:
         core_.inject_event(now, mailbox_of_[ev.client]);
-        ++generated_[static_cast<std::size_t>(modes_[ev.client])];
+        ++group_generated_[metrics_index(ev.client)];
         schedule_next_event(now, ev.client);
         return after_server(now);
       case ev_type::progress: {
@@ -186,8 +216,16 @@ class world {
     after_client(now, i);
   }
 
+  std::size_t metrics_index(std::size_t i) const {
+    return static_cast<std::size_t>(modes_[i]) * group_count_ + groups_[i];
+  }
+
+  // TCP is not NAT-modelled beyond its source address: client connections are
+  // outbound and stay mapped while open.
   connection_id open(time_point now, std::uint32_t i, channel ch) {
-    const auto id = core_.open_connection(now, client_host(i, ch == channel::main ? 20000 : 40000));
+    const std::uint16_t port = ch == channel::main ? 20000 : 40000;
+    const ip_endpoint peer = nats_[i] ? nat_public(i, static_cast<std::uint16_t>(port + 1)) : client_host(i, port);
+    const auto id = core_.open_connection(now, peer);
     const auto slot = notifier::connection_slot(id);
     if (client_of_conn_.size() <= slot) client_of_conn_.resize(slot + 1);
     client_of_conn_[slot] = {i, static_cast<std::uint8_t>(ch)};
@@ -214,8 +252,21 @@ class world {
         const auto ch = static_cast<std::uint8_t>(t->ch);
         push({tcp_arrival(now, i, ch, 0), ev_type::to_server_tcp, ch, i, std::move(t->bytes), {}});
       } else if (auto* u = std::get_if<client::udp_send>(&o)) {
-        if (u->to != server_udp || net_rng_.chance(opts_.link.udp_loss)) continue;
-        push({now + delay(), ev_type::to_server_udp, 0, i, std::move(u->bytes), c.config().callback_address});
+        if (u->to != server_udp) continue;
+        ip_endpoint from = c.config().callback_address;
+        if (nats_[i]) {
+          auto mapped = nats_[i]->outbound(now, from, server_udp);
+          if (!mapped) {
+            ++dropped_nat_;
+            continue;
+          }
+          from = *mapped;
+        }
+        if (net_rng_.chance(opts_.link.udp_loss)) {
+          ++lost_;
+          continue;
+        }
+        push({now + delay(), ev_type::to_server_udp, 0, i, std::move(u->bytes), from});
       }
     }
     c.outputs().clear();
@@ -233,12 +284,13 @@ class world {
         const auto [i, ch] = client_of_conn_[notifier::connection_slot(t->conn)];
         push({tcp_arrival(now, i, ch, 1), ev_type::to_client_tcp, ch, i, std::move(t->bytes), {}});
       } else if (auto* u = std::get_if<notifier::udp_send>(&o)) {
-        auto it = client_by_udp_.find(u->to);
-        if (it == client_by_udp_.end() || net_rng_.chance(opts_.link.udp_loss)) {
-          ++datagrams_undelivered_;
+        const auto to_client = route_datagram(now, u->to);
+        if (!to_client) continue;
+        if (net_rng_.chance(opts_.link.udp_loss)) {
+          ++lost_;
           continue;
         }
-        push({now + delay(), ev_type::to_client_udp, 0, it->second, std::move(u->bytes), {}});
+        push({now + delay(), ev_type::to_client_udp, 0, *to_client, std::move(u->bytes), {}});
       } else if (auto* cl = std::get_if<notifier::close_connection>(&o)) {
         const auto [i, ch] = client_of_conn_[notifier::connection_slot(cl->conn)];
         clients_[i].channel_closed(now, static_cast<channel>(ch));
@@ -253,6 +305,26 @@ class world {
     }
   }
 
+  // Where a datagram from the notifier ends up: a client, or nowhere (counted).
+  std::optional<std::uint32_t> route_datagram(time_point now, const ip_endpoint& to) {
+    const std::uint32_t a = to.is_v6 ? 0 : to.v4_host_order();
+    const std::size_t n = clients_.size();
+    if ((a & 0xFFC00000u) == nat_public_base) {
+      const std::size_t i = a - nat_public_base - 2;
+      if (i < n && nats_[i]) {
+        auto inside = nats_[i]->inbound(now, server_udp, to);
+        if (inside && *inside == private_udp(i)) return static_cast<std::uint32_t>(i);
+        ++dropped_nat_;  // no mapping, filtered, or mapped to another socket
+        return std::nullopt;
+      }
+    } else if ((a & 0xFFFE0000u) == direct_base && to.port >= 20000) {
+      const std::size_t i = (a - direct_base - 2) * std::size_t{clients_per_host} + (to.port - 20000u);
+      if (i < n && !nats_[i] && to == client_host(i, 20000)) return static_cast<std::uint32_t>(i);
+    }
+    ++no_route_;  // e.g. a private address registered from behind a NAT
+    return std::nullopt;
+  }
+
   run_result snapshot(time_point) const {
     run_result r;
     r.clock = "virtual";
@@ -260,11 +332,18 @@ class world {
     r.measured = plan_.length;
     for (std::size_t k = 0; k < client::client_mode_count; ++k) {
       r.modes[k].mode = static_cast<client_mode>(k);
-      r.modes[k].clients = mode_clients_[k];
-      r.modes[k].metrics = mode_metrics_[k];
-      r.modes[k].events_generated = generated_[k];
+      for (std::size_t g = 0; g < group_count_; ++g) {
+        const std::size_t cell = k * group_count_ + g;
+        r.modes[k].clients += group_clients_[cell];
+        r.modes[k].metrics += metrics_[cell];
+        r.modes[k].events_generated += group_generated_[cell];
+        if (!plan_.nat_mix.empty())
+          r.groups.push_back({static_cast<client_mode>(k), plan_.nat_label(g), group_clients_[cell], metrics_[cell],
+                              group_generated_[cell]});
+      }
     }
     r.server = core_.stats();
+    r.network = {dropped_nat_, no_route_, lost_};
     return r;
   }
 
@@ -273,10 +352,13 @@ class world {
   rng net_rng_;
   rng workload_rng_;
   notifier::notifier_core core_;
-  std::array<client::client_metrics, client::client_mode_count> mode_metrics_;
-  std::array<std::size_t, client::client_mode_count> mode_clients_{};
-  std::array<std::uint64_t, client::client_mode_count> generated_{};
+  std::vector<client::client_metrics> metrics_;  // per (mode, NAT group)
+  std::vector<std::size_t> group_clients_;
+  std::vector<std::uint64_t> group_generated_;
   std::vector<client_mode> modes_;
+  std::vector<std::size_t> groups_;
+  std::size_t group_count_ = 1;
+  std::vector<std::unique_ptr<netsim::nat>> nats_;  // null: directly reachable
   std::vector<client_session> clients_;
   std::vector<std::array<connection_id, 2>> conn_of_;
   std::vector<std::pair<std::uint32_t, std::uint8_t>> client_of_conn_;
@@ -284,12 +366,13 @@ class world {
   time_point server_timer_at_ = never;
   std::vector<std::array<time_point, 4>> last_tcp_;
   std::vector<notifier::mailbox_id> mailbox_of_;
-  std::unordered_map<ip_endpoint, std::uint32_t, protocol::ip_endpoint_hash> client_by_udp_;
   std::vector<queue_key> heap_;
   std::vector<event> slab_;
   std::vector<std::uint32_t> free_slots_;
   std::uint64_t next_seq_ = 0;
-  std::uint64_t datagrams_undelivered_ = 0;
+  std::uint64_t dropped_nat_ = 0;
+  std::uint64_t no_route_ = 0;
+  std::uint64_t lost_ = 0;
 };
 
 }  // namespace

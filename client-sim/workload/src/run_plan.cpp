@@ -5,37 +5,59 @@
 #include <cstdio>
 #include <numeric>
 
+#include "nudge/netsim/nat.hpp"
 #include "nudge/protocol/random.hpp"
 
 namespace nudge::sim {
 
 using client::client_mode;
 
-std::vector<client_mode> run_plan::assign_modes() const {
-  const double sum = std::accumulate(mix.begin(), mix.end(), 0.0);
-  std::array<std::size_t, client::client_mode_count> counts{};
-  std::array<double, client::client_mode_count> remainders{};
+namespace {
+// Exact counts per share (largest remainder), then a seeded shuffle so every
+// share is spread over the ramp-up without changing the counts.
+std::vector<std::size_t> apportion(std::size_t n, const std::vector<double>& shares, std::uint64_t seed) {
+  const double sum = std::accumulate(shares.begin(), shares.end(), 0.0);
+  std::vector<std::size_t> counts(shares.size());
+  std::vector<double> remainders(shares.size());
   std::size_t assigned = 0;
   for (std::size_t k = 0; k < counts.size(); ++k) {
-    const double exact = sum > 0 ? static_cast<double>(clients) * mix[k] / sum : 0.0;
+    const double exact = sum > 0 ? static_cast<double>(n) * shares[k] / sum : 0.0;
     counts[k] = static_cast<std::size_t>(std::floor(exact));
     remainders[k] = exact - std::floor(exact);
     assigned += counts[k];
   }
-  // Largest remainder gets the leftovers, so the counts are exact and sum to `clients`.
-  while (assigned < clients) {
+  while (assigned < n) {
     const auto k = static_cast<std::size_t>(std::max_element(remainders.begin(), remainders.end()) - remainders.begin());
     ++counts[k];
     remainders[k] = -1;
     ++assigned;
   }
-  std::vector<client_mode> modes;
-  modes.reserve(clients);
-  for (std::size_t k = 0; k < counts.size(); ++k) modes.insert(modes.end(), counts[k], static_cast<client_mode>(k));
-  // A seeded shuffle mixes the modes over the ramp-up without changing the counts.
-  rng r(seed ^ 0x6D6F646573ull);
-  for (std::size_t i = modes.size(); i > 1; --i) std::swap(modes[i - 1], modes[r.next() % i]);
+  std::vector<std::size_t> out;
+  out.reserve(n);
+  for (std::size_t k = 0; k < counts.size(); ++k) out.insert(out.end(), counts[k], k);
+  rng r(seed);
+  for (std::size_t i = out.size(); i > 1; --i) std::swap(out[i - 1], out[r.next() % i]);
+  return out;
+}
+}  // namespace
+
+std::string nat_share::label() const {
+  if (udp_timeout <= duration::zero()) return preset;
+  return preset + "/" + std::to_string(std::chrono::duration_cast<std::chrono::seconds>(udp_timeout).count()) + "s";
+}
+
+std::vector<client_mode> run_plan::assign_modes() const {
+  auto groups = apportion(clients, std::vector<double>(mix.begin(), mix.end()), seed ^ 0x6D6F646573ull);
+  std::vector<client_mode> modes(groups.size());
+  for (std::size_t i = 0; i < groups.size(); ++i) modes[i] = static_cast<client_mode>(groups[i]);
   return modes;
+}
+
+std::vector<std::size_t> run_plan::assign_nat_groups() const {
+  if (nat_mix.empty()) return std::vector<std::size_t>(clients, 0);
+  std::vector<double> shares;
+  for (const auto& s : nat_mix) shares.push_back(s.fraction);
+  return apportion(clients, shares, seed ^ 0x4E41547373ull);
 }
 
 std::string run_plan::user_dn(std::size_t i) {
@@ -85,6 +107,15 @@ std::string run_plan::validate() const {
   if (context_size > protocol::max_push_context) return "context size is at most 16 bytes (ecTooBig beyond)";
   if (keepalive_interval < duration::zero() || fallback_check_interval < duration::zero())
     return "keepalive and fallback-check intervals must not be negative";
+  double nat_sum = 0;
+  for (const auto& s : nat_mix) {
+    if (s.fraction < 0 || !std::isfinite(s.fraction)) return "NAT mix fractions must be non-negative numbers";
+    if (s.udp_timeout < duration::zero()) return "NAT UDP timeout must not be negative";
+    if (s.preset != "none" && !netsim::preset(s.preset, protocol::ip_endpoint::v4(192, 0, 2, 99, 0)))
+      return "unknown NAT preset '" + s.preset + "' (none, full-cone, restricted-cone, port-restricted-cone, symmetric, linux-snat)";
+    nat_sum += s.fraction;
+  }
+  if (!nat_mix.empty() && nat_sum <= 0) return "NAT mix fractions must not all be zero";
   return {};
 }
 

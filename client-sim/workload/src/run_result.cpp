@@ -139,8 +139,23 @@ json to_json(const run_result& r) {
               {"measured_s", to_seconds(r.measured)},
               {"wall_s", r.wall_seconds},
               {"simulated_events", r.simulated_events},
+              {"network",
+               {{"datagrams_nat_filtered", r.network.nat_filtered},
+                {"datagrams_no_route", r.network.no_route},
+                {"datagrams_lost", r.network.lost}}},
               {"modes", modes},
               {"total", metrics_json(r.total(), r.plan.clients, generated, r.measured)}};
+  if (!r.groups.empty()) {
+    json groups = json::array();
+    for (const auto& g : r.groups) {
+      if (g.clients == 0) continue;
+      json block = metrics_json(g.metrics, g.clients, g.events_generated, r.measured);
+      block["mode"] = std::string(client::to_string(g.mode));
+      block["nat"] = g.nat;
+      groups.push_back(std::move(block));
+    }
+    out["groups"] = std::move(groups);
+  }
   if (r.server) {
     const auto& s = *r.server;
     out["server"] = {{"connections_opened", s.connections_opened},
@@ -222,6 +237,22 @@ void print_table(std::ostream& out, const run_result& r) {
   row("latency max (s)", [&](const column& c) { return secs(c.m->latency.max()); });
   row("clients failed", [](const column& c) { return std::to_string(c.m->clients_failed); });
   fmt::print(out, "wire bytes = payload + IPv4/TCP/UDP headers, handshakes and estimated pure ACKs (docs/measurements.md)\n");
+  if (r.groups.empty()) return;
+  fmt::print(out, "\nby mode and NAT: events fetched by path, missed, latency p50 by path (s)\n");
+  fmt::print(out, "{:<6} {:<26} {:>8} {:>9} {:>9} {:>9} {:>9} {:>8} {:>9} {:>9} {:>12}\n", "mode", "nat", "clients",
+             "events", "by push", "by poll", "by async", "missed", "p50 push", "p50 poll", "wire B/c-h");
+  auto p50 = [](const client_metrics& m, client::delivery_path p) {
+    const auto& h = m.latency_by_path[static_cast<std::size_t>(p)];
+    return h.count() ? fmt::format("{:.3f}", to_seconds(h.quantile(0.5))) : std::string("-");
+  };
+  for (const auto& g : r.groups) {
+    if (g.clients == 0) continue;
+    const auto& m = g.metrics;
+    fmt::print(out, "{:<6} {:<26} {:>8} {:>9} {:>9} {:>9} {:>9} {:>8} {:>9} {:>9} {:>12.1f}\n", client::to_string(g.mode),
+               g.nat, g.clients, g.events_generated, m.events_by_path[1], m.events_by_path[0], m.events_by_path[2],
+               g.events_missed(), p50(m, client::delivery_path::push), p50(m, client::delivery_path::poll),
+               per_client_hour(static_cast<double>(m.traffic.total().wire_bytes), g.clients, r.measured));
+  }
 }
 
 }  // namespace nudge::sim

@@ -16,6 +16,15 @@ namespace nudge::sim {
 
 using namespace std::chrono_literals;
 
+/// A share of the clients behind one kind of NAT (each client behind its own
+/// device, as home users were). `preset` is "none" or a netsim preset name.
+struct nat_share {
+  std::string preset = "none";
+  double fraction = 1.0;
+  duration udp_timeout = duration::zero();  // 0: the preset's own
+  std::string label() const;
+};
+
 struct run_plan {
   std::size_t clients = 100;
   /// Fractions of clients per mode (poll, push, async); normalised when used.
@@ -41,6 +50,15 @@ struct run_plan {
 
   notifier::notifier_config server;
   metrics::wire_model wire;
+
+  /// Who sits behind which NAT (virtual time only). Empty: nobody.
+  std::vector<nat_share> nat_mix;
+
+  /// Client i's NAT group (an index into nat_mix; all 0 when nat_mix is empty),
+  /// with exact counts per group, shuffled independently of the modes.
+  std::vector<std::size_t> assign_nat_groups() const;
+  std::size_t nat_group_count() const { return nat_mix.empty() ? 1 : nat_mix.size(); }
+  std::string nat_label(std::size_t group) const { return nat_mix.empty() ? "none" : nat_mix[group].label(); }
 
   /// Client i's mode: a deterministic assignment with exact counts per mode.
   std::vector<client::client_mode> assign_modes() const;

@@ -6,6 +6,7 @@
 #include <iosfwd>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -25,14 +26,34 @@ struct mode_result {
   }
 };
 
+/// One (mode, NAT) cell: what NAT did to each signalling path.
+struct group_result {
+  client::client_mode mode = client::client_mode::poll;
+  std::string nat = "none";
+  std::size_t clients = 0;
+  client::client_metrics metrics;
+  std::uint64_t events_generated = 0;
+  std::uint64_t events_missed() const {
+    return events_generated > metrics.events_fetched ? events_generated - metrics.events_fetched : 0;
+  }
+};
+
 struct run_result {
   std::string clock;  // "virtual" or "real"
   run_plan plan;
   std::array<mode_result, client::client_mode_count> modes;
+  /// Per (mode, NAT group), when the plan has a NAT mix; empty otherwise.
+  std::vector<group_result> groups;
   std::optional<notifier::notifier_stats> server;  // when the driver hosts the notifier core
   duration measured = duration::zero();  // run length that per-hour rates are based on (length, not drain)
   double wall_seconds = 0;
   std::uint64_t simulated_events = 0;  // virtual driver: events processed
+  /// Virtual driver: datagrams the network did not deliver, and why.
+  struct network_drops {
+    std::uint64_t nat_filtered = 0;  // no mapping, expired, or filtered by the NAT
+    std::uint64_t no_route = 0;      // addressed to a private address from outside
+    std::uint64_t lost = 0;          // link loss
+  } network;
 
   /// Totals over all modes.
   client::client_metrics total() const;
