@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <stdexcept>
 
 namespace nudge::metrics {
 
@@ -70,6 +71,29 @@ std::vector<std::pair<std::int64_t, std::uint64_t>> latency_histogram::buckets()
   for (std::size_t i = 0; i < counts_.size(); ++i)
     if (counts_[i]) out.emplace_back(std::min<std::int64_t>(static_cast<std::int64_t>(upper_edge(i)), max_), counts_[i]);
   return out;
+}
+
+std::vector<std::pair<std::uint32_t, std::uint64_t>> latency_histogram::raw_buckets() const {
+  std::vector<std::pair<std::uint32_t, std::uint64_t>> out;
+  for (std::size_t i = 0; i < counts_.size(); ++i)
+    if (counts_[i]) out.emplace_back(static_cast<std::uint32_t>(i), counts_[i]);
+  return out;
+}
+
+latency_histogram latency_histogram::from_raw(const std::vector<std::pair<std::uint32_t, std::uint64_t>>& buckets,
+                                              double sum_ns, std::int64_t min_ns, std::int64_t max_ns) {
+  latency_histogram h;
+  for (const auto& [index, n] : buckets) {
+    if (index >= h.counts_.size()) throw std::out_of_range("latency_histogram: bucket index out of range");
+    h.counts_[index] += n;
+    h.count_ += n;
+  }
+  if (h.count_) {
+    h.sum_ = sum_ns;
+    h.min_ = min_ns;
+    h.max_ = max_ns;
+  }
+  return h;
 }
 
 }  // namespace nudge::metrics

@@ -23,10 +23,12 @@ std::string_view to_string(message_kind k) {
 }
 
 traffic_cell wire_model::handshake_to_server() const {
+  if (is_abstract()) return {};
   // SYN (with options) and the final ACK.
   return {1, 0, 2ull * (ip_header + tcp_header) + syn_options, 2};
 }
 traffic_cell wire_model::handshake_to_client() const {
+  if (is_abstract()) return {};
   // SYN-ACK (with options).
   return {0, 0, std::uint64_t{ip_header} + tcp_header + syn_options, 1};
 }

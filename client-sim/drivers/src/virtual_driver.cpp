@@ -162,8 +162,8 @@ class world {
   }
 
   duration delay() {
-    duration d = opts_.link.one_way_delay;
-    if (opts_.link.jitter > duration::zero()) d += net_rng_.between(duration::zero(), opts_.link.jitter);
+    duration d = plan_.link.one_way_delay;
+    if (plan_.link.jitter > duration::zero()) d += net_rng_.between(duration::zero(), plan_.link.jitter);
     return d;
   }
 
@@ -262,7 +262,7 @@ class world {
           }
           from = *mapped;
         }
-        if (net_rng_.chance(opts_.link.udp_loss)) {
+        if (net_rng_.chance(plan_.link.udp_loss)) {
           ++lost_;
           continue;
         }
@@ -286,7 +286,7 @@ class world {
       } else if (auto* u = std::get_if<notifier::udp_send>(&o)) {
         const auto to_client = route_datagram(now, u->to);
         if (!to_client) continue;
-        if (net_rng_.chance(opts_.link.udp_loss)) {
+        if (net_rng_.chance(plan_.link.udp_loss)) {
           ++lost_;
           continue;
         }

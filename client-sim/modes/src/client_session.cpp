@@ -59,6 +59,7 @@ client_metrics& client_metrics::operator+=(const client_metrics& o) {
   async_timeouts += o.async_timeouts;
   fallbacks_to_polling += o.fallbacks_to_polling;
   protocol_errors += o.protocol_errors;
+  wasted_poll_traffic += o.wasted_poll_traffic;
   return *this;
 }
 
@@ -98,6 +99,7 @@ void client_session::send_call(time_point now, channel ch, call_kind kind, std::
   channel_state& c = chan(ch);
   c.outstanding = kind;
   c.sent_at = now;
+  c.request_bytes = pdu.size();
   count(kind_of(static_cast<int>(kind)), direction::to_server, pdu.size());
   count_ack(direction::to_server, c.client_acks.on_data_sent(now));
   count_ack(direction::to_client, c.server_acks.on_data_received(now, cfg_.wire.delayed_ack));
@@ -257,10 +259,11 @@ void client_session::on_pdu(time_point now, channel ch, bytes_view bytes) {
     return fail("response for a call that is not outstanding");
   }
   c.outstanding = call_kind::none;
-  on_response(now, ch, kind, stub);
+  on_response(now, ch, kind, stub, bytes.size());
 }
 
-void client_session::on_response(time_point now, channel ch, call_kind kind, bytes_view stub) {
+void client_session::on_response(time_point now, channel ch, call_kind kind, bytes_view stub,
+                                 std::size_t response_bytes) {
   switch (kind) {
     case call_kind::bind:
       chan(ch).bound = true;
@@ -334,7 +337,7 @@ void client_session::on_response(time_point now, channel ch, call_kind kind, byt
     }
     case call_kind::poll:
     case call_kind::fetch:
-      return on_ext2_response(now, kind, chan(channel::main).reason, stub);
+      return on_ext2_response(now, kind, chan(channel::main).reason, stub, response_bytes);
     case call_kind::none:
       return;
   }
@@ -365,7 +368,8 @@ struct fetch_collector : rop::rop_visitor {
 };
 }  // namespace
 
-void client_session::on_ext2_response(time_point now, call_kind kind, delivery_path reason, bytes_view stub) {
+void client_session::on_ext2_response(time_point now, call_kind kind, delivery_path reason, bytes_view stub,
+                                      std::size_t response_bytes) {
   auto d = emsmdb::decode_rpc_ext2_response(stub);
   if (!d.complete() || d.value.return_code != ec::success) {
     ++m_.protocol_errors;
@@ -378,6 +382,10 @@ void client_session::on_ext2_response(time_point now, call_kind kind, delivery_p
     return fail(std::string("bad ROP buffer: ") + std::string(r.reason));
   }
   if (collector.found == 0) ++(kind == call_kind::poll ? m_.wasted_polls : m_.wasted_fetches);
+  if (collector.found == 0 && kind == call_kind::poll) {
+    m_.wasted_poll_traffic += cfg_.wire.tcp_message(chan(channel::main).request_bytes);
+    m_.wasted_poll_traffic += cfg_.wire.tcp_message(response_bytes);
+  }
   if (collector.pending) {
     ++m_.pending_seen;
     fetch_wanted_ = true;

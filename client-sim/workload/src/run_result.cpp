@@ -76,6 +76,14 @@ json metrics_json(const client_metrics& m, std::size_t clients, std::uint64_t ge
       {"async_timeouts", m.async_timeouts},
       {"fallbacks_to_polling", m.fallbacks_to_polling},
       {"protocol_errors", m.protocol_errors},
+      {"unnecessary",
+       {{"polls", m.wasted_polls},
+        {"bytes", m.wasted_poll_traffic.wire_bytes},
+        {"packets", m.wasted_poll_traffic.packets},
+        {"bytes_per_client_hour", per_client_hour(static_cast<double>(m.wasted_poll_traffic.wire_bytes), clients, measured)},
+        {"packets_per_client_hour", per_client_hour(static_cast<double>(m.wasted_poll_traffic.packets), clients, measured)},
+        {"bytes_per_hour_all_clients", static_cast<double>(m.wasted_poll_traffic.wire_bytes) / hours(measured)},
+        {"packets_per_hour_all_clients", static_cast<double>(m.wasted_poll_traffic.packets) / hours(measured)}}},
       {"latency", latency_json(m.latency)},
       {"latency_by_path", latency_by_path},
       {"traffic",
@@ -113,6 +121,17 @@ json to_json(const run_result& r) {
       {"send_cookie", p.send_cookie},
       {"keepalive_s", to_seconds(p.keepalive_interval)},
       {"fallback_check_s", to_seconds(p.fallback_check_interval)},
+      {"link",
+       {{"one_way_delay_s", to_seconds(p.link.one_way_delay)},
+        {"jitter_s", to_seconds(p.link.jitter)},
+        {"udp_loss", p.link.udp_loss}}},
+      {"nat_mix",
+       [&] {
+         nlohmann::json a = nlohmann::json::array();
+         for (const auto& n : p.nat_mix)
+           a.push_back({{"preset", n.preset}, {"fraction", n.fraction}, {"udp_timeout_s", to_seconds(n.udp_timeout)}});
+         return a;
+       }()},
       {"server",
        {{"policy", std::string(notifier::to_string(p.server.policy))},
         {"polls_max_ms", p.server.polls_max_ms},
@@ -124,6 +143,7 @@ json to_json(const run_result& r) {
         {"tcp_options", p.wire.tcp_options},
         {"udp_header", p.wire.udp_header},
         {"mss", p.wire.mss},
+        {"abstract_message_bytes", p.wire.abstract_message_bytes},
         {"delayed_ack_s", to_seconds(p.wire.delayed_ack)}}},
   };
   json modes = json::object();
@@ -222,6 +242,8 @@ void print_table(std::ostream& out, const run_result& r) {
   row("payload bytes / client-hour", [&](const column& c) { return pch(c, c.m->traffic.total().payload_bytes); });
   row("polls", [](const column& c) { return std::to_string(c.m->polls); });
   row("polls that found nothing", [](const column& c) { return std::to_string(c.m->wasted_polls); });
+  row("unnecessary bytes / client-hour", [&](const column& c) { return pch(c, c.m->wasted_poll_traffic.wire_bytes); });
+  row("unnecessary packets / client-hour", [&](const column& c) { return pch(c, c.m->wasted_poll_traffic.packets); });
   row("fetches", [](const column& c) { return std::to_string(c.m->fetches); });
   row("pings matched / ignored",
       [](const column& c) { return fmt::format("{}/{}", c.m->pings_matched, c.m->datagrams_ignored); });

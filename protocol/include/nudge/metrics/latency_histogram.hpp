@@ -26,6 +26,15 @@ class latency_histogram {
   /// Non-empty buckets as (upper edge in ns, count), for CDF charts and export.
   std::vector<std::pair<std::int64_t, std::uint64_t>> buckets() const;
 
+  /// Exact state for moving a histogram between processes: non-empty buckets
+  /// as (index, count), plus the sum (min() and max() are already exposed).
+  std::vector<std::pair<std::uint32_t, std::uint64_t>> raw_buckets() const;
+  double sum_ns() const { return sum_; }
+  /// Rebuilds a histogram from raw_buckets(), sum_ns(), min() and max(); the
+  /// count is the sum of the bucket counts. Throws std::out_of_range on a bad index.
+  static latency_histogram from_raw(const std::vector<std::pair<std::uint32_t, std::uint64_t>>& buckets, double sum_ns,
+                                    std::int64_t min_ns, std::int64_t max_ns);
+
   static constexpr int sub_bucket_bits = 6;
 
  private:

@@ -58,15 +58,24 @@ struct wire_model {
   std::uint32_t udp_header = 8;
   std::uint32_t mss = 1460;
   duration delayed_ack = std::chrono::milliseconds(200);
+  /// Abstract size profile (the seed article's arithmetic): when non-zero, every
+  /// message counts as exactly this many bytes in one TSDU, and transport
+  /// overhead (headers, handshakes, ACKs) counts as nothing.
+  std::uint32_t abstract_message_bytes = 0;
 
+  bool is_abstract() const { return abstract_message_bytes != 0; }
   std::uint32_t tcp_packet_overhead() const { return ip_header + tcp_header + tcp_options; }
   std::uint64_t tcp_segments(std::uint64_t payload) const { return payload == 0 ? 1 : (payload + mss - 1) / mss; }
   traffic_cell tcp_message(std::uint64_t payload) const {
+    if (is_abstract()) return {1, abstract_message_bytes, abstract_message_bytes, 1};
     const auto segs = tcp_segments(payload);
     return {1, payload, payload + segs * tcp_packet_overhead(), segs};
   }
-  traffic_cell udp_message(std::uint64_t payload) const { return {1, payload, payload + ip_header + udp_header, 1}; }
-  traffic_cell pure_ack() const { return {0, 0, tcp_packet_overhead(), 1}; }
+  traffic_cell udp_message(std::uint64_t payload) const {
+    if (is_abstract()) return {1, abstract_message_bytes, abstract_message_bytes, 1};
+    return {1, payload, payload + ip_header + udp_header, 1};
+  }
+  traffic_cell pure_ack() const { return is_abstract() ? traffic_cell{} : traffic_cell{0, 0, tcp_packet_overhead(), 1}; }
   /// SYN and SYN-ACK carry syn_options; the third ACK is plain.
   traffic_cell handshake_to_server() const;
   traffic_cell handshake_to_client() const;

@@ -10,15 +10,7 @@
 
 namespace nudge::sim {
 
-/// One-way network conditions between each client and the notifier.
-struct link_model {
-  duration one_way_delay = 1ms;
-  duration jitter = 0ms;       // uniform extra delay in [0, jitter]; TCP keeps order
-  double udp_loss = 0.0;       // datagram loss probability (TCP is reliable: no loss)
-};
-
 struct virtual_options {
-  link_model link;
   /// Called about every `progress_every` of simulated time (for a progress line).
   std::function<void(time_point now, const run_result& so_far)> progress;
   duration progress_every = std::chrono::minutes(10);

@@ -93,6 +93,9 @@ struct client_metrics {
   std::uint64_t async_timeouts = 0;
   std::uint64_t fallbacks_to_polling = 0;
   std::uint64_t protocol_errors = 0;
+  /// Request + response of the polls that found nothing (pure ACKs excluded):
+  /// the seed article's "unnecessary" traffic.
+  metrics::traffic_cell wasted_poll_traffic;
 
   client_metrics& operator+=(const client_metrics& o);
 };
@@ -145,6 +148,7 @@ class client_session {
     call_kind outstanding = call_kind::none;
     delivery_path reason = delivery_path::poll;  // why the outstanding fetch was sent
     time_point sent_at{};
+    std::size_t request_bytes = 0;  // size of the outstanding request
     metrics::ack_tracker client_acks;  // pure ACKs the client sends
     metrics::ack_tracker server_acks;  // pure ACKs the server sends
     bool bound = false;
@@ -160,8 +164,9 @@ class client_session {
   void send_async_wait(time_point now);
   void send_cookie(time_point now);
   void on_pdu(time_point now, channel ch, bytes_view pdu_bytes);
-  void on_response(time_point now, channel ch, call_kind kind, bytes_view stub);
-  void on_ext2_response(time_point now, call_kind kind, delivery_path reason, bytes_view stub);
+  void on_response(time_point now, channel ch, call_kind kind, bytes_view stub, std::size_t response_bytes);
+  void on_ext2_response(time_point now, call_kind kind, delivery_path reason, bytes_view stub,
+                        std::size_t response_bytes);
   void became_ready(time_point now);
   void schedule_poll(time_point now);
   void maybe_send_fetch(time_point now);

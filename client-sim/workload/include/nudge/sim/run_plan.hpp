@@ -16,6 +16,13 @@ namespace nudge::sim {
 
 using namespace std::chrono_literals;
 
+/// One-way network conditions between each client and the notifier (virtual time).
+struct link_model {
+  duration one_way_delay = 1ms;
+  duration jitter = 0ms;  // uniform extra delay in [0, jitter]; TCP keeps order
+  double udp_loss = 0.0;  // datagram loss probability (TCP is reliable: no loss)
+};
+
 /// A share of the clients behind one kind of NAT (each client behind its own
 /// device, as home users were). `preset` is "none" or a netsim preset name.
 struct nat_share {
@@ -50,6 +57,8 @@ struct run_plan {
 
   notifier::notifier_config server;
   metrics::wire_model wire;
+
+  link_model link;
 
   /// Who sits behind which NAT (virtual time only). Empty: nobody.
   std::vector<nat_share> nat_mix;
