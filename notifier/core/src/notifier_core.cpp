@@ -11,6 +11,8 @@ using metrics::direction;
 using metrics::message_kind;
 
 namespace {
+// A response PDU is 24 (header) + 64 (stub around rgbOut) + rgbOut + up to 3 pad bytes.
+constexpr std::size_t max_rgb_out_per_pdu = dcerpc::default_max_frag - 24 - 64 - 3;
 constexpr std::uint8_t session_marker = 0x5E;
 constexpr std::uint8_t async_marker = 0xA5;
 
@@ -359,14 +361,16 @@ void notifier_core::do_rpc_ext2(time_point now, connection_id id, connection& c,
       arm(s->wait_deadline, static_cast<std::uint32_t>(s - sessions_.data()), timer_kind::wait_timeout);
     }
     auto& mb = mailboxes_[s->mb];
-    const std::size_t budget = std::min<std::size_t>(d.value.max_out, 0x8008);
+    // rgbOut is capped so the response PDU stays within the negotiated fragment
+    // size (nudge sends single-fragment PDUs): the rest waits behind RopPending.
+    const std::size_t budget = std::min<std::size_t>(d.value.max_out, max_rgb_out_per_pdu);
     const std::size_t room = budget - rop::empty_buffer_size - rop::rop_pending_size;
     const std::size_t fit = room / rop::new_mail_size();
     rop::response_builder b(rgb_out);
     while (!mb.pending.empty() && delivered < fit) {
       rop::new_mail_notification n;
       n.notification_handle = 1;
-      n.folder_id = 0x0001000000000001ull;  // the Inbox
+      n.folder_id = 0x0100000000000001ull;  // the Inbox: replica 1, counter 1 (MS-OXCDATA 2.2.1.1), as u64 LE
       n.event = mb.pending.front();
       mb.pending.pop_front();
       b.add(n);

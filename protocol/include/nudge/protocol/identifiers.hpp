@@ -42,7 +42,7 @@ inline constexpr std::uint32_t too_big = 0x80040305;        // ecTooBig: cbConte
 inline constexpr std::uint32_t invalid_param = 0x80070057;  // ecInvalidParam: bad SOCKADDR
 inline constexpr std::uint32_t not_supported = 0x80040102;  // ecNotSupported
 inline constexpr std::uint32_t rejected = 0x000007EE;       // ecRejected: second async wait, async disabled
-inline constexpr std::uint32_t rpc_failed = 0x80004005;     // ecRpcFailed
+inline constexpr std::uint32_t rpc_failed = 0x80040115;     // ecRpcFailed (MAPI_E_NETWORK_ERROR)
 inline constexpr std::uint32_t unknown_user = 0x000003EB;   // ecUnknownUser
 }  // namespace ec
 
