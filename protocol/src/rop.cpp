@@ -149,7 +149,10 @@ decoded<std::size_t> decode_response(bytes_view rgb_out, rop_visitor& visitor) {
           if (v < 0) hex_ok = false;
           micros = (micros << 4) | static_cast<std::uint64_t>(v < 0 ? 0 : v);
         }
-        if (hex_ok) n.event.created_at = time_point(std::chrono::microseconds(micros));
+        // Only stamps the clock can hold (int64 ns): a larger value would overflow the conversion.
+        constexpr auto max_micros = static_cast<std::uint64_t>(
+            std::chrono::duration_cast<std::chrono::microseconds>(nudge::duration::max()).count());
+        if (hex_ok && micros <= max_micros) n.event.created_at = time_point(std::chrono::microseconds(micros));
       }
       visitor.on_new_mail(n);
     } else {

@@ -232,10 +232,11 @@ class world {
     return id;
   }
 
+  // The mailbox's next "something changed", from the plan's event process
+  // (Poisson by default; MMPP; business hours), drawn from the workload rng in
+  // event order, so deterministic from the seed.
   void schedule_next_event(time_point now, std::uint32_t i) {
-    if (plan_.events_per_client_hour <= 0) return;
-    const duration mean = std::chrono::duration_cast<duration>(std::chrono::duration<double>(3600.0 / plan_.events_per_client_hour));
-    const time_point at = now + workload_rng_.exponential(mean);
+    const time_point at = event_process_.next(now, event_state_[i], workload_rng_);
     if (at < time_point{} + plan_.length) push({at, ev_type::mailbox_event, 0, i, {}, {}});
   }
 
@@ -373,6 +374,9 @@ class world {
   std::uint64_t dropped_nat_ = 0;
   std::uint64_t no_route_ = 0;
   std::uint64_t lost_ = 0;
+  // Event bookkeeping for schedule_next_event: the process and each mailbox's state.
+  event_process event_process_{plan_.event_process, plan_.events_per_client_hour};
+  std::vector<event_process::client_state> event_state_ = std::vector<event_process::client_state>(plan_.clients);
 };
 
 }  // namespace

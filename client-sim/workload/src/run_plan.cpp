@@ -102,6 +102,7 @@ std::string run_plan::validate() const {
   if (std::accumulate(mix.begin(), mix.end(), 0.0) <= 0) return "mix fractions must not all be zero";
   if (poll_interval < duration::zero()) return "poll interval must not be negative";
   if (events_per_client_hour < 0 || !std::isfinite(events_per_client_hour)) return "event rate must be >= 0";
+  if (auto e = event_process.validate(); !e.empty()) return e;
   if (length <= duration::zero()) return "duration must be positive";
   if (ramp_up < duration::zero() || drain < duration::zero()) return "ramp-up and drain must not be negative";
   if (context_size > protocol::max_push_context) return "context size is at most 16 bytes (ecTooBig beyond)";

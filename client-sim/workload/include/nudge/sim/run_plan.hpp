@@ -11,6 +11,7 @@
 #include "nudge/metrics/traffic.hpp"
 #include "nudge/notifier/notifier_core.hpp"
 #include "nudge/protocol/clock.hpp"
+#include "nudge/sim/event_process.hpp"
 
 namespace nudge::sim {
 
@@ -39,8 +40,12 @@ struct run_plan {
   /// Client poll interval; zero means the server's pcmsPollsMax.
   duration poll_interval = 60s;
   bool poll_jitter = false;
-  /// Poisson "something changed" events per mailbox per hour.
+  /// "Something changed" events per mailbox per hour: the long-run mean rate
+  /// while events may arrive (per business hour when business hours are on).
   double events_per_client_hour = 60.0;
+  /// How those events arrive: Poisson (the default, as always), bursty (MMPP),
+  /// within business hours or not (client-sim/workload/.../event_process.hpp).
+  event_process_spec event_process;
   /// Clients start spread evenly over the ramp; events run from 0 to `length`;
   /// the drain that follows has no new events, so late fetches still count.
   duration ramp_up = 0s;

@@ -1,0 +1,107 @@
+// The closed-form model: the seed article's arithmetic, the Poisson expectation, the command.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "nudge/model/seed_model.hpp"
+
+using namespace nudge::model;
+
+namespace {
+int run(std::vector<const char*> args, std::string& out, std::string& err) {
+  args.insert(args.begin(), "nudge-model");
+  std::ostringstream o, e;
+  const int rc = model_main(static_cast<int>(args.size()), args.data(), o, e);
+  out = o.str();
+  err = e.str();
+  return rc;
+}
+}  // namespace
+
+TEST(seed_model, article_arithmetic) {
+  const auto e = estimate({});  // the article's inputs are the defaults
+  EXPECT_DOUBLE_EQ(e.events_per_client_hour, 6.25);
+  EXPECT_DOUBLE_EQ(e.article.polls_per_client_hour, 60);
+  // 50 events in 480 polls: 1 - 50/480 empty (the article rounds to "90%").
+  EXPECT_NEAR(e.article.empty_fraction, 1 - 50.0 / 480.0, 1e-12);
+  EXPECT_NEAR(e.article.empty_polls_per_client_hour, 53.75, 1e-9);
+  EXPECT_NEAR(e.article.bytes_per_client_hour, 10750, 1e-6);
+  EXPECT_NEAR(e.article.tsdus_per_client_hour, 107.5, 1e-9);
+  EXPECT_NEAR(e.article.bytes_per_hour, 107.5e6, 1e-3);
+  EXPECT_NEAR(e.article.tsdus_per_hour, 1.075e6, 1e-6);
+}
+
+TEST(seed_model, poisson_expectation) {
+  const auto e = estimate({});
+  const double empty = std::exp(-6.25 / 60.0);
+  EXPECT_NEAR(e.poisson.empty_fraction, empty, 1e-15);
+  EXPECT_NEAR(e.poisson.bytes_per_client_hour, 60 * empty * 200, 1e-9);  // ~10,813
+  EXPECT_NEAR(e.poisson.tsdus_per_client_hour, 60 * empty * 2, 1e-12);   // ~108.1
+  EXPECT_NEAR(e.poisson.tsdus_per_hour, 60 * empty * 2 * 10000, 1e-6);   // ~1.08 million
+  // Two events can share an interval, so Poisson finds more empty polls than the article.
+  EXPECT_GT(e.poisson.empty_fraction, e.article.empty_fraction);
+}
+
+TEST(seed_model, the_article_slip) {
+  const article_as_printed a;
+  EXPECT_DOUBLE_EQ(a.tsdus_per_hour_own_numbers(), 1.08e6);
+  EXPECT_NE(a.tsdus_per_hour_own_numbers(), a.tsdus_per_hour_said);
+  EXPECT_DOUBLE_EQ(a.bytes_per_client_hour * a.users, a.bytes_per_hour);  // the bytes add up
+  EXPECT_EQ(slip_statement(), "the article says 1.8 million TSDUs per hour; its own numbers give 1.08 million");
+}
+
+TEST(seed_model, jitter_and_edge_cases) {
+  seed_inputs in;
+  in.jitter = true;  // U[60 s, 120 s]: 40 polls an hour
+  const auto e = estimate(in);
+  EXPECT_NEAR(e.poisson.polls_per_client_hour, 40, 1e-12);
+  const double x = 6.25 / 60.0;
+  EXPECT_NEAR(e.poisson.empty_fraction, (std::exp(-x) - std::exp(-2 * x)) / x, 1e-15);
+  in = {};
+  in.events_per_day = 0;
+  EXPECT_DOUBLE_EQ(estimate(in).article.empty_fraction, 1.0);
+  EXPECT_DOUBLE_EQ(estimate(in).poisson.empty_fraction, 1.0);
+  in.events_per_day = 10000;  // more events than polls: none empty by the article
+  EXPECT_DOUBLE_EQ(estimate(in).article.empty_fraction, 0.0);
+  in = {};
+  in.day_hours = 0;
+  EXPECT_NE(in.validate(), "");
+}
+
+TEST(seed_model, command_prints_the_table_and_the_slip) {
+  std::string out, err;
+  ASSERT_EQ(run({}, out, err), 0) << err;
+  EXPECT_NE(out.find("article arithmetic"), std::string::npos);
+  EXPECT_NE(out.find("Poisson"), std::string::npos);
+  EXPECT_NE(out.find("10,750"), std::string::npos) << out;
+  EXPECT_NE(out.find("10,813"), std::string::npos) << out;
+  EXPECT_NE(out.find("the article says 1.8 million TSDUs per hour; its own numbers give 1.08 million"), std::string::npos);
+}
+
+TEST(seed_model, command_json_and_options) {
+  std::string out, err;
+  ASSERT_EQ(run({"--json", "--users", "2000", "--poll-interval", "30", "--request-bytes", "124", "--response-bytes",
+                 "140"},
+                out, err),
+            0)
+      << err;
+  const auto j = nlohmann::json::parse(out);
+  EXPECT_EQ(j["schema"], "nudge.model/1");
+  EXPECT_EQ(j["inputs"]["users"], 2000.0);
+  const double empty = std::exp(-6.25 / 120.0);
+  EXPECT_NEAR(j["poisson"]["per_client_hour"]["unnecessary_bytes"].get<double>(), 120 * empty * 264, 1e-6);
+  EXPECT_NEAR(j["poisson"]["all_users_per_hour"]["unnecessary_tsdus"].get<double>(), 120 * empty * 2 * 2000, 1e-6);
+  EXPECT_EQ(j["slip"], slip_statement());
+  EXPECT_EQ(j["article_as_printed"]["tsdus_per_hour_own_numbers"], 1.08e6);
+}
+
+TEST(seed_model, command_usage_errors) {
+  std::string out, err;
+  EXPECT_EQ(run({"--poll-interval", "0"}, out, err), 2);
+  EXPECT_EQ(run({"--bogus"}, out, err), 2);
+  EXPECT_EQ(run({"--day-hours", "25"}, out, err), 2);
+  EXPECT_EQ(run({"--help"}, out, err), 0);
+  EXPECT_NE(out.find("--events-per-day"), std::string::npos);
+}
