@@ -420,3 +420,17 @@ TEST(notifier_core, closing_the_connection_stops_pings) {
   EXPECT_TRUE(take_datagrams(core).empty());
   EXPECT_EQ(core.next_deadline(), never);
 }
+
+TEST(notifier_core, tiny_pcb_out_never_overflows_the_output_buffer) {
+  notifier_core core({});
+  scripted_client c(core, client_ep);
+  auto cxh = c.connect(time_point{}, dn);
+  for (int i = 0; i < 2000; ++i) core.inject_event(time_point{}, core.mailbox(dn));
+  for (std::uint32_t max_out : {10u, 11u, 12u, 13u, 100u}) {
+    auto f = c.fetch(time_point{}, cxh, max_out);
+    EXPECT_LE(rop::empty_buffer_size + f.mails.size() * rop::new_mail_size() + (f.pending ? 3u : 0u), max_out) << max_out;
+  }
+  auto all = c.fetch(time_point{}, cxh);
+  EXPECT_LE(all.mails.size() * rop::new_mail_size(), 5840u);  // one PDU within max_xmit_frag
+  EXPECT_EQ(all.pending, 1);
+}

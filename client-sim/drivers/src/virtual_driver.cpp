@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <deque>
 #include <memory>
 #include <optional>
 
@@ -122,10 +123,20 @@ class world {
     if (opts_.progress) push({time_point{} + opts_.progress_every, ev_type::progress, 0, 0, {}, {}});
     const time_point end = time_point{} + plan_.length + plan_.drain;
     std::uint64_t processed = 0;
-    while (!heap_.empty() && heap_.front().at <= end) {
-      std::pop_heap(heap_.begin(), heap_.end(), later{});
-      const std::uint32_t slot = heap_.back().slot;
-      heap_.pop_back();
+    while (true) {
+      // The earliest of the two lanes, by (time, insertion order).
+      const bool from_lane =
+          !lane_.empty() && (heap_.empty() || later{}(heap_.front(), lane_.front()));
+      if (from_lane ? lane_.front().at > end : (heap_.empty() || heap_.front().at > end)) break;
+      std::uint32_t slot;
+      if (from_lane) {
+        slot = lane_.front().slot;
+        lane_.pop_front();
+      } else {
+        std::pop_heap(heap_.begin(), heap_.end(), later{});
+        slot = heap_.back().slot;
+        heap_.pop_back();
+      }
       event ev = std::move(slab_[slot]);
       free_slots_.push_back(slot);
       ++processed;
@@ -157,8 +168,20 @@ class world {
       slot = static_cast<std::uint32_t>(slab_.size());
       slab_.push_back(std::move(ev));
     }
-    heap_.push_back({slab_[slot].at, next_seq_++, slot});
+    const queue_key key{slab_[slot].at, next_seq_++, slot};
+    // With a constant link delay, deliveries are scheduled in time order: a
+    // FIFO holds them, and only timers and workload events pay for the heap.
+    if (fifo_deliveries_ && is_delivery(slab_[slot].type) && (lane_.empty() || lane_.back().at <= key.at)) {
+      lane_.push_back(key);
+      return;
+    }
+    heap_.push_back(key);
     std::push_heap(heap_.begin(), heap_.end(), later{});
+  }
+
+  static bool is_delivery(ev_type t) {
+    return t == ev_type::to_server_tcp || t == ev_type::to_client_tcp || t == ev_type::to_server_udp ||
+           t == ev_type::to_client_udp;
   }
 
   duration delay() {
@@ -368,6 +391,8 @@ class world {
   std::vector<std::array<time_point, 4>> last_tcp_;
   std::vector<notifier::mailbox_id> mailbox_of_;
   std::vector<queue_key> heap_;
+  std::deque<queue_key> lane_;
+  bool fifo_deliveries_ = plan_.link.jitter == duration::zero();
   std::vector<event> slab_;
   std::vector<std::uint32_t> free_slots_;
   std::uint64_t next_seq_ = 0;

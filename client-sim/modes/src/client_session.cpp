@@ -157,15 +157,20 @@ void client_session::send_register(time_point now) {
 }
 
 void client_session::send_ext2(time_point now, call_kind kind, delivery_path reason) {
-  byte_buffer rgb_in;
-  rop::encode_empty_request(rgb_in);
-  emsmdb::rpc_ext2_request req;
-  req.cxh = cxh_;
-  req.rgb_in = rgb_in;
-  byte_buffer pdu;
   channel_state& c = chan(channel::main);
   const std::uint32_t id = c.next_call_id++;
-  dcerpc::encode_request(pdu, id, 0, opnum::do_rpc_ext2, [&](byte_writer& w) { emsmdb::encode(w, req); });
+  // Every empty EcDoRpcExt2 of a session is the same PDU but for its call_id:
+  // encode it once, then copy and patch (polling is the hot path of a big run).
+  if (ext2_template_.empty()) {
+    byte_buffer rgb_in;
+    rop::encode_empty_request(rgb_in);
+    emsmdb::rpc_ext2_request req;
+    req.cxh = cxh_;
+    req.rgb_in = rgb_in;
+    dcerpc::encode_request(ext2_template_, 0, 0, opnum::do_rpc_ext2, [&](byte_writer& w) { emsmdb::encode(w, req); });
+  }
+  byte_buffer pdu = ext2_template_;
+  for (int i = 0; i < 4; ++i) pdu[dcerpc::call_id_offset + i] = static_cast<std::uint8_t>(id >> (8 * i));
   c.outstanding_call = id;
   c.reason = reason;
   if (kind == call_kind::poll) ++m_.polls; else ++m_.fetches;
@@ -206,14 +211,16 @@ void client_session::send_cookie(time_point now) {
 void client_session::receive(time_point now, channel ch, bytes_view bytes) {
   if (state_ == state::failed) return;
   channel_state& c = chan(ch);
-  c.rx.insert(c.rx.end(), bytes.begin(), bytes.end());
+  // Nothing buffered (the usual case): parse straight from the caller's bytes.
+  const bool buffered = !c.rx.empty();
+  if (buffered) c.rx.insert(c.rx.end(), bytes.begin(), bytes.end());
+  const bytes_view input = buffered ? bytes_view(c.rx) : bytes;
   std::size_t used = 0;
-  while (state_ != state::failed) {
-    bytes_view rest(c.rx.data() + used, c.rx.size() - used);
-    if (rest.empty()) break;
+  while (state_ != state::failed && used < input.size()) {
+    bytes_view rest = input.subspan(used);
     auto hd = dcerpc::decode_common_header(rest);
     if (hd.need_more()) break;
-    if (hd.malformed() ) {
+    if (hd.malformed()) {
       ++m_.protocol_errors;
       fail(std::string("malformed PDU from the notifier: ") + std::string(hd.reason));
       break;
@@ -222,7 +229,8 @@ void client_session::receive(time_point now, channel ch, bytes_view bytes) {
     on_pdu(now, ch, rest.first(hd.value.frag_length));
     used += hd.value.frag_length;
   }
-  if (used) c.rx.erase(c.rx.begin(), c.rx.begin() + static_cast<std::ptrdiff_t>(used));
+  if (buffered) c.rx.erase(c.rx.begin(), c.rx.begin() + static_cast<std::ptrdiff_t>(used));
+  else if (used < input.size() && state_ != state::failed) c.rx.assign(input.begin() + static_cast<std::ptrdiff_t>(used), input.end());
 }
 
 void client_session::on_pdu(time_point now, channel ch, bytes_view bytes) {
@@ -284,6 +292,8 @@ void client_session::on_response(time_point now, channel ch, call_kind kind, byt
       session_index_ = d.value.session_index;
       interval_ = cfg_.poll_interval > duration::zero() ? cfg_.poll_interval
                                                         : duration(std::chrono::milliseconds(d.value.polls_max_ms));
+      // A zero pcmsPollsMax would make the client poll in a tight loop.
+      interval_ = std::max<duration>(interval_, min_poll_interval);
       state_ = state::setting_up;
       if (cfg_.mode == client_mode::push) return send_register(now);
       if (cfg_.mode == client_mode::async) return send_async_connect(now);

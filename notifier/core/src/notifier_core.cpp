@@ -109,15 +109,17 @@ void notifier_core::drop_connection(connection_id id, std::string reason) {
 void notifier_core::receive(time_point now, connection_id id, bytes_view bytes) {
   connection* first = find_connection(id);
   if (!first) return;
-  first->rx.insert(first->rx.end(), bytes.begin(), bytes.end());
+  // Nothing buffered (the usual case): parse straight from the caller's bytes,
+  // and keep only an incomplete tail.
+  const bool buffered = !first->rx.empty();
+  if (buffered) first->rx.insert(first->rx.end(), bytes.begin(), bytes.end());
+  const bytes_view input = buffered ? bytes_view(first->rx) : bytes;
   std::size_t used = 0;
-  while (true) {
+  while (used < input.size()) {
     connection* cp = find_connection(id);  // a PDU may close the connection
     if (!cp) return;
     connection& c = *cp;
-    bytes_view rest(c.rx.data() + used, c.rx.size() - used);
-    if (rest.empty()) break;
-    auto d = dcerpc::decode_pdu(rest);
+    auto d = dcerpc::decode_pdu(input.subspan(used));
     if (d.need_more()) break;
     if (d.malformed()) {
       ++stats_.connections_dropped_malformed;
@@ -129,7 +131,9 @@ void notifier_core::receive(time_point now, connection_id id, bytes_view bytes) 
     process_pdu(now, id, c, d.value, d.consumed);
   }
   connection* last = find_connection(id);
-  if (last && used > 0) last->rx.erase(last->rx.begin(), last->rx.begin() + static_cast<std::ptrdiff_t>(used));
+  if (!last) return;
+  if (buffered) last->rx.erase(last->rx.begin(), last->rx.begin() + static_cast<std::ptrdiff_t>(used));
+  else if (used < input.size()) last->rx.assign(input.begin() + static_cast<std::ptrdiff_t>(used), input.end());
 }
 
 void notifier_core::process_pdu(time_point now, connection_id id, connection& c, const dcerpc::pdu& p,
@@ -364,8 +368,8 @@ void notifier_core::do_rpc_ext2(time_point now, connection_id id, connection& c,
     // rgbOut is capped so the response PDU stays within the negotiated fragment
     // size (nudge sends single-fragment PDUs): the rest waits behind RopPending.
     const std::size_t budget = std::min<std::size_t>(d.value.max_out, max_rgb_out_per_pdu);
-    const std::size_t room = budget - rop::empty_buffer_size - rop::rop_pending_size;
-    const std::size_t fit = room / rop::new_mail_size();
+    constexpr std::size_t overhead = rop::empty_buffer_size + rop::rop_pending_size;
+    const std::size_t fit = budget > overhead ? (budget - overhead) / rop::new_mail_size() : 0;
     rop::response_builder b(rgb_out);
     while (!mb.pending.empty() && delivered < fit) {
       rop::new_mail_notification n;
@@ -376,7 +380,7 @@ void notifier_core::do_rpc_ext2(time_point now, connection_id id, connection& c,
       b.add(n);
       ++delivered;
     }
-    if (!mb.pending.empty()) {
+    if (!mb.pending.empty() && budget >= overhead) {
       b.add_pending(static_cast<std::uint16_t>(static_cast<std::uint32_t>(s - sessions_.data()) & 0xFFFF));
       ++stats_.pending_sent;
     } else {

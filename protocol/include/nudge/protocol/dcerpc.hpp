@@ -19,6 +19,7 @@ inline constexpr std::size_t request_header_size = 24;
 inline constexpr std::size_t response_header_size = 24;
 inline constexpr std::size_t fault_size = 32;
 inline constexpr std::uint16_t default_max_frag = 5840;
+inline constexpr std::size_t call_id_offset = 12;  // in the common header
 
 enum class packet_type : std::uint8_t {
   request = 0,

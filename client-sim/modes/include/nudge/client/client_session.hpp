@@ -35,6 +35,9 @@ std::optional<client_mode> parse_client_mode(std::string_view s);
 
 enum class channel : std::uint8_t { main, async };
 
+/// Polls never come closer together than this, whatever the server says.
+inline constexpr duration min_poll_interval = std::chrono::milliseconds(100);
+
 /// How a fetched event was signalled to the client.
 enum class delivery_path : std::uint8_t { poll, push, async };
 inline constexpr std::size_t delivery_path_count = 3;
@@ -183,6 +186,7 @@ class client_session {
   std::array<channel_state, 2> channels_;
   std::vector<output> out_;
   protocol::emsmdb::context_handle cxh_;
+  byte_buffer ext2_template_;  // the session's empty EcDoRpcExt2, call_id 0
   protocol::emsmdb::context_handle acxh_;
   std::uint16_t session_index_ = 0;
   std::uint32_t notification_handle_ = 0;

@@ -1,0 +1,83 @@
+// notifier: parse the command line, serve until SIGINT/SIGTERM or --duration,
+// then print a one-line summary and write --stats-json.
+#include <csignal>
+#include <cstdio>
+#include <exception>
+#include <fstream>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <fmt/format.h>
+
+#include "nudge/notifier/notifier_options.hpp"
+#include "nudge/notifier/notifier_server.hpp"
+#include "nudge/notifier/stats_report.hpp"
+
+namespace {
+
+int run(const nudge::notifier::notifier_options& opts) {
+  using namespace nudge::notifier;
+  boost::asio::io_context io(1);
+  notifier_server server(io, to_server_config(opts), stderr_log(opts.quiet));
+  if (auto error = server.start()) {
+    fmt::print(stderr, "notifier: {}\n", *error);
+    return 1;
+  }
+
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  boost::asio::steady_timer deadline(io);
+  auto stop = [&] {
+    server.stop();
+    signals.cancel();
+    deadline.cancel();
+  };
+  signals.async_wait([&](const boost::system::error_code& ec, int signo) {
+    if (ec) return;
+    if (!opts.quiet) fmt::print(stderr, "notifier: {}, stopping\n", signo == SIGINT ? "SIGINT" : "SIGTERM");
+    stop();
+  });
+  if (opts.duration_s) {
+    deadline.expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+        std::chrono::duration<double>(*opts.duration_s)));
+    deadline.async_wait([&](const boost::system::error_code& ec) {
+      if (!ec) stop();
+    });
+  }
+  io.run();
+
+  const auto uptime = steady_now() - server.started_at();
+  fmt::print(stderr, "{}\n", summary_line(server.core(), server.stats(), uptime));
+  if (!opts.stats_json.empty()) {
+    std::ofstream out(opts.stats_json);
+    out << dump_json(stats_json(server.core(), server.stats(), uptime), 2) << '\n';
+    if (!out) {
+      fmt::print(stderr, "notifier: cannot write {}\n", opts.stats_json);
+      return 1;
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    const auto parsed = nudge::notifier::parse_notifier_options(argc, argv);
+    using action = nudge::notifier::parse_result::action;
+    switch (parsed.what) {
+      case action::help:
+      case action::version: fmt::print("{}\n", parsed.text); return 0;
+      case action::error:
+        fmt::print(stderr, "notifier: {}\nRun with --help for more information.\n", parsed.text);
+        return parsed.exit_code();
+      case action::run: break;
+    }
+    return run(parsed.options);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "notifier: fatal: %s\n", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "notifier: fatal: unknown exception\n");
+  }
+  return 1;
+}

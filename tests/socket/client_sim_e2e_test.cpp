@@ -1,0 +1,321 @@
+// client-sim's real-socket driver against the `notifier` program, started as a
+// child process on free loopback ports: mixed clients miss nothing after the
+// drain, push and async cost less than polling, worker processes merge
+// exactly, and an absent notifier is a clean error. No timing assertions.
+#include <gtest/gtest.h>
+#include <spawn.h>
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ip/udp.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/streambuf.hpp>
+#include <boost/asio/write.hpp>
+#include <chrono>
+#include <csignal>
+#include <istream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "nudge/sim/asio_driver.hpp"
+#include "nudge/sim/client_sim_cli.hpp"
+
+#ifndef NUDGE_NOTIFIER_BIN
+#error "NUDGE_NOTIFIER_BIN must name the notifier program"
+#endif
+
+extern char** environ;
+
+namespace {
+
+using namespace nudge;
+using namespace nudge::sim;
+using namespace std::chrono_literals;
+using client::client_mode;
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using udp = asio::ip::udp;
+
+constexpr client_mode all_modes[] = {client_mode::poll, client_mode::push, client_mode::async};
+
+/// A port nothing listens on right now (the kernel's pick, released at once).
+template <class Protocol>
+std::uint16_t free_port() {
+  asio::io_context io;
+  typename Protocol::socket s(io, typename Protocol::endpoint(asio::ip::make_address_v4("127.0.0.1"), 0));
+  return s.local_endpoint().port();
+}
+
+/// The notifier program on free loopback ports, stopped with SIGTERM at the end.
+class notifier_process {
+ public:
+  explicit notifier_process(std::vector<std::string> extra) {
+    for (int attempt = 0; attempt < 5 && pid_ < 0; ++attempt) start(extra);
+  }
+  ~notifier_process() { stop(); }
+
+  bool running() const { return pid_ > 0; }
+  const protocol::ip_endpoint& tcp_ep() const { return tcp_; }
+  const protocol::ip_endpoint& udp_ep() const { return udp_; }
+  const protocol::ip_endpoint& control_ep() const { return control_; }
+
+  real_options options() const {
+    real_options o;
+    o.notifier = tcp_;
+    o.notifier_udp = udp_;
+    o.control = control_;
+    return o;
+  }
+
+  /// Kills the notifier at once (SIGKILL), as a crash would.
+  void crash() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+
+  /// The notifier's STATS line, parsed.
+  nlohmann::json stats() const {
+    asio::io_context io;
+    tcp::socket s(io);
+    s.connect(tcp::endpoint(asio::ip::make_address_v4("127.0.0.1"), control_.port));
+    asio::write(s, asio::buffer(std::string("STATS\n")));
+    asio::streambuf buf;
+    asio::read_until(s, buf, '\n');
+    std::istream in(&buf);
+    std::string line;
+    std::getline(in, line);
+    return nlohmann::json::parse(line);
+  }
+
+ private:
+  void start(const std::vector<std::string>& extra) {
+    tcp_ = protocol::ip_endpoint::v4(127, 0, 0, 1, free_port<tcp>());
+    udp_ = protocol::ip_endpoint::v4(127, 0, 0, 1, free_port<udp>());
+    control_ = protocol::ip_endpoint::v4(127, 0, 0, 1, free_port<tcp>());
+    std::vector<std::string> args{NUDGE_NOTIFIER_BIN, "--listen", tcp_.to_string(),   "--udp", udp_.to_string(),
+                                  "--control",        control_.to_string(), "--quiet"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+    pid_t pid = -1;
+    const int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    if (rc != 0) return;
+    // Ready when the control port accepts; gone early means a port was taken: retry.
+    for (int i = 0; i < 200; ++i) {
+      int status = 0;
+      if (::waitpid(pid, &status, WNOHANG) == pid) return;
+      asio::io_context io;
+      tcp::socket s(io);
+      boost::system::error_code ec;
+      s.connect(tcp::endpoint(asio::ip::make_address_v4("127.0.0.1"), control_.port), ec);
+      if (!ec) {
+        pid_ = pid;
+        return;
+      }
+      std::this_thread::sleep_for(50ms);
+    }
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+  }
+
+  void stop() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGTERM);
+    for (int i = 0; i < 100; ++i) {
+      if (::waitpid(pid_, nullptr, WNOHANG) == pid_) {
+        pid_ = -1;
+        return;
+      }
+      std::this_thread::sleep_for(50ms);
+    }
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+
+  pid_t pid_ = -1;
+  protocol::ip_endpoint tcp_, udp_, control_;
+};
+
+const mode_result& of(const run_result& r, client_mode m) { return r.modes[static_cast<std::size_t>(m)]; }
+
+std::uint64_t generated(const run_result& r) {
+  std::uint64_t n = 0;
+  for (const auto& m : r.modes) n += m.events_generated;
+  return n;
+}
+
+}  // namespace
+
+TEST(client_sim_e2e, five_hundred_mixed_clients_miss_nothing_and_push_and_async_cost_less) {
+  notifier_process notifier({"--polls-max-ms", "2000"});
+  ASSERT_TRUE(notifier.running()) << "could not start " << NUDGE_NOTIFIER_BIN;
+
+  run_plan plan;
+  plan.clients = 500;
+  plan.mix = {0.3, 0.4, 0.3};
+  plan.poll_interval = 2s;
+  plan.events_per_client_hour = 60;  // about one per client-minute
+  plan.length = 20s;
+  plan.drain = 6s;
+  plan.seed = 11;
+  const run_result r = run_real(plan, notifier.options());
+
+  EXPECT_EQ(r.clock, "real");
+  EXPECT_EQ(r.measured, plan.length);
+  for (const auto m : all_modes) {
+    const auto& mr = of(r, m);
+    SCOPED_TRACE(std::string(client::to_string(m)));
+    EXPECT_GT(mr.clients, 0u);
+    EXPECT_EQ(mr.metrics.clients_started, mr.clients);
+    EXPECT_EQ(mr.metrics.clients_ready, mr.clients);
+    EXPECT_EQ(mr.metrics.clients_failed, 0u);
+    EXPECT_EQ(mr.metrics.protocol_errors, 0u);
+    EXPECT_GT(mr.events_generated, 0u);
+    EXPECT_EQ(mr.events_missed(), 0u);
+    EXPECT_EQ(mr.metrics.events_fetched, mr.events_generated);
+  }
+  EXPECT_EQ(of(r, client_mode::poll).clients + of(r, client_mode::push).clients + of(r, client_mode::async).clients,
+            500u);
+
+  const double poll = r.wire_bytes_per_client_hour(client_mode::poll);
+  EXPECT_LT(r.wire_bytes_per_client_hour(client_mode::push), poll);
+  EXPECT_LT(r.wire_bytes_per_client_hour(client_mode::async), poll);
+  EXPECT_GT(of(r, client_mode::push).metrics.pings_matched, 0u);
+  EXPECT_EQ(of(r, client_mode::push).metrics.datagrams_ignored, 0u);
+  EXPECT_GT(of(r, client_mode::async).metrics.async_notified, 0u);
+
+  // What the clients counted agrees with the notifier's own books.
+  const auto s = notifier.stats();
+  EXPECT_EQ(s.at("events_generated").get<std::uint64_t>(), generated(r));
+  EXPECT_EQ(s.at("events_fetched").get<std::uint64_t>(), r.total().events_fetched);
+  EXPECT_EQ(s.at("sessions_opened").get<std::uint64_t>(), 500u);
+  EXPECT_EQ(s.at("registrations").get<std::uint64_t>(), of(r, client_mode::push).clients);
+}
+
+TEST(client_sim_e2e, worker_processes_report_exactly_what_the_notifier_saw) {
+  notifier_process notifier({"--polls-max-ms", "1000"});
+  ASSERT_TRUE(notifier.running());
+
+  run_plan plan;
+  plan.clients = 120;
+  plan.mix = {1, 1, 1};
+  plan.poll_interval = 1s;
+  plan.events_per_client_hour = 720;  // one per client every 5 s
+  plan.ramp_up = 2s;
+  plan.length = 8s;
+  plan.drain = 4s;
+  plan.seed = 5;
+  real_options opts = notifier.options();
+  opts.processes = 3;
+  opts.workers = 3;
+  std::vector<real_progress> seen;
+  opts.progress = [&](const real_progress& p) { seen.push_back(p); };
+  opts.progress_every = 200ms;
+  const run_result r = run_real(plan, opts);
+
+  for (const auto m : all_modes) {
+    const auto& mr = of(r, m);
+    SCOPED_TRACE(std::string(client::to_string(m)));
+    EXPECT_EQ(mr.clients, 40u);
+    EXPECT_EQ(mr.metrics.clients_started, 40u);
+    EXPECT_EQ(mr.metrics.clients_failed, 0u);
+    EXPECT_GT(mr.events_generated, 0u);
+    EXPECT_EQ(mr.events_missed(), 0u);
+    // The merged histogram holds every fetched event.
+    EXPECT_EQ(mr.metrics.latency.count(), mr.metrics.events_fetched);
+  }
+  const auto s = notifier.stats();
+  EXPECT_EQ(s.at("events_generated").get<std::uint64_t>(), generated(r));
+  EXPECT_EQ(s.at("events_fetched").get<std::uint64_t>(), r.total().events_fetched);
+  EXPECT_EQ(s.at("sessions_opened").get<std::uint64_t>(), 120u);
+
+  ASSERT_FALSE(seen.empty());
+  EXPECT_EQ(seen.back().processes, 3u);
+  EXPECT_EQ(seen.back().clients, 120u);
+  EXPECT_EQ(seen.back().events_generated, generated(r));
+}
+
+TEST(client_sim_e2e, an_absent_notifier_is_a_clean_runtime_error) {
+  real_options opts;
+  opts.notifier = protocol::ip_endpoint::v4(127, 0, 0, 1, free_port<tcp>());  // nothing listens there
+  opts.notifier_udp = protocol::ip_endpoint::v4(127, 0, 0, 1, free_port<udp>());
+  opts.control = protocol::ip_endpoint::v4(127, 0, 0, 1, free_port<tcp>());
+  run_plan plan;
+  plan.clients = 3;
+  try {
+    run_real(plan, opts);
+    FAIL() << "run_real did not throw";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot reach"), std::string::npos) << e.what();
+  }
+
+  // Through the command line: exit code 1 and one line on stderr.
+  client_sim_options o;
+  o.plan = plan;
+  o.real = opts;
+  std::ostringstream out, err;
+  EXPECT_EQ(run_client_sim(o, out, err, false), exit_failure);
+  EXPECT_NE(err.str().find("cannot reach"), std::string::npos);
+  EXPECT_EQ(out.str(), "");
+}
+
+TEST(client_sim_e2e, a_notifier_that_dies_fails_every_client_and_the_exit_code) {
+  notifier_process notifier({"--polls-max-ms", "1000"});
+  ASSERT_TRUE(notifier.running());
+  client_sim_options o;
+  o.plan.clients = 60;
+  o.plan.mix = {1, 1, 1};
+  o.plan.poll_interval = 1s;
+  o.plan.length = 60s;  // the run ends early once every client has failed
+  o.plan.drain = 0s;
+  o.real = notifier.options();
+  // Crash the notifier once every client has logged on.
+  std::thread killer([&] {
+    for (int i = 0; i < 600; ++i) {
+      std::this_thread::sleep_for(50ms);
+      try {
+        if (notifier.stats().at("sessions_opened").get<std::size_t>() == o.plan.clients) break;
+      } catch (const std::exception&) {
+      }
+    }
+    notifier.crash();
+  });
+  std::ostringstream out, err;
+  const int code = run_client_sim(o, out, err, false);
+  killer.join();
+  EXPECT_EQ(code, exit_failure);
+  EXPECT_NE(out.str().find("clients failed"), std::string::npos) << out.str();  // the table is still printed
+  EXPECT_NE(err.str().find("60 of 60 clients failed"), std::string::npos) << err.str();
+  EXPECT_NE(err.str().find("the notifier closed"), std::string::npos) << err.str();
+}
+
+TEST(client_sim_e2e, non_loopback_options_are_refused_before_any_socket_opens) {
+  run_plan plan;
+  plan.clients = 1;
+  real_options opts;
+  opts.notifier = protocol::ip_endpoint::v4(192, 0, 2, 1, 7777);
+  EXPECT_THROW(run_real(plan, opts), std::runtime_error);
+  opts = {};
+  opts.source_first = protocol::ip_endpoint::v4(10, 0, 0, 1, 0);
+  EXPECT_NE(validate(opts), "");
+  opts = {};
+  opts.source_first = protocol::ip_endpoint::v4(127, 255, 255, 250, 0);
+  opts.source_count = 10;  // runs past 127.255.255.255
+  EXPECT_NE(validate(opts), "");
+  EXPECT_EQ(validate(real_options{}), "");
+}
