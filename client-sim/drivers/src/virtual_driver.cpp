@@ -2,11 +2,11 @@
 
 #include <algorithm>
 #include <chrono>
-#include <deque>
 #include <memory>
 #include <optional>
 
 #include "nudge/netsim/nat.hpp"
+#include "nudge/sim/event_queue.hpp"
 #include "nudge/protocol/random.hpp"
 
 namespace nudge::sim {
@@ -41,15 +41,7 @@ struct event {
   ip_endpoint from;
 };
 
-// The queue orders small keys; payloads live in a slab so heap moves stay cheap.
-struct queue_key {
-  time_point at;
-  std::uint64_t seq;  // insertion order breaks ties: deterministic
-  std::uint32_t slot;
-};
-struct later {
-  bool operator()(const queue_key& a, const queue_key& b) const { return a.at != b.at ? a.at > b.at : a.seq > b.seq; }
-};
+
 
 // The virtual world's addresses never reach a socket:
 //   notifier           192.0.2.1 (documentation range)
@@ -123,22 +115,8 @@ class world {
     if (opts_.progress) push({time_point{} + opts_.progress_every, ev_type::progress, 0, 0, {}, {}});
     const time_point end = time_point{} + plan_.length + plan_.drain;
     std::uint64_t processed = 0;
-    while (true) {
-      // The earliest of the two lanes, by (time, insertion order).
-      const bool from_lane =
-          !lane_.empty() && (heap_.empty() || later{}(heap_.front(), lane_.front()));
-      if (from_lane ? lane_.front().at > end : (heap_.empty() || heap_.front().at > end)) break;
-      std::uint32_t slot;
-      if (from_lane) {
-        slot = lane_.front().slot;
-        lane_.pop_front();
-      } else {
-        std::pop_heap(heap_.begin(), heap_.end(), later{});
-        slot = heap_.back().slot;
-        heap_.pop_back();
-      }
-      event ev = std::move(slab_[slot]);
-      free_slots_.push_back(slot);
+    while (!queue_.empty() && queue_.next_time() <= end) {
+      event ev = queue_.pop();
       ++processed;
       dispatch(ev);
     }
@@ -159,24 +137,11 @@ class world {
   }
 
   void push(event ev) {
-    std::uint32_t slot;
-    if (!free_slots_.empty()) {
-      slot = free_slots_.back();
-      free_slots_.pop_back();
-      slab_[slot] = std::move(ev);
-    } else {
-      slot = static_cast<std::uint32_t>(slab_.size());
-      slab_.push_back(std::move(ev));
-    }
-    const queue_key key{slab_[slot].at, next_seq_++, slot};
-    // With a constant link delay, deliveries are scheduled in time order: a
-    // FIFO holds them, and only timers and workload events pay for the heap.
-    if (fifo_deliveries_ && is_delivery(slab_[slot].type) && (lane_.empty() || lane_.back().at <= key.at)) {
-      lane_.push_back(key);
-      return;
-    }
-    heap_.push_back(key);
-    std::push_heap(heap_.begin(), heap_.end(), later{});
+    const time_point at = ev.at;
+    // With a constant link delay, deliveries are scheduled in time order and
+    // take the queue's FIFO lane; timers and workload events take the heap.
+    const bool in_order = fifo_deliveries_ && is_delivery(ev.type);
+    queue_.push(at, std::move(ev), in_order);
   }
 
   static bool is_delivery(ev_type t) {
@@ -390,12 +355,8 @@ class world {
   time_point server_timer_at_ = never;
   std::vector<std::array<time_point, 4>> last_tcp_;
   std::vector<notifier::mailbox_id> mailbox_of_;
-  std::vector<queue_key> heap_;
-  std::deque<queue_key> lane_;
+  event_queue<event> queue_;
   bool fifo_deliveries_ = plan_.link.jitter == duration::zero();
-  std::vector<event> slab_;
-  std::vector<std::uint32_t> free_slots_;
-  std::uint64_t next_seq_ = 0;
   std::uint64_t dropped_nat_ = 0;
   std::uint64_t no_route_ = 0;
   std::uint64_t lost_ = 0;
