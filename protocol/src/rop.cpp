@@ -1,6 +1,6 @@
 #include "nudge/protocol/rop.hpp"
 
-#include <cstdio>
+#include <cstring>
 
 namespace nudge::protocol::rop {
 
@@ -65,10 +65,11 @@ void response_builder::add(const new_mail_notification& n) {
   w.u32(n.message_flags);
   w.u8(0);  // UnicodeFlag: MessageClass is 8-bit
   char cls[message_class_len + 1];
-  std::snprintf(cls, sizeof cls, "%s%016llx", message_class_prefix,
-                static_cast<unsigned long long>(to_micros(n.event.created_at)));
-  w.bytes(as_bytes(std::string_view(cls, message_class_len)));
-  w.u8(0);
+  std::memcpy(cls, message_class_prefix, message_class_prefix_len);
+  const auto micros = static_cast<std::uint64_t>(to_micros(n.event.created_at));
+  for (std::size_t i = 0; i < 16; ++i) cls[message_class_prefix_len + i] = "0123456789abcdef"[(micros >> (60 - 4 * i)) & 0xF];
+  cls[message_class_len] = 0;
+  w.bytes(as_bytes(std::string_view(cls, message_class_len + 1)));  // with the NUL
 }
 
 void response_builder::add_pending(std::uint16_t session_index) {

@@ -52,7 +52,10 @@ class byte_writer {
  private:
   template <class T>
   void put_le(T v) {
-    for (std::size_t i = 0; i < sizeof(T); ++i) out_.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+    // One size change per value rather than one push_back per byte.
+    const std::size_t at = out_.size();
+    out_.resize(at + sizeof(T));
+    for (std::size_t i = 0; i < sizeof(T); ++i) out_[at + i] = static_cast<std::uint8_t>(v >> (8 * i));
   }
   byte_buffer& out_;
   std::size_t start_;
