@@ -3,8 +3,8 @@
 // drain, push and async cost less than polling, worker processes merge
 // exactly, and an absent notifier is a clean error. No timing assertions.
 #include <gtest/gtest.h>
-#include <spawn.h>
 #include <fcntl.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -30,8 +30,6 @@
 #ifndef NUDGE_NOTIFIER_BIN
 #error "NUDGE_NOTIFIER_BIN must name the notifier program"
 #endif
-
-extern char** environ;
 
 namespace {
 
@@ -107,13 +105,18 @@ class notifier_process {
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
-    pid_t pid = -1;
-    const int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    if (rc != 0) return;
+    const pid_t parent = ::getpid();
+    const pid_t pid = ::fork();
+    if (pid < 0) return;
+    if (pid == 0) {
+      // Dies with the test, even when ctest kills the test on a timeout.
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() != parent) ::_exit(127);
+      const int devnull = ::open("/dev/null", O_WRONLY);
+      if (devnull >= 0) ::dup2(devnull, STDOUT_FILENO);
+      ::execv(argv[0], argv.data());
+      ::_exit(127);
+    }
     // Ready when the control port accepts; gone early means a port was taken: retry.
     for (int i = 0; i < 200; ++i) {
       int status = 0;

@@ -46,7 +46,8 @@ struct real_options {
   protocol::ip_endpoint notifier = protocol::ip_endpoint::v4(127, 0, 0, 1, 7777);
   protocol::ip_endpoint notifier_udp = protocol::ip_endpoint::v4(127, 0, 0, 1, 7778);
   protocol::ip_endpoint control = protocol::ip_endpoint::v4(127, 0, 0, 1, 7779);
-  /// Worker threads per process; 0: one per CPU.
+  /// Worker threads in all, split evenly over the processes (at least one
+  /// each); 0: one per CPU.
   std::size_t workers = 0;
   /// Worker processes; 0: as few as the descriptor budget allows (usually 1).
   std::size_t processes = 0;

@@ -1,0 +1,62 @@
+#pragma once
+// The `client-sim` command line: parsing (pure: help, version and usage
+// errors come back as values) and the run that follows.
+//
+// Exit codes: 0 the run completed and no client failed (missed events are a
+// result, shown in the table); 1 the run could not be carried out (notifier
+// unreachable, a worker process died, the JSON file could not be written), or
+// it completed with failed clients (table and JSON are still written);
+// 2 usage error (bad flag or value, non-loopback endpoint for a real run).
+#include <iosfwd>
+#include <string>
+
+#include "nudge/sim/asio_driver.hpp"
+#include "nudge/sim/run_plan.hpp"
+#include "nudge/sim/virtual_driver.hpp"
+
+namespace nudge::sim {
+
+inline constexpr int exit_ok = 0;
+inline constexpr int exit_failure = 1;
+inline constexpr int exit_usage = 2;
+
+enum class clock_kind { real, virtual_time };
+
+struct client_sim_options {
+  clock_kind clock = clock_kind::real;
+  run_plan plan;
+  /// Real clock: endpoints, workers, processes, source addresses. The
+  /// progress and log callbacks are set by run_client_sim.
+  real_options real;
+  /// Virtual clock: progress reporting is set by run_client_sim; plan.server
+  /// and plan.link configure the in-process notifier and the network.
+  virtual_options virt;
+  /// Where to write to_json(result); empty: nowhere; "-": stdout (the table then goes to stderr).
+  std::string json_path;
+  bool quiet = false;
+};
+
+struct parse_outcome {
+  enum class kind { run, help, version, usage_error };
+  kind what = kind::run;
+  client_sim_options options;  // meaningful when what == run
+  std::string text;            // the help text, the version line or the usage error
+  int exit_code() const { return what == kind::usage_error ? exit_usage : exit_ok; }
+};
+
+/// Parses argv (argv[0] is the program name). Never prints, never exits.
+parse_outcome parse_client_sim_options(int argc, const char* const* argv);
+
+/// Parses "poll=0.3,push=0.4,async=0.3" (missing modes are 0). Empty string on
+/// success, else the problem.
+std::string parse_mix(std::string_view text, std::array<double, client::client_mode_count>& mix);
+
+/// Runs a parsed command: the table to `out` (or `err` when JSON goes to
+/// stdout), warnings and, when `live_progress`, a progress line to `err`.
+/// Returns the exit code.
+int run_client_sim(const client_sim_options& o, std::ostream& out, std::ostream& err, bool live_progress);
+
+/// main(): parse, print help/version/usage errors, run (progress line only when stderr is a terminal).
+int client_sim_main(int argc, const char* const* argv);
+
+}  // namespace nudge::sim

@@ -1,0 +1,502 @@
+#include "nudge/sim/client_sim_cli.hpp"
+#include "nudge/sim/scenario.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ostream.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <charconv>
+#include <cmath>
+#include <chrono>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "nudge/sim/run_result.hpp"
+
+#ifndef NUDGE_VERSION
+#define NUDGE_VERSION "unknown"
+#endif
+
+namespace nudge::sim {
+
+namespace {
+
+constexpr const char* description = R"(client-sim: emulated Outlook-style clients against the nudge notifier.
+
+Each client logs on to its own mailbox over DCE/RPC (EcDoConnectEx) and learns
+about new mail in one of three ways, mixed with --mix:
+  poll   an empty EcDoRpcExt2 every --poll-interval seconds, changed or not
+  push   registers a UDP callback (EcRRegisterPushNotification), polls until the
+         first ping arrives, then fetches only when a ping says so
+  async  EcDoAsyncConnectEx, then EcDoAsyncWaitEx on a second TCP connection
+         that the notifier holds and completes when something changes
+Mail arrives as a Poisson process per mailbox (--events-per-client-hour),
+from each client's start until --duration; then --drain seconds pass with no
+new mail so late fetches still count. The table on stdout gives wire bytes and
+packets per client-hour, latency from event to fetch, and missed events, per
+mode; --json writes the full result (schema nudge.result/1).
+
+--clock real (default) drives a running `notifier` over loopback sockets and
+injects mail through its control port; --clock virtual runs the same client
+and notifier state machines in one process, in simulated time.
+)";
+
+constexpr const char* footer = R"(Examples:
+  notifier --listen 127.0.0.1:7777 --udp 127.0.0.1:7778 --control 127.0.0.1:7779 &
+  client-sim --clients 10000 --mix poll=0.3,push=0.4,async=0.3 --poll-interval 5 \
+             --events-per-client-hour 60 --duration 60 --drain 15 --json run.json
+  client-sim --clock virtual --clients 100000 --mix push=1 --duration 3600 --policy peer
+
+Real runs only ever use loopback addresses (127.0.0.0/8). Large real runs are
+split over worker processes automatically when one process would need more
+file descriptors than its limit allows (poll: 1 per client, push and async: 2).
+
+Exit codes: 0 the run completed and no client failed (missed events are a
+result, shown in the table); 1 the run could not be carried out (notifier
+unreachable, a worker process died, the JSON file could not be written) or
+clients failed (the table and JSON are still written); 2 usage error.)";
+
+duration seconds(double s) { return std::chrono::duration_cast<duration>(std::chrono::duration<double>(s)); }
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+/// "127.0.0.1:7777" as a loopback IPv4 endpoint for a real run; empty on success.
+std::string parse_real_endpoint(const std::string& flag, const std::string& text, protocol::ip_endpoint& out) {
+  auto ep = protocol::ip_endpoint::parse(text);
+  if (!ep || ep->port == 0) return flag + " " + text + ": expected ADDRESS:PORT, e.g. 127.0.0.1:7777";
+  if (!ep->is_loopback())
+    return flag + " " + text + ": refusing a non-loopback address; real runs only talk to 127.0.0.0/8";
+  if (ep->is_v6) return flag + " " + text + ": real runs need IPv4 loopback (127.0.0.0/8), not IPv6";
+  out = *ep;
+  return {};
+}
+
+/// "127.0.0.2-127.0.0.254" (or one address).
+std::string parse_sources(const std::string& text, real_options& o) {
+  const auto dash = text.find('-');
+  const std::string first = text.substr(0, dash);
+  const std::string last = dash == std::string::npos ? first : text.substr(dash + 1);
+  auto a = protocol::ip_endpoint::parse(first + ":0");
+  auto b = protocol::ip_endpoint::parse(last + ":0");
+  if (!a || !b || a->is_v6 || b->is_v6) return "--sources " + text + ": expected FIRST-LAST IPv4 addresses";
+  if (!a->is_loopback() || !b->is_loopback())
+    return "--sources " + text + ": refusing non-loopback source addresses (127.0.0.0/8 only)";
+  if (b->v4_host_order() < a->v4_host_order()) return "--sources " + text + ": the last address precedes the first";
+  o.source_first = *a;
+  o.source_count = std::size_t{b->v4_host_order() - a->v4_host_order()} + 1;
+  return {};
+}
+
+}  // namespace
+
+std::string parse_mix(std::string_view text, std::array<double, client::client_mode_count>& mix) {
+  std::array<double, client::client_mode_count> m{};
+  std::array<bool, client::client_mode_count> seen{};
+  if (trim(text).empty()) return "--mix is empty; e.g. --mix poll=0.3,push=0.4,async=0.3";
+  while (!text.empty()) {
+    const auto comma = text.find(',');
+    const std::string_view item = trim(text.substr(0, comma));
+    text = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
+    const auto eq = item.find('=');
+    const std::string_view name = trim(item.substr(0, eq));
+    const auto mode = client::parse_client_mode(name);
+    if (!mode) return "--mix: unknown mode '" + std::string(name) + "' (the modes are poll, push, async)";
+    const auto k = static_cast<std::size_t>(*mode);
+    if (seen[k]) return "--mix: " + std::string(name) + " is given twice";
+    seen[k] = true;
+    double value = 1.0;  // a bare mode name means "all of this"
+    if (eq != std::string_view::npos) {
+      const std::string_view v = trim(item.substr(eq + 1));
+      const auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), value);
+      if (v.empty() || ec != std::errc{} || ptr != v.data() + v.size() || !std::isfinite(value))
+        return "--mix: '" + std::string(v) + "' is not a number (in " + std::string(item) + ")";
+    }
+    if (value < 0) return "--mix: " + std::string(name) + " is negative; fractions must be >= 0";
+    m[k] = value;
+  }
+  double sum = 0;
+  for (double v : m) sum += v;
+  if (sum <= 0) return "--mix: the fractions add up to 0; at least one mode needs clients";
+  mix = m;
+  return {};
+}
+
+parse_outcome parse_client_sim_options(int argc, const char* const* argv) {
+  parse_outcome r;
+  client_sim_options& o = r.options;
+  run_plan& p = o.plan;
+
+  // A scenario file sets the plan first; flags and --set then override it.
+  std::string scenario_path;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    if (a == "--scenario" && i + 1 < argc) scenario_path = argv[i + 1];
+    else if (a.rfind("--scenario=", 0) == 0) scenario_path = std::string(a.substr(11));
+  }
+  if (!scenario_path.empty()) {
+    auto loaded = load_scenario(scenario_path);
+    if (auto* e = std::get_if<scenario_error>(&loaded)) {
+      r.what = parse_outcome::kind::usage_error;
+      r.text = e->what() + "\nRun 'client-sim --help' for the options; docs/scenarios.md for the file format.";
+      return r;
+    }
+    p = std::get<run_plan>(std::move(loaded));
+  }
+  std::vector<std::string> overrides;
+
+  CLI::App app{description, "client-sim"};
+  app.footer(footer);
+  app.option_defaults()->always_capture_default();
+  app.get_formatter()->column_width(34);
+
+  std::string clock = "real";
+  std::string mix = "poll=1,push=0,async=0";
+  double poll_interval = to_seconds(p.poll_interval);
+  double ramp_up = to_seconds(p.ramp_up), length = to_seconds(p.length), drain = to_seconds(p.drain);
+  double keepalive = to_seconds(p.keepalive_interval), fallback = to_seconds(p.fallback_check_interval);
+  bool pure_push = false;
+  std::string notifier = o.real.notifier.to_string(), notifier_udp = o.real.notifier_udp.to_string(),
+              control = o.real.control.to_string();
+  std::string sources = "127.0.0.2-127.0.0.254";
+  std::string policy(notifier::to_string(p.server.policy));
+  double ping_resend = to_seconds(p.server.ping_resend), async_hold = to_seconds(p.server.async_hold);
+  double link_delay_ms = std::chrono::duration<double, std::milli>(p.link.one_way_delay).count();
+  bool version = false;
+
+  const char* run_group = "Run";
+  const char* pop_group = "Clients";
+  const char* push_group = "Push clients";
+  const char* real_group = "Real clock (a running notifier)";
+  const char* virt_group = "Virtual clock (in-process notifier)";
+  const char* out_group = "Output";
+
+  app.add_option("--clock", clock, "real: sockets to a running notifier; virtual: simulated time, in-process")
+      ->type_name("CLOCK")
+      ->check(CLI::IsMember({"real", "virtual"}))
+      ->group(run_group);
+  app.add_option("--duration", length, "Seconds during which mail arrives (rates are per this length)")
+      ->type_name("SECONDS")
+      ->check(CLI::PositiveNumber)
+      ->group(run_group);
+  app.add_option("--ramp-up", ramp_up, "Seconds over which the clients start, evenly spread")
+      ->type_name("SECONDS")
+      ->check(CLI::NonNegativeNumber)
+      ->group(run_group);
+  app.add_option("--drain", drain, "Seconds after --duration with no new mail, so late fetches still count")
+      ->type_name("SECONDS")
+      ->check(CLI::NonNegativeNumber)
+      ->group(run_group);
+  app.add_option("--events-per-client-hour", p.events_per_client_hour,
+                 "New-mail events per mailbox per hour (Poisson); 60 = one a minute")
+      ->type_name("RATE")
+      ->check(CLI::NonNegativeNumber)
+      ->group(run_group);
+  app.add_option("--seed", p.seed, "Seeds every random choice (modes, event times, jitter)")
+      ->type_name("N")->group(run_group);
+
+  app.add_option("--clients", p.clients, "Number of emulated clients, one mailbox each")
+      ->type_name("N")
+      ->check(CLI::PositiveNumber)
+      ->group(pop_group);
+  app.add_option("--scenario", scenario_path, "A scenario file (TOML, docs/scenarios.md); flags given with it override it")
+      ->type_name("FILE")
+      ->group(run_group);
+  app.add_option("--set", overrides, "Override one scenario key, e.g. --set run.clients=500 --set nat[0].preset=symmetric")
+      ->type_name("KEY=VALUE")
+      ->group(run_group);
+  auto* o_mix = app.add_option("--mix", mix, "Fractions of clients per mode, e.g. poll=0.3,push=0.4,async=0.3 (normalised)")
+      ->type_name("MODE=FRACTION,...")
+      ->group(pop_group);
+  app.add_option("--poll-interval", poll_interval,
+                 "Seconds between polls (poll clients; push clients until the first ping); 0 = the server's "
+                 "pcmsPollsMax")
+      ->type_name("SECONDS")
+      ->check(CLI::NonNegativeNumber)
+      ->group(pop_group);
+  app.add_flag("--jitter", p.poll_jitter, "Wait U[1x, 2x] the interval between polls, as Outlook did")
+      ->group(pop_group);
+
+  app.add_flag("--cookie", p.send_cookie,
+               "Send a reachability cookie to --notifier-udp after registering (needed by --policy verified)")
+      ->group(push_group);
+  app.add_option("--keepalive", keepalive, "Resend the cookie every S seconds to hold a NAT pinhole (0 = never)")
+      ->type_name("SECONDS")
+      ->check(CLI::NonNegativeNumber)
+      ->group(push_group);
+  app.add_option("--fallback-check", fallback,
+                 "Once pings work, still poll every S seconds; details no ping announced mean pings are lost: "
+                 "fall back to polling (0 = never)")
+      ->type_name("SECONDS")
+      ->check(CLI::NonNegativeNumber)
+      ->group(push_group);
+  app.add_flag("--pure-push", pure_push, "Trust the registration at once instead of polling until the first ping")
+      ->group(push_group);
+
+  auto* o_notifier = app.add_option("--notifier", notifier, "The notifier's DCE/RPC endpoint (its --listen)")
+      ->type_name("ADDR:PORT")
+                         ->group(real_group);
+  auto* o_udp = app.add_option("--notifier-udp", notifier_udp, "The notifier's UDP endpoint (its --udp), for cookies")
+      ->type_name("ADDR:PORT")
+                    ->group(real_group);
+  auto* o_control =
+      app.add_option("--control", control, "The notifier's control port (its --control), where mail is injected")
+      ->type_name("ADDR:PORT")
+          ->group(real_group);
+  auto* o_workers = app.add_option("--workers", o.real.workers, "Worker threads in all; 0 = one per CPU")
+      ->type_name("N")
+                        ->group(real_group);
+  auto* o_processes =
+      app.add_option("--processes", o.real.processes,
+                     "Worker processes; 0 = as few as the descriptor limit allows (one per ~18,000 sockets)")
+      ->type_name("N")
+          ->group(real_group);
+  auto* o_sources = app.add_option("--sources", sources,
+                                   "Loopback source addresses the clients bind to, FIRST-LAST (spreads ephemeral "
+                                   "ports)")
+      ->type_name("FIRST-LAST")
+                        ->group(real_group);
+
+  auto* o_policy = app.add_option("--policy", policy,
+                                  "Where pings go: legacy (the registered SOCKADDR), peer (its port on the TCP "
+                                  "peer's address), verified (where the cookie came from)")
+      ->type_name("POLICY")
+                       ->check(CLI::IsMember({"legacy", "peer", "verified"}))
+                       ->group(virt_group);
+  auto* o_polls_max = app.add_option("--polls-max-ms", p.server.polls_max_ms,
+                                     "pcmsPollsMax the notifier returns: the poll interval clients adopt with "
+                                     "--poll-interval 0")
+      ->type_name("MS")
+                          ->group(virt_group);
+  auto* o_resend = app.add_option("--ping-resend", ping_resend, "Seconds before a ping is resent while unfetched")
+      ->type_name("SECONDS")
+                       ->check(CLI::PositiveNumber)
+                       ->group(virt_group);
+  auto* o_hold = app.add_option("--async-hold", async_hold, "Seconds the notifier holds an EcDoAsyncWaitEx")
+      ->type_name("SECONDS")
+                     ->check(CLI::PositiveNumber)
+                     ->group(virt_group);
+  auto* o_delay = app.add_option("--link-delay-ms", link_delay_ms, "One-way network delay, milliseconds")
+      ->type_name("MS")
+                      ->check(CLI::NonNegativeNumber)
+                      ->group(virt_group);
+  auto* o_loss = app.add_option("--udp-loss", p.link.udp_loss, "Probability that a datagram is lost")
+      ->type_name("P")
+                     ->check(CLI::Range(0.0, 1.0))
+                     ->group(virt_group);
+
+  app.add_option("--json", o.json_path, "Write the result as JSON to FILE ('-' = stdout; the table then goes to stderr)")
+      ->type_name("FILE")
+      ->group(out_group);
+  app.add_flag("--quiet", o.quiet, "No progress line and no warnings on stderr (errors still are)")->group(out_group);
+  app.add_flag("--version", version, "Print the version and exit")->group(out_group);
+
+  auto usage = [&](std::string msg) {
+    r.what = parse_outcome::kind::usage_error;
+    r.text = std::move(msg) + "\nRun 'client-sim --help' for the options.";
+    return r;
+  };
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    r.what = parse_outcome::kind::help;
+    r.text = app.help();
+    return r;
+  } catch (const CLI::CallForAllHelp&) {
+    r.what = parse_outcome::kind::help;
+    r.text = app.help("", CLI::AppFormatMode::All);
+    return r;
+  } catch (const CLI::ParseError& e) {
+    return usage(e.what());
+  }
+  if (version) {
+    r.what = parse_outcome::kind::version;
+    r.text = std::string("client-sim ") + NUDGE_VERSION;
+    return r;
+  }
+
+  o.clock = clock == "virtual" ? clock_kind::virtual_time : clock_kind::real;
+  if (o_mix->count() || scenario_path.empty())
+    if (auto e = parse_mix(mix, p.mix); !e.empty()) return usage(e);
+  p.poll_interval = seconds(poll_interval);
+  p.ramp_up = seconds(ramp_up);
+  p.length = seconds(length);
+  p.drain = seconds(drain);
+  p.keepalive_interval = seconds(keepalive);
+  p.fallback_check_interval = seconds(fallback);
+  p.poll_until_first_ping = !pure_push;
+
+  const std::pair<const char*, CLI::Option*> real_only[] = {{"--notifier", o_notifier}, {"--notifier-udp", o_udp},
+                                                            {"--control", o_control},   {"--workers", o_workers},
+                                                            {"--processes", o_processes}, {"--sources", o_sources}};
+  const std::pair<const char*, CLI::Option*> virtual_only[] = {
+      {"--policy", o_policy},   {"--polls-max-ms", o_polls_max}, {"--ping-resend", o_resend},
+      {"--async-hold", o_hold}, {"--link-delay-ms", o_delay},    {"--udp-loss", o_loss}};
+
+  if (o.clock == clock_kind::real) {
+    for (const auto& [name, opt] : virtual_only)
+      if (opt->count())
+        return usage(std::string(name) +
+                     " configures the in-process notifier of --clock virtual; for a real run, give it to the "
+                     "notifier program");
+    if (auto e = parse_real_endpoint("--notifier", notifier, o.real.notifier); !e.empty()) return usage(e);
+    if (auto e = parse_real_endpoint("--notifier-udp", notifier_udp, o.real.notifier_udp); !e.empty()) return usage(e);
+    if (auto e = parse_real_endpoint("--control", control, o.real.control); !e.empty()) return usage(e);
+    if (auto e = parse_sources(sources, o.real); !e.empty()) return usage(e);
+    if (auto e = validate(o.real); !e.empty()) return usage(e);
+  } else {
+    for (const auto& [name, opt] : real_only)
+      if (opt->count()) return usage(std::string(name) + " only applies to --clock real");
+    p.server.policy = *notifier::parse_callback_policy(policy);
+    p.server.ping_resend = seconds(ping_resend);
+    p.server.async_hold = seconds(async_hold);
+    p.link.one_way_delay = seconds(link_delay_ms / 1000.0);
+  }
+  if (auto e = apply_overrides(p, overrides)) return usage(e->what());
+  if (o.clock == clock_kind::real && !p.nat_mix.empty())
+    return usage("a NAT mix only applies to --clock virtual (a real run uses real sockets on loopback)");
+  if (auto e = p.validate(); !e.empty()) return usage(e);
+  return r;
+}
+
+// ---- running -----------------------------------------------------------------------------------
+
+namespace {
+
+std::string rate(double bytes_per_s) {
+  if (bytes_per_s >= 1e6) return fmt::format("{:.2f} MB/s", bytes_per_s / 1e6);
+  if (bytes_per_s >= 1e3) return fmt::format("{:.1f} kB/s", bytes_per_s / 1e3);
+  return fmt::format("{:.0f} B/s", bytes_per_s);
+}
+
+/// One line on stderr, rewritten in place; warnings scroll above it.
+class progress_line {
+ public:
+  progress_line(std::ostream& err, bool live, bool quiet) : err_(err), live_(live), quiet_(quiet) {}
+
+  void real(const real_progress& p) {
+    if (!live_) return;
+    const double t = to_seconds(p.elapsed);
+    double bps = 0;
+    if (have_last_ && t > last_t_) bps = static_cast<double>(p.wire_bytes - last_bytes_) / (t - last_t_);
+    have_last_ = true;
+    last_t_ = t;
+    last_bytes_ = p.wire_bytes;
+    std::string head = t < 0 ? std::string("[starting]") : fmt::format("[{:6.1f} s]", t);
+    if (p.processes > 1) head += fmt::format(" {} procs", p.processes);
+    show(fmt::format("{} up {}/{} ({} failed)  events {}  fetched {}  polls {}  fetches {}  {}", head, p.clients_ready,
+                     p.clients, p.clients_failed, p.events_generated, p.events_fetched, p.polls, p.fetches,
+                     rate(bps)));
+  }
+
+  void simulated(time_point now, const run_result& so_far) {
+    if (!live_) return;
+    const auto wall = std::chrono::steady_clock::now();
+    if (wall - last_wall_ < std::chrono::milliseconds(100)) return;
+    last_wall_ = wall;
+    const auto t = so_far.total();
+    std::uint64_t generated = 0;
+    for (const auto& m : so_far.modes) generated += m.events_generated;
+    show(fmt::format("[virtual {:.0f} s of {:.0f}] up {}/{} ({} failed)  events {}  fetched {}",
+                     to_seconds(now.time_since_epoch()), to_seconds(so_far.plan.length + so_far.plan.drain),
+                     t.clients_ready, so_far.plan.clients, t.clients_failed, generated, t.events_fetched));
+  }
+
+  void message(std::string_view line) {
+    if (quiet_) return;
+    clear();
+    err_ << "client-sim: " << line << '\n' << std::flush;
+    if (!last_.empty()) show(last_);
+  }
+
+  void clear() {
+    if (shown_) err_ << "\r\x1b[K" << std::flush;
+    shown_ = false;
+  }
+
+ private:
+  void show(std::string text) {
+    err_ << "\r\x1b[K" << text << std::flush;
+    shown_ = true;
+    last_ = std::move(text);
+  }
+
+  std::ostream& err_;
+  bool live_;
+  bool quiet_;
+  bool shown_ = false;
+  std::string last_;
+  bool have_last_ = false;
+  double last_t_ = 0;
+  std::uint64_t last_bytes_ = 0;
+  std::chrono::steady_clock::time_point last_wall_{};
+};
+
+}  // namespace
+
+int run_client_sim(const client_sim_options& o, std::ostream& out, std::ostream& err, bool live_progress) {
+  progress_line line(err, live_progress && !o.quiet, o.quiet);
+  run_result result;
+  try {
+    if (o.clock == clock_kind::real) {
+      real_options ro = o.real;
+      ro.progress = [&](const real_progress& p) { line.real(p); };
+      ro.log = [&](std::string_view s) { line.message(s); };
+      result = run_real(o.plan, ro);
+    } else {
+      virtual_options vo = o.virt;
+      if (live_progress && !o.quiet) {
+        vo.progress = [&](time_point now, const run_result& so_far) { line.simulated(now, so_far); };
+        vo.progress_every = std::max<duration>(std::chrono::seconds(1), (o.plan.length + o.plan.drain) / 200);
+      }
+      result = run_virtual(o.plan, vo);
+    }
+  } catch (const std::exception& e) {
+    line.clear();
+    err << "client-sim: " << e.what() << '\n';
+    return exit_failure;
+  }
+  line.clear();
+
+  const bool json_to_stdout = o.json_path == "-";
+  print_table(json_to_stdout ? err : out, result);
+  if (!o.json_path.empty()) {
+    const std::string text = to_json(result).dump(2);
+    if (json_to_stdout) {
+      out << text << '\n' << std::flush;
+    } else {
+      std::ofstream f(o.json_path);
+      f << text << '\n';
+      f.close();
+      if (!f) {
+        err << "client-sim: cannot write " << o.json_path << '\n';
+        return exit_failure;
+      }
+    }
+  }
+  if (const auto failed = result.total().clients_failed; failed > 0) {
+    if (!o.quiet) err << "client-sim: " << failed << " of " << o.plan.clients << " clients failed\n";
+    return exit_failure;
+  }
+  return exit_ok;
+}
+
+int client_sim_main(int argc, const char* const* argv) {
+  const parse_outcome parsed = parse_client_sim_options(argc, argv);
+  switch (parsed.what) {
+    case parse_outcome::kind::help:
+    case parse_outcome::kind::version: std::cout << parsed.text << '\n'; return exit_ok;
+    case parse_outcome::kind::usage_error: std::cerr << "client-sim: " << parsed.text << '\n'; return exit_usage;
+    case parse_outcome::kind::run: break;
+  }
+  return run_client_sim(parsed.options, std::cout, std::cerr, ::isatty(STDERR_FILENO) == 1);
+}
+
+}  // namespace nudge::sim

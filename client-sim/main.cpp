@@ -1,0 +1,5 @@
+// client-sim: emulated Outlook-style clients (poll, push, async) against the
+// nudge notifier, over loopback sockets or in virtual time. See docs/client-sim.md.
+#include "nudge/sim/client_sim_cli.hpp"
+
+int main(int argc, char** argv) { return nudge::sim::client_sim_main(argc, argv); }
