@@ -215,3 +215,36 @@ TEST(client_session, rop_pending_makes_the_client_fetch_again) {
   EXPECT_EQ(p.metrics.polls, 1u);
   EXPECT_GE(p.metrics.fetches, 1u);
 }
+
+TEST(client_session, eager_acks_count_exactly_what_lazy_acks_count) {
+  struct recorder : session_tap {
+    std::vector<time_point> at;
+    void pure_ack(time_point t, channel, metrics::direction) override { at.push_back(t); }
+  };
+  auto run = [](bool eager, recorder& tap) {
+    auto c = config(client_mode::push);
+    c.eager_acks = eager;
+    auto p = std::make_unique<bench_pair>(notifier::notifier_config{}, c);
+    p->client.set_tap(&tap);
+    p->start(time_point{});
+    const auto mb = p->core.mailbox("/o=nudge/cn=Recipients/cn=bob");
+    for (int i = 1; i <= 5; ++i) {
+      const time_point t = time_point{} + std::chrono::seconds(13 * i);
+      p->run_until(t);
+      p->core.inject_event(t, mb);
+      p->pump(t);
+    }
+    p->run_until(time_point{} + 2min);
+    p->client.finish(time_point{} + 2min);
+    return p->metrics.traffic;
+  };
+  recorder lazy_tap, eager_tap;
+  const auto lazy = run(false, lazy_tap);
+  const auto eager = run(true, eager_tap);
+  EXPECT_EQ(lazy, eager);
+  EXPECT_GT(eager_tap.at.size(), 5u);
+  EXPECT_TRUE(std::is_sorted(eager_tap.at.begin(), eager_tap.at.end()));  // reported in time order
+  auto sorted = lazy_tap.at;
+  std::sort(sorted.begin(), sorted.end());
+  EXPECT_EQ(sorted, eager_tap.at);  // the same ACKs at the same times
+}

@@ -80,8 +80,10 @@ void client_session::count(message_kind k, direction d, std::size_t bytes) {
   m_.traffic.add(k, d, cfg_.wire.tcp_message(bytes));
 }
 
-void client_session::count_ack(direction d, time_point at) {
-  if (at != never) m_.traffic.add(message_kind::tcp_ack, d, cfg_.wire.pure_ack());
+void client_session::count_ack(direction d, time_point at, channel ch) {
+  if (at == never) return;
+  m_.traffic.add(message_kind::tcp_ack, d, cfg_.wire.pure_ack());
+  if (tap_ && !cfg_.wire.is_abstract()) tap_->pure_ack(at, ch, d);
 }
 
 void client_session::fail(std::string why) {
@@ -101,8 +103,8 @@ void client_session::send_call(time_point now, channel ch, call_kind kind, std::
   c.sent_at = now;
   c.request_bytes = pdu.size();
   count(kind_of(static_cast<int>(kind)), direction::to_server, pdu.size());
-  count_ack(direction::to_server, c.client_acks.on_data_sent(now));
-  count_ack(direction::to_client, c.server_acks.on_data_received(now, cfg_.wire.delayed_ack));
+  count_ack(direction::to_server, c.client_acks.on_data_sent(now), ch);
+  count_ack(direction::to_client, c.server_acks.on_data_received(now, cfg_.wire.delayed_ack), ch);
   out_.push_back(tcp_send{ch, std::move(pdu)});
 }
 
@@ -238,8 +240,8 @@ void client_session::on_pdu(time_point now, channel ch, bytes_view bytes) {
   auto d = dcerpc::decode_pdu(bytes);
   const call_kind kind = c.outstanding;
   count(kind_of(static_cast<int>(kind == call_kind::none ? call_kind::none : kind)), direction::to_client, bytes.size());
-  count_ack(direction::to_client, c.server_acks.on_data_sent(now));
-  count_ack(direction::to_server, c.client_acks.on_data_received(now, cfg_.wire.delayed_ack));
+  count_ack(direction::to_client, c.server_acks.on_data_sent(now), ch);
+  count_ack(direction::to_server, c.client_acks.on_data_received(now, cfg_.wire.delayed_ack), ch);
   if (!d.complete()) {
     ++m_.protocol_errors;
     return fail(std::string("malformed PDU from the notifier: ") + std::string(d.reason));
@@ -459,9 +461,19 @@ void client_session::schedule_poll(time_point now) {
 
 // ---- time ------------------------------------------------------------------------------------
 
-time_point client_session::next_deadline() const { return std::min(next_poll_, next_keepalive_); }
+time_point client_session::next_deadline() const {
+  time_point t = std::min(next_poll_, next_keepalive_);
+  if (cfg_.eager_acks)
+    for (const auto& c : channels_) t = std::min({t, c.client_acks.pending_deadline(), c.server_acks.pending_deadline()});
+  return t;
+}
 
 void client_session::on_timer(time_point now) {
+  if (cfg_.eager_acks)
+    for (channel ch : {channel::main, channel::async}) {
+      count_ack(direction::to_server, chan(ch).client_acks.flush(now), ch);
+      count_ack(direction::to_client, chan(ch).server_acks.flush(now), ch);
+    }
   if (state_ == state::failed) return;
   if (next_keepalive_ <= now) send_cookie(now);
   if (next_poll_ <= now) {
@@ -480,9 +492,9 @@ void client_session::channel_closed(time_point, channel ch) {
 }
 
 void client_session::finish(time_point) {
-  for (auto& c : channels_) {
-    count_ack(direction::to_server, c.client_acks.flush(never));
-    count_ack(direction::to_client, c.server_acks.flush(never));
+  for (channel ch : {channel::main, channel::async}) {
+    count_ack(direction::to_server, chan(ch).client_acks.flush(never), ch);
+    count_ack(direction::to_client, chan(ch).server_acks.flush(never), ch);
   }
 }
 

@@ -70,6 +70,10 @@ struct client_config {
   duration fallback_check_interval = duration::zero();
   std::uint64_t seed = 1;
   metrics::wire_model wire;
+  /// Settle each estimated pure ACK at its own time (a timer) instead of at the
+  /// next send or receive: the same ACKs and counts, but reported in time order,
+  /// which a capture needs.
+  bool eager_acks = false;
 };
 
 /// Counters shared by a group of clients (usually one per mode), so a million
@@ -113,6 +117,14 @@ struct udp_send {
 };
 using output = std::variant<tcp_send, udp_send>;
 
+/// An optional observer of what the client session estimates but never sends
+/// itself: pure ACKs, on either side of its connections. Captures use it to
+/// write those packets; counting does not depend on it.
+struct session_tap {
+  virtual ~session_tap() = default;
+  virtual void pure_ack(time_point at, channel ch, metrics::direction d) = 0;
+};
+
 class client_session {
  public:
   client_session(client_config cfg, client_metrics& metrics);
@@ -132,6 +144,7 @@ class client_session {
 
   time_point next_deadline() const;
   std::vector<output>& outputs() { return out_; }
+  void set_tap(session_tap* tap) { tap_ = tap; }
 
   bool ready() const { return state_ == state::ready; }
   bool failed() const { return state_ == state::failed; }
@@ -175,7 +188,7 @@ class client_session {
   void maybe_send_fetch(time_point now);
   void fail(std::string why);
   void count(metrics::message_kind k, metrics::direction d, std::size_t bytes);
-  void count_ack(metrics::direction d, time_point at);
+  void count_ack(metrics::direction d, time_point at, channel ch);
   channel_state& chan(channel c) { return channels_[static_cast<std::size_t>(c)]; }
 
   client_config cfg_;
@@ -199,6 +212,7 @@ class client_session {
   bool fetch_wanted_ = false;
   delivery_path fetch_reason_ = delivery_path::push;
   bool wait_after_fetch_ = false;
+  session_tap* tap_ = nullptr;
 };
 
 }  // namespace nudge::client
