@@ -2,33 +2,38 @@
 # The README's main-job command: installs what is missing, builds the release
 # preset, and runs nudge's best end-to-end comparison of polling against push:
 #   1. a business day (8 h) of 10,000 clients in virtual time, poll vs push vs async;
-#   2. a short real-socket run on loopback: a live notifier and 2,000 clients.
+#   2. push clients behind a mix of NATs, in virtual time: what breaks, what falls back;
+#   3. the seed article's bandwidth table, closed-form model beside the simulation;
+#   4. a short real-socket run on loopback: a live notifier and 2,000 clients.
 # Results (JSON + tables) land in out/demo/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/install-deps.sh
 cmake --preset release >/dev/null
-cmake --build --preset release -j "$(nproc)" --target notifier client-sim
+cmake --build --preset release -j "$(nproc)" --target notifier client-sim nudge-seed-table nudge-model
 bin=build/release/bin
 out=out/demo
 mkdir -p "$out"
 
-echo "== virtual time: 10,000 clients, 8-hour day, poll / push / async, 1 event per client-hour... =="
-"$bin/client-sim" --clock virtual --clients 10000 --mix poll=0.34,push=0.33,async=0.33 \
-  --poll-interval 60 --events-per-client-hour 6.25 --duration 28800 --drain 600 --ramp-up 60 \
-  --json "$out/virtual-day.json" | tee "$out/virtual-day.txt"
+echo "== virtual time: a business day of 10,000 clients, poll / push / async (scenarios/business-day.toml) =="
+"$bin/client-sim" --clock virtual --scenario scenarios/business-day.toml \
+  --json "$out/business-day.json" | tee "$out/business-day.txt"
+
+echo
+echo "== virtual time: 1,000 push clients behind a mix of NATs (scenarios/nat-mix.toml) =="
+"$bin/client-sim" --clock virtual --scenario scenarios/nat-mix.toml \
+  --json "$out/nat-mix.json" | tee "$out/nat-mix.txt"
+
+echo
+echo "== the seed article's table: closed-form model beside the simulation (docs/seed-table.md) =="
+"$bin/nudge-seed-table" scenarios/seed-article.toml scenarios/seed-article-faithful.toml scenarios/seed-article-push.toml \
+  | tee "$out/seed-table.txt"
 
 echo
 echo "== real sockets on loopback: notifier + 2,000 clients for 30 s =="
-ports=$(python3 - <<'PY'
-import socket
-s=[socket.socket() for _ in range(3)]
-for x in s: x.bind(("127.0.0.1",0))
-print(" ".join(str(x.getsockname()[1]) for x in s))
-PY
-)
-read -r tcp udp ctl <<<"$ports"
+base=${NUDGE_DEMO_PORT_BASE:-47770}  # loopback ports base..base+2; set another base if these are taken
+tcp=$base udp=$((base + 1)) ctl=$((base + 2))
 "$bin/notifier" --listen 127.0.0.1:$tcp --udp 127.0.0.1:$udp --control 127.0.0.1:$ctl \
   --polls-max-ms 5000 --quiet --stats-json "$out/notifier-stats.json" &
 notifier_pid=$!
@@ -41,4 +46,4 @@ kill -INT $notifier_pid; wait $notifier_pid || true
 trap - EXIT
 
 echo
-echo "Results: $out/virtual-day.{json,txt} and $out/real-loopback.{json,txt} (schema: docs/measurements.md)"
+echo "Results in $out/: business-day, nat-mix, seed-table, real-loopback (.txt tables, .json schema nudge.result/1: docs/measurements.md)"

@@ -248,3 +248,12 @@ TEST(client_session, eager_acks_count_exactly_what_lazy_acks_count) {
   std::sort(sorted.begin(), sorted.end());
   EXPECT_EQ(sorted, eager_tap.at);  // the same ACKs at the same times
 }
+
+TEST(client_session, events_queued_before_registration_are_pinged_after_the_register_response) {
+  bench_pair p({}, config(client_mode::push));
+  p.core.inject_event(time_point{}, p.core.mailbox("/o=nudge/cn=Recipients/cn=bob"));
+  p.start(time_point{});
+  EXPECT_EQ(p.metrics.datagrams_ignored, 0u);  // the ping did not overtake the response
+  EXPECT_EQ(p.metrics.pings_matched, 1u);
+  EXPECT_EQ(p.metrics.events_fetched, 1u);
+}

@@ -328,13 +328,15 @@ void notifier_core::do_register(time_point now, connection_id id, connection& c,
     const auto index = static_cast<std::uint32_t>(s - sessions_.data());
     rsp.notification_handle = notification_handle_of(index, s->generation);
     ++stats_.registrations;
-    // Details may already be waiting (events before registration): say so now.
-    if (!mailboxes_[s->mb].pending.empty()) send_ping(now, index, false);
   }
   if (rsp.return_code != ec::success) ++stats_.registrations_rejected;
   byte_buffer out;
   dcerpc::encode_response(out, r.call_id, c.context_id, [&](byte_writer& w) { emsmdb::encode(w, rsp); });
   send_pdu(id, std::move(out), message_kind::register_push);
+  // Details may already be waiting (events before registration): say so, after
+  // the response, so the client knows its context before the ping can arrive.
+  if (rsp.return_code == ec::success && !mailboxes_[s->mb].pending.empty())
+    send_ping(now, static_cast<std::uint32_t>(s - sessions_.data()), false);
 }
 
 void notifier_core::do_rpc_ext2(time_point now, connection_id id, connection& c, const dcerpc::request_pdu& r,
