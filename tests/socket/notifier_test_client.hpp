@@ -16,7 +16,10 @@
 
 #include "nudge/protocol/byte_io.hpp"
 #include "nudge/protocol/dcerpc.hpp"
+#include "nudge/protocol/emsmdb.hpp"
 #include "nudge/protocol/endpoint.hpp"
+#include "nudge/protocol/rop.hpp"
+#include "nudge/protocol/sockaddr.hpp"
 
 namespace nudge::test {
 
@@ -173,6 +176,95 @@ class udp_endpoint_socket {
  private:
   fd_holder fd_;
   ip_endpoint local_;
+};
+
+using namespace nudge::protocol;  // test support: the protocol names, unqualified
+
+/// A raw EMSMDB client: hand-encoded PDUs over a tcp_client.
+class emsmdb_client {
+ public:
+  explicit emsmdb_client(const ip_endpoint& server) : sock_(server) {}
+  tcp_client& socket() { return sock_; }
+
+  std::optional<dcerpc::bind_ack_pdu> bind() {
+    dcerpc::bind_pdu b;
+    b.call_id = next_call_++;
+    b.contexts.push_back({0, emsmdb_syntax(), {ndr_syntax()}});
+    byte_buffer out;
+    dcerpc::encode(out, b);
+    if (!sock_.send(out)) return std::nullopt;
+    auto raw = sock_.read_pdu();
+    if (!raw) return std::nullopt;
+    auto d = dcerpc::decode_pdu(*raw);
+    if (!d.complete()) return std::nullopt;
+    auto* ack = std::get_if<dcerpc::bind_ack_pdu>(&d.value);
+    if (!ack) return std::nullopt;
+    return *ack;
+  }
+
+  /// A request; the response stub, copied out of its PDU (empty on failure).
+  template <class StubWriter>
+  std::optional<byte_buffer> call(std::uint16_t op, StubWriter&& write_stub) {
+    byte_buffer out;
+    dcerpc::encode_request(out, next_call_++, 0, op, std::forward<StubWriter>(write_stub));
+    if (!sock_.send(out)) return std::nullopt;
+    auto raw = sock_.read_pdu();
+    if (!raw) return std::nullopt;
+    auto d = dcerpc::decode_pdu(*raw);
+    if (!d.complete()) return std::nullopt;
+    auto* rsp = std::get_if<dcerpc::response_pdu>(&d.value);
+    if (!rsp) return std::nullopt;
+    return byte_buffer(rsp->stub.begin(), rsp->stub.end());
+  }
+
+  std::optional<emsmdb::connect_ex_response> connect(std::string_view user_dn, byte_buffer& stub_keeper) {
+    emsmdb::connect_ex_request req;
+    req.user_dn = user_dn;
+    auto stub = call(opnum::do_connect_ex, [&](byte_writer& w) { emsmdb::encode(w, req); });
+    if (!stub) return std::nullopt;
+    stub_keeper = std::move(*stub);
+    auto d = emsmdb::decode_connect_ex_response(stub_keeper);
+    if (!d.complete()) return std::nullopt;
+    return d.value;
+  }
+
+  std::optional<emsmdb::register_push_response> register_push(const emsmdb::context_handle& cxh,
+                                                               bytes_view context, const ip_endpoint& callback) {
+    const byte_buffer sockaddr = windows_sockaddr(callback);
+    emsmdb::register_push_request req;
+    req.cxh = cxh;
+    req.context = context;
+    req.callback_address = sockaddr;
+    auto stub = call(opnum::register_push_notification, [&](byte_writer& w) { emsmdb::encode(w, req); });
+    if (!stub) return std::nullopt;
+    auto d = emsmdb::decode_register_push_response(*stub);
+    if (!d.complete()) return std::nullopt;
+    return d.value;
+  }
+
+  /// EcDoRpcExt2 with an empty ROP list: the NewMail details pending for the mailbox.
+  std::optional<std::vector<rop::new_mail_notification>> fetch(const emsmdb::context_handle& cxh) {
+    byte_buffer rgb_in;
+    rop::encode_empty_request(rgb_in);
+    emsmdb::rpc_ext2_request req;
+    req.cxh = cxh;
+    req.rgb_in = rgb_in;
+    auto stub = call(opnum::do_rpc_ext2, [&](byte_writer& w) { emsmdb::encode(w, req); });
+    if (!stub) return std::nullopt;
+    auto d = emsmdb::decode_rpc_ext2_response(*stub);
+    if (!d.complete() || d.value.return_code != ec::success) return std::nullopt;
+    struct collect : rop::rop_visitor {
+      std::vector<rop::new_mail_notification> mails;
+      void on_new_mail(const rop::new_mail_notification& n) override { mails.push_back(n); }
+      void on_pending(std::uint16_t) override {}
+    } visitor;
+    if (!rop::decode_response(d.value.rgb_out, visitor).complete()) return std::nullopt;
+    return visitor.mails;
+  }
+
+ private:
+  tcp_client sock_;
+  std::uint32_t next_call_ = 1;
 };
 
 }  // namespace nudge::test
