@@ -4,14 +4,17 @@
 #   1. a business day (8 h) of 10,000 clients in virtual time, poll vs push vs async;
 #   2. push clients behind a mix of NATs, in virtual time: what breaks, what falls back;
 #   3. the seed article's bandwidth table, closed-form model beside the simulation;
-#   4. a short real-socket run on loopback: a live notifier and 2,000 clients.
-# Results (JSON + tables) land in out/demo/.
+#   4. a short real-socket run on loopback: a live notifier and 2,000 clients;
+#   5. the report over all of them: report.md and report.html (charts), result.json,
+#      junit.xml, with a few thresholds checked (docs/report.md).
+# Results (JSON + tables) land in out/demo/, the report in out/demo/report/.
+# Exit status: nudge-report's (0 all thresholds passed, 3 one failed; docs/report.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/install-deps.sh
 cmake --preset release >/dev/null
-cmake --build --preset release -j "$(nproc)" --target notifier client-sim nudge-seed-table nudge-model
+cmake --build --preset release -j "$(nproc)" --target notifier client-sim nudge-seed-table nudge-model nudge-report
 bin=build/release/bin
 out=out/demo
 mkdir -p "$out"
@@ -46,4 +49,26 @@ kill -INT $notifier_pid; wait $notifier_pid || true
 trap - EXIT
 
 echo
+echo "== the report: every result above, with thresholds (docs/report.md) =="
+# Thresholds: no mode misses mail; push and async cost a fraction of polling
+# and signal within a second; behind the NAT mix, pings bring the clients on no
+# NAT nearly all their mail (the first events of each come by polling, until
+# its first ping) and never reach those behind a symmetric NAT (legacy policy);
+# no real-socket client failed.
+set +e
+"$bin/nudge-report" "$out" --out "$out/report" \
+  --threshold 'total.missed == 0' \
+  --threshold 'business-day:push.wire_bytes_per_client_hour < 0.25 * business-day:poll.wire_bytes_per_client_hour' \
+  --threshold 'business-day:async.wire_bytes_per_client_hour < 0.5 * business-day:poll.wire_bytes_per_client_hour' \
+  --threshold 'business-day:push.latency.p99 < 1s' \
+  --threshold 'business-day:async.latency.p99 < 1s' \
+  --threshold 'nat-mix:push[none].fetched_by_push >= 0.99 * nat-mix:push[none].fetched' \
+  --threshold 'nat-mix:push[symmetric].fetched_by_push == 0' \
+  --threshold 'real-loopback:total.clients_failed == 0'
+report_status=$?
+set -e
+
+echo
 echo "Results in $out/: business-day, nat-mix, seed-table, real-loopback (.txt tables, .json schema nudge.result/1: docs/measurements.md)"
+echo "The report: $out/report/report.md and $out/report/report.html (open it in a browser; charts are inline SVG)"
+exit $report_status

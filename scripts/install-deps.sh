@@ -9,6 +9,7 @@ packages=(
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libtomlplusplus-dev libfmt-dev
   tshark iproute2
+  gnuplot-nox chromium  # nudge-report draws charts with gnuplot; its test renders report.html in headless Chromium
 )
 
 missing=()

@@ -54,10 +54,16 @@ Real runs only ever use loopback addresses (127.0.0.0/8). Large real runs are
 split over worker processes automatically when one process would need more
 file descriptors than its limit allows (poll: 1 per client, push and async: 2).
 
+Captures: --pcap FILE writes the run as a pcap. In virtual time the clients'
+side is synthesized (documentation addresses, simulated timestamps from
+--pcap-epoch); with --clock real, libpcap records the notifier's ports on the
+loopback interface (needs root or CAP_NET_RAW). See docs/captures.md.
+
 Exit codes: 0 the run completed and no client failed (missed events are a
 result, shown in the table); 1 the run could not be carried out (notifier
-unreachable, a worker process died, the JSON file could not be written) or
-clients failed (the table and JSON are still written); 2 usage error.)";
+unreachable, a worker process died, the JSON file could not be written),
+clients failed, or --pcap was given and no capture could be made (the table
+and JSON are still written); 2 usage error.)";
 
 duration seconds(double s) { return std::chrono::duration_cast<duration>(std::chrono::duration<double>(s)); }
 
@@ -169,6 +175,7 @@ parse_outcome parse_client_sim_options(int argc, const char* const* argv) {
   double ping_resend = to_seconds(p.server.ping_resend), async_hold = to_seconds(p.server.async_hold);
   double link_delay_ms = std::chrono::duration<double, std::milli>(p.link.one_way_delay).count();
   bool version = false;
+  std::string pcap_epoch = format_pcap_epoch(o.pcap.epoch);
 
   const char* run_group = "Run";
   const char* pop_group = "Clients";
@@ -176,6 +183,7 @@ parse_outcome parse_client_sim_options(int argc, const char* const* argv) {
   const char* real_group = "Real clock (a running notifier)";
   const char* virt_group = "Virtual clock (in-process notifier)";
   const char* out_group = "Output";
+  const char* pcap_group = "Capture (docs/captures.md)";
 
   app.add_option("--clock", clock, "real: sockets to a running notifier; virtual: simulated time, in-process")
       ->type_name("CLOCK")
@@ -295,6 +303,32 @@ parse_outcome parse_client_sim_options(int argc, const char* const* argv) {
       ->type_name("FILE")
       ->group(out_group);
   app.add_flag("--quiet", o.quiet, "No progress line and no warnings on stderr (errors still are)")->group(out_group);
+
+  app.add_option("--pcap", o.pcap.path,
+                 "Write the run's packets to FILE (pcap): virtual time synthesizes the clients' side, a real run "
+                 "captures the notifier's ports on loopback with libpcap")
+      ->type_name("FILE")
+      ->group(pcap_group);
+  auto* o_pcap_epoch =
+      app.add_option("--pcap-epoch", pcap_epoch,
+                     "Virtual clock: the date simulated time zero is stamped with (UTC, e.g. 2026-01-05T09:00:00Z, or "
+                     "seconds since 1970)")
+          ->type_name("WHEN")
+          ->group(pcap_group);
+  auto* o_pcap_clients = app.add_option("--pcap-clients", o.pcap.first_clients,
+                                        "Virtual clock: capture only the first N clients (0 = all)")
+                             ->type_name("N")
+                             ->group(pcap_group);
+  auto* o_pcap_sample = app.add_option("--pcap-sample", o.pcap.sample,
+                                       "Virtual clock: capture a sample of the clients, each with this probability "
+                                       "(drawn from --seed)")
+                            ->type_name("FRACTION")
+                            ->check(CLI::Range(0.0, 1.0))
+                            ->group(pcap_group);
+  auto* o_pcap_iface = app.add_option("--pcap-interface", o.pcap.interface,
+                                      "Real clock: the interface to capture on")
+                           ->type_name("IF")
+                           ->group(pcap_group);
   app.add_flag("--version", version, "Print the version and exit")->group(out_group);
 
   auto usage = [&](std::string msg) {
@@ -358,6 +392,32 @@ parse_outcome parse_client_sim_options(int argc, const char* const* argv) {
     p.server.ping_resend = seconds(ping_resend);
     p.server.async_hold = seconds(async_hold);
     p.link.one_way_delay = seconds(link_delay_ms / 1000.0);
+  }
+  // Capture flags: each belongs to one clock, and all need --pcap.
+  {
+    const std::pair<const char*, CLI::Option*> virtual_pcap[] = {
+        {"--pcap-epoch", o_pcap_epoch}, {"--pcap-clients", o_pcap_clients}, {"--pcap-sample", o_pcap_sample}};
+    for (const auto& [name, opt] : virtual_pcap) {
+      if (!opt->count()) continue;
+      if (o.pcap.path.empty()) return usage(std::string(name) + " needs --pcap FILE");
+      if (o.clock == clock_kind::real)
+        return usage(std::string(name) +
+                     " only applies to --clock virtual (a real capture records every packet to the notifier's ports)");
+    }
+    if (o_pcap_iface->count()) {
+      if (o.pcap.path.empty()) return usage("--pcap-interface needs --pcap FILE");
+      if (o.clock == clock_kind::virtual_time) return usage("--pcap-interface only applies to --clock real");
+      if (o.pcap.interface.empty()) return usage("--pcap-interface is empty");
+    }
+    if (o_pcap_epoch->count()) {
+      const auto e = parse_pcap_epoch(pcap_epoch);
+      if (!e) return usage("--pcap-epoch " + pcap_epoch + ": expected a UTC date and time such as 2026-01-05T09:00:00Z, or seconds since 1970");
+      o.pcap.epoch = *e;
+    }
+    if (o_pcap_clients->count() && o.pcap.first_clients == 0)
+      return usage("--pcap-clients 0 captures nobody; leave it out to capture every client");
+    if (o_pcap_sample->count() && o.pcap.sample <= 0)
+      return usage("--pcap-sample 0 captures nobody; give a fraction above 0");
   }
   if (auto e = apply_overrides(p, overrides)) return usage(e->what());
   if (o.clock == clock_kind::real && !p.nat_mix.empty())
@@ -444,11 +504,48 @@ class progress_line {
 int run_client_sim(const client_sim_options& o, std::ostream& out, std::ostream& err, bool live_progress) {
   progress_line line(err, live_progress && !o.quiet, o.quiet);
   run_result result;
+  const bool capturing = !o.pcap.path.empty();
+  bool capture_failed = false;  // --pcap was given and no (complete) file came of it
+  std::string capture_report;   // one line for stderr after the run
+  auto capture_error = [&](const std::string& text) {
+    line.clear();
+    err << "client-sim: " << text << '\n' << std::flush;
+  };
   try {
     if (o.clock == clock_kind::real) {
       real_options ro = o.real;
       ro.progress = [&](const real_progress& p) { line.real(p); };
       ro.log = [&](std::string_view s) { line.message(s); };
+      live_capture live;
+      if (capturing) {
+        ro.before_clients = [&] {
+          live_capture_options lo;
+          lo.path = o.pcap.path;
+          lo.interface = o.pcap.interface;
+          lo.filter = notifier_capture_filter(ro.notifier.port, ro.notifier_udp.port);
+          if (auto e = live.start(lo); !e.empty()) {
+            capture_failed = true;
+            capture_error(e + "; the run continues without a capture (exit code 1 at the end)");
+          }
+        };
+        ro.after_clients = [&] {
+          if (!live.running()) return;
+          const live_capture_stats s = live.stop();
+          capture_report = fmt::format("pcap: {} packets on {} to {}", s.written, o.pcap.interface, o.pcap.path);
+          // On Linux loopback the kernel hands libpcap both the outgoing and the
+          // incoming copy of each packet (it keeps one), so ps_recv is about twice
+          // the packets written there.
+          if (s.have_pcap_stats)
+            capture_report += fmt::format(" (libpcap: {} received{}, {} dropped by the kernel, {} by the interface)",
+                                          s.received, o.pcap.interface == "lo" ? " counting both loopback copies" : "",
+                                          s.dropped, s.if_dropped);
+          if (s.dropped > 0 || s.if_dropped > 0) capture_report += "; the capture is incomplete";
+          if (!s.error.empty()) {
+            capture_failed = true;
+            capture_report += "; " + s.error;
+          }
+        };
+      }
       result = run_real(o.plan, ro);
     } else {
       virtual_options vo = o.virt;
@@ -456,7 +553,32 @@ int run_client_sim(const client_sim_options& o, std::ostream& out, std::ostream&
         vo.progress = [&](time_point now, const run_result& so_far) { line.simulated(now, so_far); };
         vo.progress_every = std::max<duration>(std::chrono::seconds(1), (o.plan.length + o.plan.drain) / 200);
       }
+      std::optional<virtual_pcap_recorder> recorder;
+      if (capturing) {
+        recorder.emplace(virtual_pcap_options{o.pcap.path, o.pcap.epoch, o.pcap.first_clients, o.pcap.sample,
+                                              o.plan.seed});
+        if (auto e = recorder->open(); !e.empty()) {
+          capture_error(e);
+          return exit_failure;
+        }
+        vo.capture = &*recorder;
+      }
       result = run_virtual(o.plan, vo);
+      if (recorder) {
+        const auto e = recorder->close();
+        const auto& s = recorder->stats();
+        capture_report = fmt::format("pcap: {} frames of {} of {} clients to {} (time zero {})", s.frames,
+                                     s.clients_observed, s.clients_in_run, o.pcap.path, format_pcap_epoch(o.pcap.epoch));
+        if (s.synthesis_errors > 0) {
+          capture_failed = true;
+          capture_report += fmt::format("; {} frames could not be synthesized (first: {})", s.synthesis_errors,
+                                        s.first_error);
+        }
+        if (!e.empty()) {
+          capture_failed = true;
+          capture_report += "; " + e;
+        }
+      }
     }
   } catch (const std::exception& e) {
     line.clear();
@@ -464,6 +586,7 @@ int run_client_sim(const client_sim_options& o, std::ostream& out, std::ostream&
     return exit_failure;
   }
   line.clear();
+  if (!capture_report.empty() && (!o.quiet || capture_failed)) err << "client-sim: " << capture_report << '\n';
 
   const bool json_to_stdout = o.json_path == "-";
   print_table(json_to_stdout ? err : out, result);
@@ -485,6 +608,7 @@ int run_client_sim(const client_sim_options& o, std::ostream& out, std::ostream&
     if (!o.quiet) err << "client-sim: " << failed << " of " << o.plan.clients << " clients failed\n";
     return exit_failure;
   }
+  if (capture_failed) return exit_failure;
   return exit_ok;
 }
 

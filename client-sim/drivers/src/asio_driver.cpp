@@ -1006,6 +1006,16 @@ run_result run_real(const run_plan& plan, const real_options& opts) {
   check_reachable(opts.notifier, "DCE/RPC port", "--listen");
   if (plan.events_per_client_hour > 0) check_reachable(opts.control, "control port", "--control");
 
+  // The capture hook runs before time zero is fixed, so however long it takes
+  // (opening a capture device), the clients still start start_delay later.
+  if (opts.before_clients) opts.before_clients();
+  struct after_guard {
+    const std::function<void()>& fn;
+    ~after_guard() {
+      if (fn) fn();
+    }
+  } after{opts.after_clients};
+
   const auto wall_start = std::chrono::steady_clock::now();
   const time_point t0 = clock_now() + opts.start_delay;
   const run_frame frame{plan, opts, modes, t0, t0 + plan.length, t0 + plan.length + plan.drain};

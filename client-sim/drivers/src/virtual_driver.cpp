@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <deque>
 #include <memory>
 #include <optional>
 
@@ -30,6 +31,7 @@ enum class ev_type : std::uint8_t {
   to_client_udp,
   mailbox_event,
   progress,
+  sample,  // a point of run_result::timeline
 };
 
 struct event {
@@ -66,6 +68,15 @@ ip_endpoint private_udp(std::size_t i) {
 ip_endpoint nat_public(std::size_t i, std::uint16_t port) {
   return ip_endpoint::v4(nat_public_base + 2 + static_cast<std::uint32_t>(i), port);
 }
+std::uint16_t tcp_port_base(channel ch) { return ch == channel::main ? 20000 : 40000; }
+
+// Forwards a session's estimated pure ACKs to the capture, with the client's index.
+struct ack_tap final : client::session_tap {
+  ack_tap(virtual_capture& c, std::size_t i) : capture(&c), client(i) {}
+  void pure_ack(time_point at, channel ch, metrics::direction d) override { capture->pure_ack(at, client, ch, d); }
+  virtual_capture* capture;
+  std::size_t client;
+};
 
 class world {
  public:
@@ -95,9 +106,16 @@ class world {
         cfg.callback_address = client_host(i, 20000);
       }
       cfg.notifier_udp = server_udp;
+      const bool observed = capture_ && capture_->observe(i, modes_[i]);
+      if (observed) cfg.eager_acks = true;  // same counts, ACKs reported in time order
       const std::size_t cell = metrics_index(i);
       clients_.emplace_back(std::move(cfg), metrics_[cell]);
       ++group_clients_[cell];
+      if (observed) {
+        if (observed_.empty()) observed_.assign(n, false);
+        observed_[i] = true;
+        clients_.back().set_tap(&taps_.emplace_back(*capture_, i));
+      }
     }
     conn_of_.assign(n, {0, 0});
     client_timer_at_.assign(n, never);
@@ -114,15 +132,19 @@ class world {
     }
     if (opts_.progress) push({time_point{} + opts_.progress_every, ev_type::progress, 0, 0, {}, {}});
     const time_point end = time_point{} + plan_.length + plan_.drain;
+    push({time_point{} + sample_every_, ev_type::sample, 0, 0, {}, {}});
     std::uint64_t processed = 0;
     while (!queue_.empty() && queue_.next_time() <= end) {
       event ev = queue_.pop();
       ++processed;
       dispatch(ev);
     }
+    if (capture_) capture_->finishing(end);
     for (auto& c : clients_) c.finish(end);
+    if (capture_) capture_->finished(end);
+    sample(end);
     run_result r = snapshot(end);
-    r.simulated_events = processed;
+    r.simulated_events = processed - samples_;  // as before the timeline: samples are bookkeeping
     r.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
     return r;
   }
@@ -173,12 +195,16 @@ class world {
         core_.receive(now, conn_of_[ev.client][ev.ch], ev.bytes);
         return after_server(now);
       case ev_type::to_client_tcp:
+        if (observed(ev.client))
+          capture_->tcp_data(now, ev.client, static_cast<channel>(ev.ch), metrics::direction::to_client, ev.bytes);
         clients_[ev.client].receive(now, static_cast<channel>(ev.ch), ev.bytes);
         return after_client(now, ev.client);
       case ev_type::to_server_udp:
         core_.receive_datagram(now, ev.from, ev.bytes);
         return after_server(now);
       case ev_type::to_client_udp:
+        if (observed(ev.client))
+          capture_->datagram(now, ev.client, server_udp, clients_[ev.client].config().callback_address, ev.bytes);
         clients_[ev.client].receive_datagram(now, server_udp, ev.bytes);
         return after_client(now, ev.client);
       case ev_type::mailbox_event:
@@ -191,13 +217,48 @@ class world {
         push({now + opts_.progress_every, ev_type::progress, 0, 0, {}, {}});
         return;
       }
+      case ev_type::sample:
+        ++samples_;
+        sample(now);
+        push({now + sample_every_, ev_type::sample, 0, 0, {}, {}});
+        return;
     }
+  }
+
+  // "Traffic over the day" (run_result::timeline): cumulative wire bytes and
+  // packets per mode, without the pure-ACK estimate (settled late, not at its time).
+  void sample(time_point now) {
+    run_result::timeline_sample s;
+    s.at = now - time_point{};
+    for (std::size_t cell = 0; cell < metrics_.size(); ++cell) {
+      const auto& t = metrics_[cell].traffic;
+      auto acks = t.cell(metrics::message_kind::tcp_ack, metrics::direction::to_server);
+      acks += t.cell(metrics::message_kind::tcp_ack, metrics::direction::to_client);
+      const auto all = t.total();
+      s.wire_bytes[cell / group_count_] += all.wire_bytes - acks.wire_bytes;
+      s.packets[cell / group_count_] += all.packets - acks.packets;
+    }
+    if (!timeline_.empty() && timeline_.back().at == s.at) timeline_.back() = s;
+    else timeline_.push_back(s);
+  }
+
+  // About 100 points over the run, at a round interval (1 s .. 1 h).
+  static duration timeline_interval(duration run) {
+    using namespace std::chrono_literals;
+    static constexpr duration steps[] = {1s, 2s, 5s, 10s, 15s, 30s, 1min, 2min, 5min, 10min, 15min, 30min, 1h};
+    for (const duration d : steps)
+      if (d * 100 >= run) return d;
+    return run / 100;
   }
 
   void start_client(time_point now, std::uint32_t i) {
     client_session& c = clients_[i];
     conn_of_[i][0] = open(now, i, channel::main);
     if (c.needs_async_channel()) conn_of_[i][1] = open(now, i, channel::async);
+    if (observed(i)) {
+      capture_->tcp_open(now, i, channel::main, local_tcp(i, channel::main), server_tcp);
+      if (c.needs_async_channel()) capture_->tcp_open(now, i, channel::async, local_tcp(i, channel::async), server_tcp);
+    }
     mailbox_of_[i] = core_.mailbox(c.config().user_dn);
     c.start(now);
     schedule_next_event(now, i);
@@ -211,7 +272,7 @@ class world {
   // TCP is not NAT-modelled beyond its source address: client connections are
   // outbound and stay mapped while open.
   connection_id open(time_point now, std::uint32_t i, channel ch) {
-    const std::uint16_t port = ch == channel::main ? 20000 : 40000;
+    const std::uint16_t port = tcp_port_base(ch);
     const ip_endpoint peer = nats_[i] ? nat_public(i, static_cast<std::uint16_t>(port + 1)) : client_host(i, port);
     const auto id = core_.open_connection(now, peer);
     const auto slot = notifier::connection_slot(id);
@@ -219,6 +280,14 @@ class world {
     client_of_conn_[slot] = {i, static_cast<std::uint8_t>(ch)};
     return id;
   }
+
+  // A channel's address as the client sees it (private behind a NAT).
+  ip_endpoint local_tcp(std::size_t i, channel ch) const {
+    if (nats_[i]) return ip_endpoint::v4(private_base + 2 + static_cast<std::uint32_t>(i), tcp_port_base(ch));
+    return client_host(i, tcp_port_base(ch));
+  }
+
+  bool observed(std::size_t i) const { return !observed_.empty() && observed_[i]; }
 
   // The mailbox's next "something changed", from the plan's event process
   // (Poisson by default; MMPP; business hours), drawn from the workload rng in
@@ -239,8 +308,10 @@ class world {
     for (auto& o : c.outputs()) {
       if (auto* t = std::get_if<client::tcp_send>(&o)) {
         const auto ch = static_cast<std::uint8_t>(t->ch);
+        if (observed(i)) capture_->tcp_data(now, i, t->ch, metrics::direction::to_server, t->bytes);
         push({tcp_arrival(now, i, ch, 0), ev_type::to_server_tcp, ch, i, std::move(t->bytes), {}});
       } else if (auto* u = std::get_if<client::udp_send>(&o)) {
+        if (observed(i)) capture_->datagram(now, i, c.config().callback_address, u->to, u->bytes);
         if (u->to != server_udp) continue;
         ip_endpoint from = c.config().callback_address;
         if (nats_[i]) {
@@ -333,11 +404,15 @@ class world {
     }
     r.server = core_.stats();
     r.network = {dropped_nat_, no_route_, lost_};
+    r.timeline = timeline_;
     return r;
   }
 
   const run_plan& plan_;
   const virtual_options& opts_;
+  virtual_capture* capture_ = opts_.capture;
+  std::vector<bool> observed_;  // empty: nobody observed
+  std::deque<ack_tap> taps_;    // stable addresses: sessions point at them
   rng net_rng_;
   rng workload_rng_;
   notifier::notifier_core core_;
@@ -360,6 +435,9 @@ class world {
   std::uint64_t dropped_nat_ = 0;
   std::uint64_t no_route_ = 0;
   std::uint64_t lost_ = 0;
+  std::vector<run_result::timeline_sample> timeline_;
+  duration sample_every_ = timeline_interval(plan_.length + plan_.drain);
+  std::uint64_t samples_ = 0;
   // Event bookkeeping for schedule_next_event: the process and each mailbox's state.
   event_process event_process_{plan_.event_process, plan_.events_per_client_hour};
   std::vector<event_process::client_state> event_state_ = std::vector<event_process::client_state>(plan_.clients);

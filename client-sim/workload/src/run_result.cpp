@@ -40,6 +40,13 @@ json latency_json(const metrics::latency_histogram& h) {
           {"max_s", s(h.max())}};
 }
 
+// The histogram's non-empty buckets as [upper edge in seconds, count], for CDF charts (nudge-report).
+json latency_buckets_json(const metrics::latency_histogram& h) {
+  json a = json::array();
+  for (const auto& [edge_ns, count] : h.buckets()) a.push_back({static_cast<double>(edge_ns) / 1e9, count});
+  return a;
+}
+
 json metrics_json(const client_metrics& m, std::size_t clients, std::uint64_t generated, duration measured) {
   const auto t = m.traffic.total();
   json by_kind = json::object();
@@ -85,6 +92,7 @@ json metrics_json(const client_metrics& m, std::size_t clients, std::uint64_t ge
         {"bytes_per_hour_all_clients", static_cast<double>(m.wasted_poll_traffic.wire_bytes) / hours(measured)},
         {"packets_per_hour_all_clients", static_cast<double>(m.wasted_poll_traffic.packets) / hours(measured)}}},
       {"latency", latency_json(m.latency)},
+      {"latency_buckets", latency_buckets_json(m.latency)},
       {"latency_by_path", latency_by_path},
       {"traffic",
        {{"total", cell_json(t)},
@@ -165,6 +173,26 @@ json to_json(const run_result& r) {
                 {"datagrams_lost", r.network.lost}}},
               {"modes", modes},
               {"total", metrics_json(r.total(), r.plan.clients, generated, r.measured)}};
+  if (!p.report_thresholds.empty()) out["plan"]["report"] = {{"thresholds", p.report_thresholds}};
+  if (!r.timeline.empty()) {
+    // Per interval (not cumulative): wire bytes and packets each mode sent and received in it.
+    json intervals = json::array();
+    run_result::timeline_sample prev;
+    for (const auto& s : r.timeline) {
+      json bytes = json::object(), packets = json::object();
+      for (const auto& m : r.modes) {
+        if (m.clients == 0) continue;
+        const auto k = static_cast<std::size_t>(m.mode);
+        const auto name = std::string(client::to_string(m.mode));
+        bytes[name] = s.wire_bytes[k] - prev.wire_bytes[k];
+        packets[name] = s.packets[k] - prev.packets[k];
+      }
+      intervals.push_back(
+          {{"from_s", to_seconds(prev.at)}, {"to_s", to_seconds(s.at)}, {"wire_bytes", bytes}, {"packets", packets}});
+      prev = s;
+    }
+    out["timeline"] = {{"excludes", "tcp_ack"}, {"intervals", std::move(intervals)}};
+  }
   if (!r.groups.empty()) {
     json groups = json::array();
     for (const auto& g : r.groups) {

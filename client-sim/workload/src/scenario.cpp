@@ -524,13 +524,32 @@ const std::vector<key_def>& keys() {
   return k;
 }
 
+// [report] thresholds = ["...", ...]: what nudge-report checks on this scenario's
+// result (docs/report.md). Not a run setting, so not among keys() / scenario_keys().
+const key_def report_thresholds_key{
+    {"report.thresholds", "array of strings", "thresholds nudge-report checks on the result (docs/report.md)",
+     "[\"push.missed == 0\"]"},
+    0, [](run_plan& p, const toml::node& v) -> outcome {
+      const auto* arr = v.as_array();
+      if (!arr) return expected("an array of strings (threshold expressions, docs/report.md)", v);
+      std::vector<std::string> out;
+      for (const auto& item : *arr) {
+        if (!item.is_string()) return failure{fmt::format("expected a string, got {}", describe(item)), {}, item.source().begin};
+        out.push_back(item.as_string()->get());
+      }
+      p.report_thresholds = std::move(out);
+      return {};
+    }};
+
 const key_def* find_key(std::string_view path) {
   for (const auto& k : keys())
     if (k.doc.key == path && k.set) return &k;
+  if (path == report_thresholds_key.doc.key) return &report_thresholds_key;
   return nullptr;
 }
 
 bool is_table_prefix(std::string_view path) {
+  if (path == "report") return true;
   for (const auto& k : keys())
     if (k.doc.key.size() > path.size() && k.doc.key.substr(0, path.size()) == path && k.doc.key[path.size()] == '.')
       return true;
@@ -919,6 +938,11 @@ std::string to_toml(const run_plan& p) {
     line("preset", toml_string(n.preset));
     line("fraction", toml_number(n.fraction));
     line("udp_timeout", dur(n.udp_timeout));
+  }
+  if (!p.report_thresholds.empty()) {
+    o += "\n[report]\nthresholds = [\n";
+    for (const auto& t : p.report_thresholds) o += "  " + toml_string(t) + ",\n";
+    o += "]\n";
   }
   return o;
 }

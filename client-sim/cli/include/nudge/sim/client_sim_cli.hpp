@@ -5,12 +5,14 @@
 // Exit codes: 0 the run completed and no client failed (missed events are a
 // result, shown in the table); 1 the run could not be carried out (notifier
 // unreachable, a worker process died, the JSON file could not be written), or
-// it completed with failed clients (table and JSON are still written);
+// it completed with failed clients (table and JSON are still written), or
+// --pcap was given and no capture could be made (the run still completes);
 // 2 usage error (bad flag or value, non-loopback endpoint for a real run).
 #include <iosfwd>
 #include <string>
 
 #include "nudge/sim/asio_driver.hpp"
+#include "nudge/sim/pcap_capture.hpp"
 #include "nudge/sim/run_plan.hpp"
 #include "nudge/sim/virtual_driver.hpp"
 
@@ -21,6 +23,19 @@ inline constexpr int exit_failure = 1;
 inline constexpr int exit_usage = 2;
 
 enum class clock_kind { real, virtual_time };
+
+/// --pcap and its companions (docs/captures.md). An empty path: no capture.
+struct pcap_cli_options {
+  std::string path;
+  /// Virtual clock: where simulated time zero lands (seconds since 1970).
+  duration epoch = default_pcap_epoch();
+  /// Virtual clock: capture the first N clients only (0: all)...
+  std::size_t first_clients = 0;
+  /// ...and/or a seeded sample of them (1: all).
+  double sample = 1.0;
+  /// Real clock: the interface libpcap captures on.
+  std::string interface = "lo";
+};
 
 struct client_sim_options {
   clock_kind clock = clock_kind::real;
@@ -34,6 +49,7 @@ struct client_sim_options {
   /// Where to write to_json(result); empty: nowhere; "-": stdout (the table then goes to stderr).
   std::string json_path;
   bool quiet = false;
+  pcap_cli_options pcap;
 };
 
 struct parse_outcome {

@@ -65,6 +65,13 @@ struct real_options {
   duration progress_every = std::chrono::milliseconds(500);
   /// Warnings worth a line on stderr (first client failures, control-port trouble).
   std::function<void(std::string_view)> log;
+  /// Called on the caller's thread once the notifier has been found reachable,
+  /// before any client socket opens (and before worker processes fork), and
+  /// once after every session has finished and every client socket has closed
+  /// (also when the run throws). `client-sim --pcap` starts and stops a live
+  /// capture of the notifier's ports here.
+  std::function<void()> before_clients;
+  std::function<void()> after_clients;
 };
 
 /// Descriptors a client of this mode holds: TCP main (+ async) (+ UDP for push).

@@ -3,17 +3,61 @@
 // state machines as the Asio driver, in virtual time, in one thread. Time
 // jumps from event to event; every random choice comes from the plan's seed,
 // so (plan, seed) gives byte-identical results.
+#include <cstddef>
 #include <functional>
 
+#include "nudge/client/client_session.hpp"
+#include "nudge/protocol/byte_io.hpp"
+#include "nudge/protocol/endpoint.hpp"
 #include "nudge/sim/run_plan.hpp"
 #include "nudge/sim/run_result.hpp"
 
 namespace nudge::sim {
 
+/// An observer of what the observed clients send and receive, at the client's
+/// side of the (virtual) network: what a capture on the client host would
+/// show. `client-sim --pcap` turns it into frames (client-sim/capture/).
+///
+/// Addresses (documentation ranges; they never reach a socket):
+///   notifier            192.0.2.1:7777 (TCP), 192.0.2.1:7778 (UDP)
+///   a direct client i   198.18.h.x: TCP main port 20000 + (i mod 20000), async
+///                       40000 + (i mod 20000), UDP 20000 + (i mod 20000); 20,000
+///                       clients per host address from 198.18.0.2 on
+///   behind a NAT        its private address 10.0.0.2 + i (TCP 20000 / 40000,
+///                       UDP 50000); the notifier sees the NAT's 100.64.x.y
+///
+/// Calls come in non-decreasing time order, with one exception: pure ACKs
+/// settled by the end of the run (between `finishing` and `finished`) carry
+/// their own times, up to the delayed-ACK time past the end, in client order.
+/// Observing never changes a run's counts: observed clients settle their ACK
+/// estimates eagerly (client_config::eager_acks), which counts the same ACKs.
+class virtual_capture {
+ public:
+  virtual ~virtual_capture() = default;
+  /// Asked once per client before the run: observe this one?
+  virtual bool observe(std::size_t client, client::client_mode mode) = 0;
+  /// An observed client opened a TCP channel (counted as SYN, SYN-ACK, ACK).
+  virtual void tcp_open(time_point at, std::size_t client, client::channel ch, const protocol::ip_endpoint& local,
+                        const protocol::ip_endpoint& server) = 0;
+  /// Bytes on an open channel: to_server at their send time, to_client at arrival.
+  virtual void tcp_data(time_point at, std::size_t client, client::channel ch, metrics::direction d,
+                        protocol::bytes_view bytes) = 0;
+  /// A pure ACK the client's estimate says was sent (to_server: by the client).
+  virtual void pure_ack(time_point at, std::size_t client, client::channel ch, metrics::direction d) = 0;
+  /// A datagram the client sent (at its send time) or received (at arrival).
+  virtual void datagram(time_point at, std::size_t client, const protocol::ip_endpoint& from,
+                        const protocol::ip_endpoint& to, protocol::bytes_view payload) = 0;
+  /// The run reached its end: the sessions settle their pending ACKs now.
+  virtual void finishing(time_point) {}
+  virtual void finished(time_point) {}
+};
+
 struct virtual_options {
   /// Called about every `progress_every` of simulated time (for a progress line).
   std::function<void(time_point now, const run_result& so_far)> progress;
   duration progress_every = std::chrono::minutes(10);
+  /// Optional observer (a pcap writer); must outlive the run.
+  virtual_capture* capture = nullptr;
 };
 
 run_result run_virtual(const run_plan& plan, const virtual_options& opts = {});

@@ -68,6 +68,10 @@ struct run_plan {
   /// Who sits behind which NAT (virtual time only). Empty: nobody.
   std::vector<nat_share> nat_mix;
 
+  /// What nudge-report checks on this plan's result ([report] thresholds in a
+  /// scenario file, docs/report.md). The drivers only carry them into the result.
+  std::vector<std::string> report_thresholds;
+
   /// Client i's NAT group (an index into nat_mix; all 0 when nat_mix is empty),
   /// with exact counts per group, shuffled independently of the modes.
   std::vector<std::size_t> assign_nat_groups() const;

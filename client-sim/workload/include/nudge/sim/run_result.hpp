@@ -54,6 +54,17 @@ struct run_result {
     std::uint64_t no_route = 0;      // addressed to a private address from outside
     std::uint64_t lost = 0;          // link loss
   } network;
+  /// Virtual driver: "traffic over the day". Cumulative wire bytes and packets
+  /// per mode at regular points of simulated time, the last at the end of the
+  /// drain. Estimated pure ACKs (tcp_ack) are left out: they are counted when a
+  /// session settles them, not at their own time, so they cannot be placed in
+  /// an interval. Empty from the real-socket driver.
+  struct timeline_sample {
+    duration at = duration::zero();  // since the start of the run
+    std::array<std::uint64_t, client::client_mode_count> wire_bytes{};
+    std::array<std::uint64_t, client::client_mode_count> packets{};
+  };
+  std::vector<timeline_sample> timeline;
 
   /// Totals over all modes.
   client::client_metrics total() const;

@@ -1,0 +1,120 @@
+#include <algorithm>
+
+#include "nudge/protocol/dcerpc.hpp"
+#include "nudge/protocol/random.hpp"
+#include "nudge/sim/pcap_capture.hpp"
+
+namespace nudge::sim {
+
+using capture::capture_error;
+using protocol::bytes_view;
+using protocol::ip_endpoint;
+
+// ---- ordering ------------------------------------------------------------------------------
+
+void virtual_pcap_recorder::ordering_sink::frame(time_point t, std::span<const std::uint8_t> bytes) {
+  if (holding_) {
+    held_.push_back({t, {bytes.begin(), bytes.end()}});
+    return;
+  }
+  if (t < last_) {  // never expected: the driver reports in time order
+    ++stats_.reordered;
+    t = last_;
+  }
+  last_ = t;
+  out_.frame(t, bytes);
+}
+
+void virtual_pcap_recorder::ordering_sink::hold(bool on) {
+  holding_ = on;
+  if (on) return;
+  // Stable: frames of one instant keep the order in which they were made.
+  std::stable_sort(held_.begin(), held_.end(), [](const held& a, const held& b) { return a.t < b.t; });
+  for (auto& h : held_) frame(h.t, h.bytes);
+  held_.clear();
+}
+
+// ---- the recorder --------------------------------------------------------------------------
+
+virtual_pcap_recorder::virtual_pcap_recorder(virtual_pcap_options options)
+    : options_(std::move(options)), order_(writer_, stats_), syn_(order_) {}
+
+virtual_pcap_recorder::~virtual_pcap_recorder() {
+  if (writer_.is_open()) (void)writer_.close();
+}
+
+std::string virtual_pcap_recorder::open() {
+  if (writer_.open(options_.path, options_.epoch_offset) != capture_error::none)
+    return "cannot create " + options_.path.string() + ": " + writer_.error_text();
+  return {};
+}
+
+std::string virtual_pcap_recorder::close() {
+  stats_.frames = writer_.frames_written();
+  stats_.ip_bytes = syn_.totals().ip_bytes;
+  if (writer_.close() != capture_error::none) return "cannot write " + options_.path.string() + ": " + writer_.error_text();
+  return {};
+}
+
+void virtual_pcap_recorder::check(capture_error e, const char* what) {
+  if (e == capture_error::none) return;
+  if (stats_.synthesis_errors++ == 0) stats_.first_error = std::string(what) + ": " + std::string(capture::to_string(e));
+}
+
+bool virtual_pcap_recorder::observe(std::size_t client, client::client_mode) {
+  ++stats_.clients_in_run;
+  bool yes = options_.first_clients == 0 || client < options_.first_clients;
+  if (yes && options_.sample < 1.0) {
+    // Each client's draw depends on the seed and its index only: the same
+    // clients are sampled whatever else the run does.
+    std::uint64_t state = options_.seed ^ 0x5043415053414D50ull;  // "PCAPSAMP"
+    state += client * 0x9E3779B97F4A7C15ull;
+    const double u = static_cast<double>(splitmix64(state) >> 11) * 0x1.0p-53;
+    yes = u < options_.sample;
+  }
+  if (yes) ++stats_.clients_observed;
+  return yes;
+}
+
+void virtual_pcap_recorder::tcp_open(time_point at, std::size_t client, client::channel ch, const ip_endpoint& local,
+                                     const ip_endpoint& server) {
+  ends_[key(client, ch)] = {local, server};
+  check(syn_.tcp_open(at, local, server), "tcp_open");
+}
+
+void virtual_pcap_recorder::tcp_data(time_point at, std::size_t client, client::channel ch, metrics::direction d,
+                                     bytes_view bytes) {
+  const auto it = ends_.find(key(client, ch));
+  if (it == ends_.end()) return check(capture_error::no_connection, "tcp_data");
+  const bool up = d == metrics::direction::to_server;
+  const ip_endpoint& from = up ? it->second.local : it->second.server;
+  const ip_endpoint& to = up ? it->second.server : it->second.local;
+  // One send per DCE/RPC PDU, as the sessions count them (each PDU is its own
+  // message, segmented on its own).
+  while (!bytes.empty()) {
+    std::size_t n = bytes.size();
+    const auto h = protocol::dcerpc::decode_common_header(bytes);
+    if (h.complete() && h.value.frag_length >= protocol::dcerpc::common_header_size && h.value.frag_length <= n)
+      n = h.value.frag_length;
+    check(syn_.tcp_data(at, from, to, bytes.first(n)), "tcp_data");
+    bytes = bytes.subspan(n);
+  }
+}
+
+void virtual_pcap_recorder::pure_ack(time_point at, std::size_t client, client::channel ch, metrics::direction d) {
+  const auto it = ends_.find(key(client, ch));
+  if (it == ends_.end()) return check(capture_error::no_connection, "tcp_pure_ack");
+  if (d == metrics::direction::to_server) check(syn_.tcp_pure_ack(at, it->second.local, it->second.server), "tcp_pure_ack");
+  else check(syn_.tcp_pure_ack(at, it->second.server, it->second.local), "tcp_pure_ack");
+}
+
+void virtual_pcap_recorder::datagram(time_point at, std::size_t, const ip_endpoint& from, const ip_endpoint& to,
+                                     bytes_view payload) {
+  check(syn_.udp(at, from, to, payload), "udp");
+}
+
+void virtual_pcap_recorder::finishing(time_point) { order_.hold(true); }
+
+void virtual_pcap_recorder::finished(time_point) { order_.hold(false); }
+
+}  // namespace nudge::sim

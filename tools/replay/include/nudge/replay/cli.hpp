@@ -1,0 +1,44 @@
+#pragma once
+// The `nudge-replay` command line: parsing (pure: help, version and usage
+// errors come back as values) and the run that follows.
+//
+// Exit codes: 0 every client replayed consistently with the capture (see
+// client_report::consistent) and none failed; 1 the replay could not run (the
+// capture cannot be read or holds no client, the notifier is unreachable, the
+// JSON file cannot be written) or some client differs or failed; 2 usage error
+// (bad flag or value, a non-loopback target).
+#include <iosfwd>
+#include <string>
+
+#include "nudge/replay/replayer.hpp"
+
+namespace nudge::replay {
+
+inline constexpr int exit_ok = 0;
+inline constexpr int exit_failure = 1;
+inline constexpr int exit_usage = 2;
+
+struct replay_cli_options {
+  std::string capture;
+  replay_options replay;
+  std::string json_path;  // "-": stdout (the text report then goes to stderr)
+  bool verbose = false;
+  bool quiet = false;     // no text report (errors still are)
+  bool dry_run = false;   // only list what the capture holds
+};
+
+struct replay_parse_outcome {
+  enum class kind { run, help, version, usage_error };
+  kind what = kind::run;
+  replay_cli_options options;
+  std::string text;
+};
+
+replay_parse_outcome parse_replay_options(int argc, const char* const* argv);
+
+/// Reads the capture, replays it, reports. Returns the exit code.
+int run_replay_cli(const replay_cli_options& o, std::ostream& out, std::ostream& err);
+
+int replay_main(int argc, const char* const* argv);
+
+}  // namespace nudge::replay
