@@ -91,3 +91,23 @@ TEST(virtual_driver, idle_poll_costs_what_the_wire_model_says) {
   const auto& acks = m.traffic.cell(metrics::message_kind::tcp_ack, metrics::direction::to_server);
   EXPECT_EQ(acks.packets, m.polls + 10);  // plus each connect response's ACK
 }
+
+TEST(virtual_driver, a_slow_access_link_delays_delivery_but_not_the_messages) {
+  auto p = mixed(50);
+  p.mix = {0, 0, 1};  // async: latency is wait response + fetch round trip
+  auto fast = run_virtual(p);
+  p.link.rate_bps = 8000;  // one byte per millisecond
+  auto slow = run_virtual(p);
+  const auto& f = of(fast, client_mode::async);
+  const auto& s = of(slow, client_mode::async);
+  EXPECT_EQ(s.events_missed(), 0u);
+  EXPECT_EQ(f.events_generated, s.events_generated);
+  EXPECT_EQ(f.metrics.traffic.total().messages, s.metrics.traffic.total().messages);
+  EXPECT_EQ(f.metrics.traffic.total().payload_bytes, s.metrics.traffic.total().payload_bytes);
+  // Responses now come later than the delayed-ACK time: more pure ACKs.
+  EXPECT_GT(s.metrics.traffic.cell(metrics::message_kind::tcp_ack, metrics::direction::to_client).packets,
+            f.metrics.traffic.cell(metrics::message_kind::tcp_ack, metrics::direction::to_client).packets);
+  // Wait response (72 wire bytes) + fetch request (124) + response with one NewMail (200): ~0.4 s at 8 kbit/s.
+  EXPECT_LT(to_seconds(f.metrics.latency.quantile(0.5)), 0.01);
+  EXPECT_GT(to_seconds(s.metrics.latency.quantile(0.5)), 0.35);
+}

@@ -120,6 +120,7 @@ class world {
     conn_of_.assign(n, {0, 0});
     client_timer_at_.assign(n, never);
     last_tcp_.assign(n, {});
+    if (plan.link.rate_bps > 0) link_free_.assign(n, {});
     mailbox_of_.assign(n, 0);
   }
 
@@ -297,9 +298,20 @@ class world {
     if (at < time_point{} + plan_.length) push({at, ev_type::mailbox_event, 0, i, {}, {}});
   }
 
-  time_point tcp_arrival(time_point now, std::uint32_t i, std::uint8_t ch, int dir) {
+  // When the last bit of `wire_bytes` leaves client i's access link in direction
+  // `dir` (0 up, 1 down): packets queue behind each other at the link's rate.
+  time_point transmitted(time_point now, std::uint32_t i, int dir, std::uint64_t wire_bytes) {
+    if (plan_.link.rate_bps <= 0) return now;
+    time_point& free_at = link_free_[i][static_cast<std::size_t>(dir)];
+    const auto serialize = duration(static_cast<std::int64_t>(static_cast<double>(wire_bytes) * 8e9 / plan_.link.rate_bps));
+    free_at = std::max(now, free_at) + serialize;
+    return free_at;
+  }
+
+  time_point tcp_arrival(time_point now, std::uint32_t i, std::uint8_t ch, int dir, std::size_t bytes) {
     time_point& last = last_tcp_[i][ch * 2u + static_cast<unsigned>(dir)];
-    last = std::max(now + delay(), last);  // TCP delivers in order
+    const time_point sent = transmitted(now, i, dir, plan_.wire.tcp_message(bytes).wire_bytes);
+    last = std::max(sent + delay(), last);  // TCP delivers in order
     return last;
   }
 
@@ -309,7 +321,8 @@ class world {
       if (auto* t = std::get_if<client::tcp_send>(&o)) {
         const auto ch = static_cast<std::uint8_t>(t->ch);
         if (observed(i)) capture_->tcp_data(now, i, t->ch, metrics::direction::to_server, t->bytes);
-        push({tcp_arrival(now, i, ch, 0), ev_type::to_server_tcp, ch, i, std::move(t->bytes), {}});
+        const time_point at = tcp_arrival(now, i, ch, 0, t->bytes.size());
+        push({at, ev_type::to_server_tcp, ch, i, std::move(t->bytes), {}});
       } else if (auto* u = std::get_if<client::udp_send>(&o)) {
         if (observed(i)) capture_->datagram(now, i, c.config().callback_address, u->to, u->bytes);
         if (u->to != server_udp) continue;
@@ -326,7 +339,8 @@ class world {
           ++lost_;
           continue;
         }
-        push({now + delay(), ev_type::to_server_udp, 0, i, std::move(u->bytes), from});
+        const time_point sent = transmitted(now, i, 0, plan_.wire.udp_message(u->bytes.size()).wire_bytes);
+        push({sent + delay(), ev_type::to_server_udp, 0, i, std::move(u->bytes), from});
       }
     }
     c.outputs().clear();
@@ -342,7 +356,8 @@ class world {
     for (auto& o : core_.outputs()) {
       if (auto* t = std::get_if<notifier::tcp_send>(&o)) {
         const auto [i, ch] = client_of_conn_[notifier::connection_slot(t->conn)];
-        push({tcp_arrival(now, i, ch, 1), ev_type::to_client_tcp, ch, i, std::move(t->bytes), {}});
+        const time_point at = tcp_arrival(now, i, ch, 1, t->bytes.size());
+        push({at, ev_type::to_client_tcp, ch, i, std::move(t->bytes), {}});
       } else if (auto* u = std::get_if<notifier::udp_send>(&o)) {
         const auto to_client = route_datagram(now, u->to);
         if (!to_client) continue;
@@ -350,7 +365,8 @@ class world {
           ++lost_;
           continue;
         }
-        push({now + delay(), ev_type::to_client_udp, 0, *to_client, std::move(u->bytes), {}});
+        const time_point sent = transmitted(now, *to_client, 1, plan_.wire.udp_message(u->bytes.size()).wire_bytes);
+        push({sent + delay(), ev_type::to_client_udp, 0, *to_client, std::move(u->bytes), {}});
       } else if (auto* cl = std::get_if<notifier::close_connection>(&o)) {
         const auto [i, ch] = client_of_conn_[notifier::connection_slot(cl->conn)];
         clients_[i].channel_closed(now, static_cast<channel>(ch));
@@ -429,9 +445,10 @@ class world {
   std::vector<time_point> client_timer_at_;
   time_point server_timer_at_ = never;
   std::vector<std::array<time_point, 4>> last_tcp_;
+  std::vector<std::array<time_point, 2>> link_free_;  // per client: when its link is free, up and down
   std::vector<notifier::mailbox_id> mailbox_of_;
   event_queue<event> queue_;
-  bool fifo_deliveries_ = plan_.link.jitter == duration::zero();
+  bool fifo_deliveries_ = plan_.link.jitter == duration::zero() && plan_.link.rate_bps <= 0;
   std::uint64_t dropped_nat_ = 0;
   std::uint64_t no_route_ = 0;
   std::uint64_t lost_ = 0;

@@ -104,6 +104,7 @@ std::string run_plan::validate() const {
   if (events_per_client_hour < 0 || !std::isfinite(events_per_client_hour)) return "event rate must be >= 0";
   if (auto e = event_process.validate(); !e.empty()) return e;
   if (length <= duration::zero()) return "duration must be positive";
+  if (link.rate_bps < 0 || !std::isfinite(link.rate_bps)) return "link rate must be a non-negative number of bits per second";
   if (ramp_up < duration::zero() || drain < duration::zero()) return "ramp-up and drain must not be negative";
   if (context_size > protocol::max_push_context) return "context size is at most 16 bytes (ecTooBig beyond)";
   if (keepalive_interval < duration::zero() || fallback_check_interval < duration::zero())

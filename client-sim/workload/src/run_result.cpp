@@ -132,7 +132,8 @@ json to_json(const run_result& r) {
       {"link",
        {{"one_way_delay_s", to_seconds(p.link.one_way_delay)},
         {"jitter_s", to_seconds(p.link.jitter)},
-        {"udp_loss", p.link.udp_loss}}},
+        {"udp_loss", p.link.udp_loss},
+        {"rate_bps", p.link.rate_bps}}},
       {"nat_mix",
        [&] {
          nlohmann::json a = nlohmann::json::array();

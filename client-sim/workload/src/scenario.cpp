@@ -475,6 +475,10 @@ std::vector<key_def> make_keys() {
       [](run_plan& p, const toml::node& v) { return get_duration(v, p.link.jitter); });
   add("network.udp_loss", "number 0..1", "probability that a datagram is lost", "0.01",
       [](run_plan& p, const toml::node& v) { return get_number(v, p.link.udp_loss, 0, 1, "a probability from 0 to 1"); });
+  add("network.rate", "number >= 0", "each client's access link rate in bits per second, each way (0: unlimited)",
+      "64000", [](run_plan& p, const toml::node& v) {
+        return get_number(v, p.link.rate_bps, 0, std::numeric_limits<double>::infinity(), "a non-negative number");
+      });
 
   // [wire]
   add("wire.profile", "\"faithful\" | \"abstract\"", "real message sizes with headers and ACKs, or every message "
@@ -921,6 +925,7 @@ std::string to_toml(const run_plan& p) {
   line("one_way_delay", dur(p.link.one_way_delay));
   line("jitter", dur(p.link.jitter));
   line("udp_loss", toml_number(p.link.udp_loss));
+  line("rate", toml_number(p.link.rate_bps));
 
   o += "\n[wire]\n";
   line("profile", toml_string(p.wire.is_abstract() ? "abstract" : "faithful"));

@@ -22,6 +22,9 @@ struct link_model {
   duration one_way_delay = 1ms;
   duration jitter = 0ms;  // uniform extra delay in [0, jitter]; TCP keeps order
   double udp_loss = 0.0;  // datagram loss probability (TCP is reliable: no loss)
+  /// Each client's access link rate, bits per second in each direction (0:
+  /// unlimited): a packet waits for the link, then takes wire_bytes * 8 / rate.
+  double rate_bps = 0.0;
 };
 
 /// A share of the clients behind one kind of NAT (each client behind its own
