@@ -63,6 +63,20 @@ std::string ip_endpoint::to_string() const {
   return is_v6 ? "[" + address_string() + "]:" + std::to_string(port) : address_string() + ":" + std::to_string(port);
 }
 
+std::string parse_loopback_range(std::string_view text, loopback_range& out) {
+  const auto dash = text.find('-');
+  const std::string first(text.substr(0, dash));
+  const std::string last = dash == std::string_view::npos ? first : std::string(text.substr(dash + 1));
+  auto a = ip_endpoint::parse(first + ":0");
+  auto b = ip_endpoint::parse(last + ":0");
+  if (!a || !b || a->is_v6 || b->is_v6) return "expected FIRST-LAST IPv4 addresses";
+  if (!a->is_loopback() || !b->is_loopback()) return "refusing non-loopback addresses (127.0.0.0/8 only)";
+  if (b->v4_host_order() < a->v4_host_order()) return "the last address precedes the first";
+  out.first = *a;
+  out.count = std::size_t{b->v4_host_order() - a->v4_host_order()} + 1;
+  return {};
+}
+
 std::size_t ip_endpoint_hash::operator()(const ip_endpoint& e) const noexcept {
   std::uint64_t h = 1469598103934665603ull;
   auto mix = [&h](std::uint8_t b) { h = (h ^ b) * 1099511628211ull; };

@@ -55,16 +55,10 @@ std::string parse_target(const std::string& flag, const std::string& text, proto
 }
 
 std::string parse_sources(const std::string& text, replay_options& o) {
-  const auto dash = text.find('-');
-  const std::string first = text.substr(0, dash);
-  const std::string last = dash == std::string::npos ? first : text.substr(dash + 1);
-  auto a = protocol::ip_endpoint::parse(first + ":0");
-  auto b = protocol::ip_endpoint::parse(last + ":0");
-  if (!a || !b || a->is_v6 || b->is_v6) return "--sources " + text + ": expected FIRST-LAST IPv4 addresses";
-  if (!a->is_loopback() || !b->is_loopback()) return "--sources " + text + ": loopback addresses only (127.0.0.0/8)";
-  if (b->v4_host_order() < a->v4_host_order()) return "--sources " + text + ": the last address precedes the first";
-  o.source_first = *a;
-  o.source_count = std::size_t{b->v4_host_order() - a->v4_host_order()} + 1;
+  protocol::loopback_range range;
+  if (auto e = protocol::parse_loopback_range(text, range); !e.empty()) return "--sources " + text + ": " + e;
+  o.source_first = range.first;
+  o.source_count = range.count;
   return {};
 }
 

@@ -35,6 +35,14 @@ struct ip_endpoint {
   friend bool operator==(const ip_endpoint&, const ip_endpoint&) = default;
 };
 
+/// A run of consecutive IPv4 loopback addresses, e.g. client source addresses.
+struct loopback_range {
+  ip_endpoint first;
+  std::size_t count = 0;
+};
+/// "127.0.0.2-127.0.0.254" (or one address). Empty on success, else what is wrong.
+std::string parse_loopback_range(std::string_view text, loopback_range& out);
+
 struct ip_endpoint_hash {
   std::size_t operator()(const ip_endpoint& e) const noexcept;
 };
