@@ -283,7 +283,7 @@ TEST(notifier_core, legacy_policy_refuses_non_loopback_callback) {
   EXPECT_EQ(core.stats().datagrams_refused, 1u);
   bool told = false;
   for (auto& o : core.outputs())
-    if (auto* n = std::get_if<notice>(&o)) told = n->text.find("10.0.0.2:2500") != std::string::npos;
+    if (auto* n = std::get_if<notice>(&o)) told = n->text.find(protocol::ip_endpoint::v4(10, 0, 0, 2, 2500).to_string()) != std::string::npos;
   EXPECT_TRUE(told);
 }
 

@@ -81,7 +81,7 @@ TEST(push_datagram, cookie_round_trip_and_rejects_foreign_bytes) {
 TEST(endpoint, parse_and_loopback) {
   EXPECT_TRUE(ip_endpoint::parse("127.0.0.1:5000")->is_loopback());
   EXPECT_TRUE(ip_endpoint::parse("127.9.8.7:1")->is_loopback());
-  EXPECT_FALSE(ip_endpoint::parse("10.0.0.2:5000")->is_loopback());
+  EXPECT_FALSE(ip_endpoint::parse("192.0.2.2:5000")->is_loopback());  // a documentation address
   EXPECT_FALSE(ip_endpoint::parse("[::2]:5000")->is_loopback());
   EXPECT_FALSE(ip_endpoint::parse("127.0.0.1").has_value());
   EXPECT_FALSE(ip_endpoint::parse("127.0.0.1:70000").has_value());
