@@ -17,7 +17,7 @@ cmake --preset release >/dev/null
 cmake --build --preset release -j "$(nproc)" --target notifier client-sim nudge-seed-table nudge-model nudge-report
 bin=build/release/bin
 out=out/demo
-mkdir -p "$out"
+mkdir -p "$out" "$out/notifier"
 
 echo "== virtual time: a business day of 10,000 clients, poll / push / async (scenarios/business-day.toml) =="
 "$bin/client-sim" --clock virtual --scenario scenarios/business-day.toml \
@@ -38,7 +38,7 @@ echo "== real sockets on loopback: notifier + 2,000 clients for 30 s =="
 base=${NUDGE_DEMO_PORT_BASE:-47770}  # loopback ports base..base+2; set another base if these are taken
 tcp=$base udp=$((base + 1)) ctl=$((base + 2))
 "$bin/notifier" --listen 127.0.0.1:$tcp --udp 127.0.0.1:$udp --control 127.0.0.1:$ctl \
-  --polls-max-ms 5000 --quiet --stats-json "$out/notifier-stats.json" &
+  --polls-max-ms 5000 --quiet --stats-json "$out/notifier/stats.json" &
 notifier_pid=$!
 trap 'kill $notifier_pid 2>/dev/null || true' EXIT
 sleep 0.5
