@@ -100,9 +100,7 @@ nlohmann::json to_json(const seed_estimate& e) {
           {"slip", slip_statement()}};
 }
 
-namespace {
-// 1234567.8 -> "1,234,568"; keeps `decimals` places.
-std::string grouped(double v, int decimals = 0) {
+std::string grouped(double v, int decimals) {
   std::string s = fmt::format("{:.{}f}", std::abs(v), decimals);
   const auto dot = s.find('.');
   std::string whole = s.substr(0, dot), frac = dot == std::string::npos ? "" : s.substr(dot);
@@ -113,7 +111,6 @@ std::string grouped(double v, int decimals = 0) {
   }
   return (v < 0 ? "-" : "") + out + frac;
 }
-}  // namespace
 
 void print(std::ostream& out, const seed_estimate& e) {
   const auto& in = e.in;

@@ -28,17 +28,7 @@ double per_client_hour(double v, std::size_t clients, duration measured) {
   return ch > 0 ? v / ch : 0.0;
 }
 
-std::string num(double v, int decimals = 0) {
-  std::string s = fmt::format("{:.{}f}", std::abs(v), decimals);
-  const auto dot = s.find('.');
-  std::string whole = s.substr(0, dot), frac = dot == std::string::npos ? "" : s.substr(dot);
-  std::string out;
-  for (std::size_t i = 0; i < whole.size(); ++i) {
-    if (i && (whole.size() - i) % 3 == 0) out += ',';
-    out += whole[i];
-  }
-  return (v < 0 ? "-" : "") + out + frac;
-}
+std::string num(double v, int decimals = 0) { return model::grouped(v, decimals); }
 
 struct mode_figures {
   std::string mode;

@@ -23,15 +23,6 @@ using namespace std::chrono_literals;
 using detail::flat_index;
 using detail::mix64;
 
-std::string_view to_string(client_mode m) {
-  switch (m) {
-    case client_mode::poll: return "poll";
-    case client_mode::push: return "push";
-    case client_mode::async: return "async";
-  }
-  return "?";
-}
-
 std::string_view to_string(fetch_trigger t) {
   switch (t) {
     case fetch_trigger::ping: return "ping";

@@ -1,4 +1,5 @@
 #include "nudge/report/charts.hpp"
+#include "nudge/report/format.hpp"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -204,20 +205,6 @@ std::string read_file(const fs::path& p) {
 void replace_all(std::string& s, const std::string& from, const std::string& to) {
   for (std::size_t pos = s.find(from); pos != std::string::npos; pos = s.find(from, pos + to.size()))
     s.replace(pos, from.size(), to);
-}
-
-std::string xml_escape(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
 }
 
 // gnuplot's SVG as an element of a page that holds several: no XML prolog, ids

@@ -71,19 +71,7 @@ std::string verdict_line(const report_model& m) {
 
 // ---- HTML -------------------------------------------------------------------------------------
 
-std::string h(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
+std::string h(std::string_view s) { return xml_escape(s); }
 
 std::string slug(std::string_view s) {
   std::string out;

@@ -72,6 +72,9 @@ struct article_as_printed {
 /// "the article says 1.8 million TSDUs per hour; its own numbers give 1.08 million"
 std::string slip_statement();
 
+/// 1234567.8 -> "1,234,568" (thousands separators, `decimals` places kept).
+std::string grouped(double v, int decimals = 0);
+
 nlohmann::json to_json(const seed_estimate& e);
 void print(std::ostream& out, const seed_estimate& e);
 

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "nudge/client/client_session.hpp"
 #include "nudge/metrics/latency_histogram.hpp"
 #include "nudge/metrics/traffic.hpp"
 #include "nudge/pcap/packet.hpp"
@@ -57,9 +58,10 @@ struct analyser_options {
   std::size_t max_flows = std::size_t{1} << 20;
 };
 
-enum class client_mode : std::uint8_t { poll, push, async };
-inline constexpr std::size_t client_mode_count = 3;
-std::string_view to_string(client_mode m);
+// A captured client's mode is the simulator's: one vocabulary for both.
+using client::client_mode;
+using client::client_mode_count;
+using client::to_string;
 
 /// What made a client fetch: the reason an EcDoRpcExt2 is a fetch.
 enum class fetch_trigger : std::uint8_t { ping, async_wait, pending };

@@ -3,12 +3,16 @@
 // tables, the chart labels and stdout, so every place shows the same text.
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "nudge/report/metrics.hpp"
 
 namespace nudge::report {
 
 /// 12,345 (rounded to an integer).
+/// &, <, > and " as entities: safe in HTML, SVG and XML text and attributes.
+std::string xml_escape(std::string_view s);
+
 std::string format_count(double v);
 /// 12,708.6 (thousands separators, `decimals` places).
 std::string format_fixed(double v, int decimals);
