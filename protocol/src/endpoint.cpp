@@ -60,7 +60,14 @@ std::string ip_endpoint::address_string() const {
 }
 
 std::string ip_endpoint::to_string() const {
-  return is_v6 ? "[" + address_string() + "]:" + std::to_string(port) : address_string() + ":" + std::to_string(port);
+  // Appended piecewise: g++ 12 warns (-Wrestrict, a false positive) on "[" + std::string.
+  std::string text;
+  if (is_v6) text += '[';
+  text += address_string();
+  if (is_v6) text += ']';
+  text += ':';
+  text += std::to_string(port);
+  return text;
 }
 
 std::string parse_loopback_range(std::string_view text, loopback_range& out) {

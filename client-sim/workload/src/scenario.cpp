@@ -187,7 +187,7 @@ outcome get_uint(const toml::node& n, std::uint64_t& out, std::uint64_t lo, std:
 
 template <class T>
 outcome get_int_as(const toml::node& n, T& out, std::uint64_t lo, std::uint64_t hi, std::string_view what) {
-  std::uint64_t v;
+  std::uint64_t v = 0;
   if (auto e = get_uint(n, v, lo, hi, what)) return e;
   out = static_cast<T>(v);
   return {};
