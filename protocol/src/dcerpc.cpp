@@ -1,5 +1,7 @@
 #include "nudge/protocol/dcerpc.hpp"
 
+#include <algorithm>
+
 namespace nudge::protocol::dcerpc {
 
 namespace {
@@ -78,14 +80,13 @@ decoded<pdu> decode_pdu(bytes_view in) {
   bytes_view body = in.subspan(common_header_size, h.frag_length - common_header_size);
   byte_reader r(body);
   const auto type = static_cast<packet_type>(h.ptype);
-  const bool single_fragment = (h.pfc_flags & (pfc::first_frag | pfc::last_frag)) == (pfc::first_frag | pfc::last_frag);
 
   switch (type) {
     case packet_type::request: {
       if (body.size() < request_header_size - common_header_size) return result::bad("request shorter than its header");
-      if (!single_fragment) return result::bad("fragmented requests are not supported");
       request_pdu p;
       p.call_id = h.call_id;
+      p.pfc_flags = h.pfc_flags;
       p.alloc_hint = r.u32();
       p.context_id = r.u16();
       p.opnum = r.u16();
@@ -96,9 +97,9 @@ decoded<pdu> decode_pdu(bytes_view in) {
     }
     case packet_type::response: {
       if (body.size() < response_header_size - common_header_size) return result::bad("response shorter than its header");
-      if (!single_fragment) return result::bad("fragmented responses are not supported");
       response_pdu p;
       p.call_id = h.call_id;
+      p.pfc_flags = h.pfc_flags;
       p.alloc_hint = r.u32();
       p.context_id = r.u16();
       r.skip(2);  // cancel_count, reserved
@@ -247,6 +248,104 @@ std::size_t encode(byte_buffer& out, const fault_pdu& p) {
   w.u32(0);  // reserved
   set_frag_length(out, start);
   return out.size() - start;
+}
+
+namespace {
+
+// Writes the fragments of one call; `write_fields` adds what follows alloc_hint
+// in the type's header (context id and opnum, or context id and cancel count).
+template <class HeaderFields>
+std::size_t encode_fragments(byte_buffer& out, packet_type type, std::uint32_t call_id, bytes_view stub,
+                             std::size_t max_frag, HeaderFields&& write_fields) {
+  const std::size_t capacity = fragment_stub_capacity(max_frag);
+  std::size_t offset = 0;
+  std::size_t fragments = 0;
+  do {
+    const std::size_t chunk = capacity == 0 ? stub.size() - offset : std::min(capacity, stub.size() - offset);
+    const std::size_t start = out.size();
+    byte_writer w(out);
+    detail::write_common_header(w, type, call_id);
+    std::uint8_t flags = 0;
+    if (offset == 0) flags |= pfc::first_frag;
+    if (offset + chunk == stub.size()) flags |= pfc::last_frag;
+    out[start + 3] = flags;
+    w.u32(static_cast<std::uint32_t>(stub.size() - offset));  // alloc_hint: what is still to come
+    write_fields(w);
+    w.bytes(stub.subspan(offset, chunk));
+    set_frag_length(out, start);
+    offset += chunk;
+    ++fragments;
+  } while (offset < stub.size());
+  return fragments;
+}
+
+}  // namespace
+
+std::size_t fragment_stub_capacity(std::size_t max_frag) {
+  if (max_frag < request_header_size + 8) return 0;
+  return (max_frag - request_header_size) / 8 * 8;
+}
+
+std::size_t encode_request_fragments(byte_buffer& out, std::uint32_t call_id, std::uint16_t context_id,
+                                     std::uint16_t opnum, bytes_view stub, std::size_t max_frag) {
+  return encode_fragments(out, packet_type::request, call_id, stub, max_frag, [&](byte_writer& w) {
+    w.u16(context_id);
+    w.u16(opnum);
+  });
+}
+
+std::size_t encode_response_fragments(byte_buffer& out, std::uint32_t call_id, std::uint16_t context_id,
+                                      bytes_view stub, std::size_t max_frag) {
+  return encode_fragments(out, packet_type::response, call_id, stub, max_frag, [&](byte_writer& w) {
+    w.u16(context_id);
+    w.u8(0);  // cancel_count
+    w.u8(0);  // reserved
+  });
+}
+
+void stub_reassembler::reset() {
+  open_ = false;
+  joined_ = byte_buffer{};  // give the memory back, not just the size
+}
+
+stub_reassembler::result stub_reassembler::add(std::uint32_t call_id, std::uint32_t call_tag, std::uint8_t pfc_flags,
+                                               bytes_view stub) {
+  result r;
+  const bool first = (pfc_flags & pfc::first_frag) != 0;
+  const bool last = (pfc_flags & pfc::last_frag) != 0;
+  auto refuse = [&](status why, std::string_view reason) {
+    reset();
+    r.outcome = why;
+    r.reason = reason;
+    return std::move(r);
+  };
+  if (first) {
+    if (open_) return refuse(status::out_of_sequence, "a new call began before the previous one's last fragment");
+    if (stub.size() > max_stub_) return refuse(status::too_large, "call stub larger than the reassembly bound");
+    if (last) {  // the usual case: nothing to copy
+      r.outcome = status::whole;
+      r.single = stub;
+      return r;
+    }
+    open_ = true;
+    call_id_ = call_id;
+    call_tag_ = call_tag;
+    joined_.assign(stub.begin(), stub.end());
+    return r;
+  }
+  if (!open_) return refuse(status::out_of_sequence, "a fragment without PFC_FIRST_FRAG and no call open");
+  if (call_id != call_id_ || call_tag != call_tag_)
+    return refuse(status::out_of_sequence, "a fragment of another call while one is open");
+  if (stub.size() > max_stub_ - joined_.size())
+    return refuse(status::too_large, "call stub larger than the reassembly bound");
+  joined_.insert(joined_.end(), stub.begin(), stub.end());
+  if (!last) return r;
+  open_ = false;
+  r.outcome = status::whole;
+  r.joined = std::move(joined_);
+  r.multi_fragment = true;
+  joined_ = byte_buffer{};
+  return r;
 }
 
 const char* packet_type_name(std::uint8_t ptype) {

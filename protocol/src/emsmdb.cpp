@@ -181,6 +181,29 @@ decoded<connect_ex_response> decode_connect_ex_response(bytes_view stub) {
   return finish(r, s, "EcDoConnectEx response truncated");
 }
 
+// ---- EcDoDisconnect ----------------------------------------------------------------
+void encode(byte_writer& w, const disconnect_request& s) { write_handle(w, s.cxh); }
+
+decoded<disconnect_request> decode_disconnect_request(bytes_view stub) {
+  byte_reader r(stub);
+  disconnect_request s;
+  s.cxh = read_handle(r);
+  return finish(r, s, "EcDoDisconnect request truncated");
+}
+
+void encode(byte_writer& w, const disconnect_response& s) {
+  write_handle(w, s.cxh);
+  w.u32(s.return_code);
+}
+
+decoded<disconnect_response> decode_disconnect_response(bytes_view stub) {
+  byte_reader r(stub);
+  disconnect_response s;
+  s.cxh = read_handle(r);
+  s.return_code = r.u32();
+  return finish(r, s, "EcDoDisconnect response truncated");
+}
+
 // ---- EcRRegisterPushNotification ---------------------------------------------
 void encode(byte_writer& w, const register_push_request& s) {
   write_handle(w, s.cxh);

@@ -46,6 +46,11 @@ void encode_empty_request(byte_buffer& out) {
   w.u16(2);  // RopSize: no ROPs, no handle table
 }
 
+void encode_header_only_response(byte_buffer& out) {
+  byte_writer w(out);
+  write_header(w, 0);
+}
+
 response_builder::response_builder(byte_buffer& out) : out_(out), start_(out.size()) {
   byte_writer w(out_);
   write_header(w, 0);
@@ -103,6 +108,7 @@ decoded<std::size_t> decode_response(bytes_view rgb_out, rop_visitor& visitor) {
   using result = decoded<std::size_t>;
   auto h = read_header(rgb_out);
   if (!h.complete()) return result::bad(h.reason);
+  if (h.value.empty()) return result::ok(0, h.consumed);  // header only: pcbOut left no room for ROPs
   byte_reader outer(h.value);
   const std::uint16_t rop_size = outer.u16();
   if (!outer.ok() || rop_size < 2) return result::bad("RopSize smaller than itself");

@@ -68,6 +68,39 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   NUDGE_FUZZ_CHECK(d.consumed == hd.value.frag_length, "consumed differs from frag_length");
   NUDGE_FUZZ_CHECK(d.consumed >= common_header_size && d.consumed <= size, "consumed out of range");
 
+  // A request or response stub re-cut into fragments joins back to itself,
+  // every fragment within the size it was cut to.
+  auto refragment = [&](std::uint32_t call_id, bytes_view stub, auto encode_fragments) {
+    const std::size_t max_frag = 32 + stub.size() % 200;
+    byte_buffer cut;
+    const std::size_t n = encode_fragments(cut, call_id, stub, max_frag);
+    stub_reassembler joiner(stub.size());
+    stub_reassembler::result joined;
+    std::size_t seen = 0;
+    for (std::size_t used = 0; used < cut.size(); ++seen) {
+      auto f = decode_pdu(bytes_view(cut).subspan(used));
+      NUDGE_FUZZ_CHECK(f.complete(), "a fragment does not decode");
+      NUDGE_FUZZ_CHECK(f.consumed <= max_frag, "a fragment larger than max_frag");
+      used += f.consumed;
+      std::visit(
+          [&](const auto& p) {
+            if constexpr (requires { p.pfc_flags; }) joined = joiner.add(p.call_id, 0, p.pfc_flags, p.stub);
+          },
+          f.value);
+    }
+    NUDGE_FUZZ_CHECK(seen == n, "encode_*_fragments miscounted its fragments");
+    NUDGE_FUZZ_CHECK(joined.outcome == stub_reassembler::status::whole, "fragments do not join");
+    NUDGE_FUZZ_CHECK(same_bytes(joined.stub(), stub), "fragments join to another stub");
+  };
+  if (auto* r = std::get_if<request_pdu>(&d.value))
+    refragment(r->call_id, r->stub, [&](byte_buffer& out, std::uint32_t id, bytes_view s, std::size_t m) {
+      return encode_request_fragments(out, id, r->context_id, r->opnum, s, m);
+    });
+  if (auto* r = std::get_if<response_pdu>(&d.value))
+    refragment(r->call_id, r->stub, [&](byte_buffer& out, std::uint32_t id, bytes_view s, std::size_t m) {
+      return encode_response_fragments(out, id, r->context_id, s, m);
+    });
+
   std::visit(
       [&](const auto& first) {
         // Views (stubs) point into `in` or `again`, both alive until the end of this scope.

@@ -1,5 +1,5 @@
-// fuzz_emsmdb_stubs: the first byte selects one of the 11 NDR stub decoders
-// (every request and response of EMSMDB opnums 4, 6, 10, 11, 14 and AsyncEMSMDB
+// fuzz_emsmdb_stubs: the first byte selects one of the 13 NDR stub decoders
+// (every request and response of EMSMDB opnums 1, 4, 6, 10, 11, 14 and AsyncEMSMDB
 // opnum 0); the rest is the stub. A stub that decodes is re-encoded and decoded
 // again: the fields must survive the round trip.
 #include <cstdint>
@@ -25,6 +25,8 @@ enum selector : std::uint8_t {
   async_connect_response_sel,
   async_wait_request_sel,
   async_wait_response_sel,
+  disconnect_request_sel,
+  disconnect_response_sel,
   selector_count
 };
 
@@ -142,6 +144,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       round_trip<async_wait_response>(stub, decode_async_wait_response, enc,
                                       [](const async_wait_response& a, const async_wait_response& b) {
                                         return a.flags_out == b.flags_out && a.return_code == b.return_code;
+                                      });
+      break;
+    case disconnect_request_sel:
+      round_trip<disconnect_request>(stub, decode_disconnect_request, enc,
+                                     [](const disconnect_request& a, const disconnect_request& b) { return a.cxh == b.cxh; });
+      break;
+    case disconnect_response_sel:
+      round_trip<disconnect_response>(stub, decode_disconnect_response, enc,
+                                      [](const disconnect_response& a, const disconnect_response& b) {
+                                        return a.cxh == b.cxh && a.return_code == b.return_code;
                                       });
       break;
     case selector_count:

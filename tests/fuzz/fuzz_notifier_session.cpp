@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -29,7 +30,7 @@ using nudge::fuzz::notifier_op;
 
 namespace {
 
-enum class call_kind : std::uint8_t { connect, register_push, rpc_ext2, async_connect, async_wait, other };
+enum class call_kind : std::uint8_t { connect, register_push, rpc_ext2, async_connect, async_wait, disconnect, other };
 
 struct call_info {
   call_kind kind;
@@ -42,6 +43,10 @@ struct conn_slot {
   connection_id id = 0;
   bool open = true;
   std::uint16_t context_id = 0;
+  std::uint16_t max_recv_frag = dcerpc::default_max_frag;  // max_xmit_frag of the last bind_ack
+  /// Responses arriving in fragments, joined as a client would.
+  std::shared_ptr<dcerpc::stub_reassembler> responses =
+      std::make_shared<dcerpc::stub_reassembler>(emsmdb::max_response_stub);
 };
 
 struct registration {
@@ -141,9 +146,10 @@ class harness {
     return p_.ConsumeBool() ? p_.ConsumeIntegralInRange<std::uint16_t>(0, 3) : s.context_id;
   }
 
-  /// Delivers a PDU whole, split in two, with one byte corrupted, or a byte at a time.
+  /// Delivers a PDU whole, split in two, with one byte corrupted, a byte at a
+  /// time, or re-cut into request fragments.
   void feed(conn_slot& s, byte_buffer bytes) {
-    switch (p_.ConsumeIntegralInRange<std::uint8_t>(0, 3)) {
+    switch (p_.ConsumeIntegralInRange<std::uint8_t>(0, fuzz::feed_modes - 1)) {
       case 0: core_.receive(now_, s.id, bytes); break;
       case 1: {
         const auto cut = p_.ConsumeIntegralInRange<std::size_t>(0, bytes.size());
@@ -162,9 +168,27 @@ class harness {
         core_.receive(now_, s.id, bytes);
         break;
       }
-      default:
+      case 3:
         for (std::size_t i = 0; i < bytes.size(); ++i) core_.receive(now_, s.id, bytes_view(bytes).subspan(i, 1));
         break;
+      default: {
+        const auto max_frag = p_.ConsumeIntegralInRange<std::size_t>(32, 255);
+        auto d = dcerpc::decode_pdu(bytes);
+        const auto* r = d.complete() ? std::get_if<dcerpc::request_pdu>(&d.value) : nullptr;
+        if (!r) {
+          core_.receive(now_, s.id, bytes);
+          break;
+        }
+        byte_buffer cut;
+        dcerpc::encode_request_fragments(cut, r->call_id, r->context_id, r->opnum, r->stub, max_frag);
+        for (std::size_t used = 0; used < cut.size();) {
+          const auto h = dcerpc::decode_common_header(bytes_view(cut).subspan(used));
+          core_.receive(now_, s.id, bytes_view(cut).subspan(used, h.value.frag_length));
+          used += h.value.frag_length;
+          drain();
+        }
+        break;
+      }
     }
   }
 
@@ -218,6 +242,7 @@ class harness {
           pc.transfer_syntaxes = {ndr_syntax()};
           b.contexts.push_back(pc);
         }
+        if (p_.ConsumeBool()) b.max_recv_frag = p_.ConsumeIntegralInRange<std::uint16_t>(1000, 5840);
         s.context_id = b.contexts.front().context_id;
         byte_buffer pdu;
         dcerpc::encode(pdu, b);
@@ -341,6 +366,12 @@ class harness {
         s.open = false;
         break;
       }
+      case notifier_op::disconnect: {
+        conn_slot& s = slot();
+        const emsmdb::disconnect_request req{handle(cxhs_)};
+        call(s, opnum::do_disconnect, {call_kind::disconnect}, [&](byte_writer& w) { emsmdb::encode(w, req); });
+        break;
+      }
       case notifier_op::count_: break;
     }
   }
@@ -376,13 +407,21 @@ class harness {
           void on_new_mail(const rop::new_mail_notification&) override { ++mails; }
           void on_pending(std::uint16_t) override {}
         } v;
-        auto rops = rop::decode_response(d.value.rgb_out, v);
-        NUDGE_FUZZ_CHECK(rops.complete(), "the core's rgbOut does not decode");
+        if (d.value.return_code != ec::success) {
+          NUDGE_FUZZ_CHECK(d.value.rgb_out.empty(), "a failed EcDoRpcExt2 returned an rgbOut");
+        } else {
+          auto rops = rop::decode_response(d.value.rgb_out, v);
+          NUDGE_FUZZ_CHECK(rops.complete(), "the core's rgbOut does not decode");
+        }
         NUDGE_FUZZ_TRACE("  ext2 rc %#x, pcbOut %u, rgbOut %zu bytes, %zu NewMail\n", d.value.return_code, info.max_out,
                          d.value.rgb_out.size(), v.mails);
         if (d.value.return_code == ec::success)
           NUDGE_FUZZ_NOTE(d.value.rgb_out.size() <= std::min<std::uint32_t>(info.max_out, 0x8008),
                           "EcDoRpcExt2 rgbOut larger than the client's pcbOut");
+        // MS-OXCRPC 3.1.4.2: pcbOut over 0x40000 is a fault, under 8 ecRpcFailed.
+        NUDGE_FUZZ_CHECK(info.max_out <= emsmdb::max_pcb_out, "pcbOut above 0x40000 answered instead of faulted");
+        if (info.max_out < emsmdb::min_pcb_out)
+          NUDGE_FUZZ_CHECK(d.value.return_code != ec::success, "pcbOut below 8 answered with success");
         break;
       }
       case call_kind::async_connect: {
@@ -396,6 +435,12 @@ class harness {
         NUDGE_FUZZ_CHECK(emsmdb::decode_async_wait_response(r.stub).complete(),
                          "the core's EcDoAsyncWaitEx response does not decode");
         break;
+      case call_kind::disconnect: {
+        auto d = emsmdb::decode_disconnect_response(r.stub);
+        NUDGE_FUZZ_CHECK(d.complete(), "the core's EcDoDisconnect response does not decode");
+        NUDGE_FUZZ_CHECK(d.value.cxh.is_null(), "EcDoDisconnect returned a live handle");
+        break;
+      }
       case call_kind::other:
         if (info.opnum == opnum::dummy_rpc)
           NUDGE_FUZZ_CHECK(emsmdb::decode_dummy_response(r.stub).complete(), "the core's EcDummyRpc response");
@@ -410,15 +455,36 @@ class harness {
                          t->bytes.size(), t->bytes.size() > 2 ? dcerpc::packet_type_name(t->bytes[2]) : "?");
         NUDGE_FUZZ_CHECK(std::any_of(conns_.begin(), conns_.end(), [&](const conn_slot& s) { return s.id == t->conn; }),
                          "output on a connection never opened");
-        auto d = dcerpc::decode_pdu(t->bytes);
-        NUDGE_FUZZ_CHECK(d.complete(), "the core sent a PDU its own decoder refuses");
-        NUDGE_FUZZ_CHECK(d.consumed == t->bytes.size(), "the core sent a PDU with a wrong frag_length");
-        NUDGE_FUZZ_NOTE(t->bytes.size() <= dcerpc::default_max_frag, "a PDU larger than max_xmit_frag (5840)");
-        if (auto* r = std::get_if<dcerpc::response_pdu>(&d.value)) on_response(t->conn, *r);
-        NUDGE_FUZZ_CHECK(std::holds_alternative<dcerpc::response_pdu>(d.value) ||
-                             std::holds_alternative<dcerpc::bind_ack_pdu>(d.value) ||
-                             std::holds_alternative<dcerpc::fault_pdu>(d.value),
-                         "the core sent a PDU type a server never sends");
+        conn_slot* owner = nullptr;
+        for (auto& s : conns_)
+          if (s.id == t->conn) owner = &s;
+        // One send may hold several fragments of a response: each must decode,
+        // fit the client's max_recv_frag, and the whole must join.
+        for (std::size_t used = 0; used < t->bytes.size();) {
+          auto d = dcerpc::decode_pdu(bytes_view(t->bytes).subspan(used));
+          NUDGE_FUZZ_CHECK(d.complete(), "the core sent a PDU its own decoder refuses");
+          used += d.consumed;
+          NUDGE_FUZZ_CHECK(d.consumed <= std::min<std::size_t>(owner ? owner->max_recv_frag : dcerpc::default_max_frag,
+                                                               dcerpc::default_max_frag),
+                           "a PDU larger than the negotiated max_xmit_frag");
+          NUDGE_FUZZ_CHECK(std::holds_alternative<dcerpc::response_pdu>(d.value) ||
+                               std::holds_alternative<dcerpc::bind_ack_pdu>(d.value) ||
+                               std::holds_alternative<dcerpc::bind_nak_pdu>(d.value) ||
+                               std::holds_alternative<dcerpc::fault_pdu>(d.value),
+                           "the core sent a PDU type a server never sends");
+          if (auto* ack = std::get_if<dcerpc::bind_ack_pdu>(&d.value); ack && owner)
+            owner->max_recv_frag = ack->max_xmit_frag;  // what the core promised to keep to
+          auto* r = std::get_if<dcerpc::response_pdu>(&d.value);
+          if (!r || !owner) continue;
+          auto joined = owner->responses->add(r->call_id, r->context_id, r->pfc_flags, r->stub);
+          NUDGE_FUZZ_CHECK(joined.outcome == dcerpc::stub_reassembler::status::whole ||
+                               joined.outcome == dcerpc::stub_reassembler::status::need_more,
+                           "the core's response fragments do not join");
+          if (joined.outcome != dcerpc::stub_reassembler::status::whole) continue;
+          dcerpc::response_pdu whole = *r;
+          whole.stub = joined.stub();
+          on_response(t->conn, whole);
+        }
       } else if (auto* u = std::get_if<udp_send>(&o)) {
         NUDGE_FUZZ_TRACE("  udp_send to %s: %zu bytes\n", u->to.to_string().c_str(), u->bytes.size());
         NUDGE_FUZZ_CHECK(u->bytes.size() <= max_push_context, "a ping larger than 16 bytes");

@@ -140,6 +140,28 @@ void dcerpc_seeds() {
     dcerpc::encode_request(out, 2, 0, opnum::do_connect_ex, [&](byte_writer& w) { emsmdb::encode(w, req); });
     write_seed(t, "connect-request", out);
   }
+  {  // an EcDoRpcExt2 poll in three 48-byte fragments, and a response in two
+    byte_buffer rgb_in = empty_rgb_in();
+    emsmdb::rpc_ext2_request req;
+    req.cxh = sample_handle();
+    req.rgb_in = rgb_in;
+    const byte_buffer stub = stub_of(req);
+    byte_buffer out;
+    dcerpc::encode_request_fragments(out, 4, 0, opnum::do_rpc_ext2, stub, 48);
+    const auto first = dcerpc::decode_common_header(out).value.frag_length;
+    write_seed(t, "request-first-fragment", byte_buffer(out.begin(), out.begin() + first));
+    write_seed(t, "request-last-fragment", byte_buffer(out.end() - (24 + 12), out.end()));
+    byte_buffer rsp;
+    dcerpc::encode_response_fragments(rsp, 4, 0, stub, 64);
+    write_seed(t, "response-first-fragment",
+               byte_buffer(rsp.begin(), rsp.begin() + dcerpc::decode_common_header(rsp).value.frag_length));
+  }
+  {  // EcDoDisconnect
+    byte_buffer out;
+    dcerpc::encode_request(out, 5, 0, opnum::do_disconnect,
+                           [](byte_writer& w) { emsmdb::encode(w, emsmdb::disconnect_request{sample_handle()}); });
+    write_seed(t, "disconnect-request", out);
+  }
 }
 
 void emsmdb_seeds() {
@@ -185,6 +207,8 @@ void emsmdb_seeds() {
   put(8, "async-connect-response", stub_of(emsmdb::async_connect_response{sample_handle(), 0}));
   put(9, "async-wait-request", stub_of(emsmdb::async_wait_request{sample_handle(), 0}));
   put(10, "async-wait-response", stub_of(emsmdb::async_wait_response{notification_pending, 0}));
+  put(11, "disconnect-request", stub_of(emsmdb::disconnect_request{sample_handle()}));
+  put(12, "disconnect-response", stub_of(emsmdb::disconnect_response{{}, 0}));
 }
 
 void rop_seeds() {
@@ -236,13 +260,15 @@ class notifier_script {
     w_.integral<std::uint8_t>(1, 4, static_cast<std::uint8_t>(c.peers.size()));
     for (auto k : c.peers) w_.integral<std::uint8_t>(0, 3, k);
   }
-  void bind(std::size_t s, std::uint8_t iface, std::uint16_t context_id = 0) {
+  void bind(std::size_t s, std::uint8_t iface, std::uint16_t context_id = 0, std::uint16_t small_frag = 0) {
     op(notifier_op::bind);
     slot(s);
     w_.integral<std::uint8_t>(0, 2, iface);
     w_.boolean(false);  // NDR offered
     w_.integral<std::uint16_t>(0, 3, context_id);
     w_.boolean(false);  // one context
+    w_.boolean(small_frag != 0);  // max_recv_frag below 5840
+    if (small_frag != 0) w_.integral<std::uint16_t>(1000, 5840, small_frag);
     feed(0);
   }
   void connect(std::size_t s, std::uint8_t user = 0) {
@@ -323,6 +349,13 @@ class notifier_script {
     op(notifier_op::peer_close);
     slot(s);
   }
+  void disconnect(std::size_t s) {
+    op(notifier_op::disconnect);
+    slot(s);
+    known(cxhs_ - 1, cxhs_);
+    ctx();
+    feed(0);
+  }
   byte_buffer finish() const { return w_.finish(); }
 
  private:
@@ -335,11 +368,12 @@ class notifier_script {
     if (count > 0) w_.integral<std::size_t>(0, count - 1, idx);
   }
   void ctx() { w_.boolean(false); }  // the bound context id
-  /// 0 whole; 1 split in the middle; 3 a byte at a time.
+  /// 0 whole; 1 split in the middle; 3 a byte at a time; 4 in 48-byte fragments.
   void feed(std::uint8_t mode) {
-    w_.integral<std::uint8_t>(0, 3, mode);
+    w_.integral<std::uint8_t>(0, fuzz::feed_modes - 1, mode);
     // The target reads the cut in [0, PDU size]: one byte for the PDUs split here (< 256 bytes).
     if (mode == 1) w_.integral<std::size_t>(0, 255, 20);
+    if (mode == 4) w_.integral<std::size_t>(32, 255, 48);
   }
   fdp_writer w_;
   std::size_t conns_;
@@ -404,6 +438,19 @@ void notifier_seeds() {
     s.async_wait(1);
     s.peer_close(1);
     write_seed(t, "async-session", s.finish());
+  }
+  {  // fragments and disconnect: a small max_recv_frag, requests in 48-byte fragments, a
+     // fetch whose response comes back in fragments, then EcDoDisconnect and a call on the dead handle
+    notifier_script s({});
+    s.bind(0, 0, 0, 1432);
+    s.connect(0);
+    s.rpc_ext2(0, 4);
+    s.inject(200);
+    s.rpc_ext2(0, 4);
+    s.disconnect(0);
+    s.rpc_ext2(0);
+    s.disconnect(0);
+    write_seed(t, "fragments-and-disconnect", s.finish());
   }
   {  // raw bytes: a bind and a connect as one chunk, then a truncated PDU header
     byte_buffer stream;

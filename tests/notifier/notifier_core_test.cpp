@@ -14,10 +14,12 @@ namespace {
 
 class scripted_client {
  public:
-  scripted_client(notifier_core& core, ip_endpoint peer, bool async_iface = false)
+  scripted_client(notifier_core& core, ip_endpoint peer, bool async_iface = false,
+                  std::uint16_t max_recv_frag = dcerpc::default_max_frag)
       : core_(core), conn_(core.open_connection(time_point{}, peer)) {
     dcerpc::bind_pdu b;
     b.call_id = next_call_++;
+    b.max_recv_frag = max_recv_frag;
     dcerpc::presentation_context ctx;
     ctx.abstract_syntax = async_iface ? async_emsmdb_syntax() : emsmdb_syntax();
     ctx.transfer_syntaxes.push_back(ndr_syntax());
@@ -27,6 +29,26 @@ class scripted_client {
     send_raw(time_point{}, pdu);
     auto ack = take_pdu();
     EXPECT_TRUE(std::holds_alternative<dcerpc::bind_ack_pdu>(ack));
+    if (auto* a = std::get_if<dcerpc::bind_ack_pdu>(&ack)) negotiated_max_xmit = a->max_xmit_frag;
+  }
+
+  std::uint16_t negotiated_max_xmit = 0;
+  std::uint32_t next_call_id() const { return next_call_; }
+  std::uint32_t take_call_id() { return next_call_++; }
+
+  /// Everything the core sent this connection, as raw bytes (all fragments).
+  byte_buffer take_bytes() {
+    byte_buffer all;
+    auto& outs = core_.outputs();
+    for (auto it = outs.begin(); it != outs.end();) {
+      if (auto* t = std::get_if<tcp_send>(&*it); t && t->conn == conn_) {
+        all.insert(all.end(), t->bytes.begin(), t->bytes.end());
+        it = outs.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    return all;
   }
 
   connection_id conn() const { return conn_; }
@@ -433,4 +455,336 @@ TEST(notifier_core, tiny_pcb_out_never_overflows_the_output_buffer) {
   auto all = c.fetch(time_point{}, cxh);
   EXPECT_LE(all.mails.size() * rop::new_mail_size(), 5840u);  // one PDU within max_xmit_frag
   EXPECT_EQ(all.pending, 1);
+}
+
+// ---- hostile-input classes: EcDoDisconnect, fragments, pcbOut bounds, resends ----
+
+namespace {
+
+template <class Stub>
+byte_buffer stub_bytes(const Stub& s) {
+  byte_buffer out;
+  byte_writer w(out);
+  emsmdb::encode(w, s);
+  return out;
+}
+
+byte_buffer empty_rgb_in() {
+  byte_buffer rgb_in;
+  rop::encode_empty_request(rgb_in);
+  return rgb_in;
+}
+
+emsmdb::rpc_ext2_request ext2_request(const emsmdb::context_handle& cxh, const byte_buffer& rgb_in,
+                                      std::uint32_t max_out) {
+  emsmdb::rpc_ext2_request req;
+  req.cxh = cxh;
+  req.rgb_in = rgb_in;
+  req.max_out = max_out;
+  return req;
+}
+
+std::uint32_t fault_status_of(const dcerpc::pdu& p) {
+  auto* f = std::get_if<dcerpc::fault_pdu>(&p);
+  EXPECT_NE(f, nullptr) << "expected a fault";
+  return f ? f->status : 0;
+}
+
+}  // namespace
+
+TEST(notifier_core, disconnect_ends_the_session_and_its_handle_then_gets_context_mismatch) {
+  notifier_core core({});
+  scripted_client c(core, client_ep);
+  auto cxh = c.connect(time_point{}, dn);
+  ASSERT_EQ(c.register_push(time_point{}, cxh, ctx8, windows_sockaddr(callback_ep)).return_code, 0u);
+
+  c.call(time_point{}, opnum::do_disconnect, emsmdb::disconnect_request{cxh});
+  auto rsp = emsmdb::decode_disconnect_response(c.take_stub());
+  ASSERT_TRUE(rsp.complete()) << rsp.reason;
+  EXPECT_TRUE(rsp.value.cxh.is_null());  // the handle comes back zeroed
+  EXPECT_EQ(rsp.value.return_code, ec::success);
+  EXPECT_EQ(core.stats().sessions_disconnected, 1u);
+
+  // Every call on the closed handle is refused by the runtime, not answered by a method.
+  const byte_buffer rgb_in = empty_rgb_in();
+  c.call(time_point{}, opnum::do_rpc_ext2, ext2_request(cxh, rgb_in, 0x8008));
+  EXPECT_EQ(fault_status_of(c.take_pdu()), fault_status::context_mismatch);
+  c.call(time_point{}, opnum::register_push_notification,
+         emsmdb::register_push_request{cxh, 0, ctx8, 0xFFFFFFFF, windows_sockaddr(callback_ep)});
+  EXPECT_EQ(fault_status_of(c.take_pdu()), fault_status::context_mismatch);
+  c.call(time_point{}, opnum::do_async_connect_ex, emsmdb::async_connect_request{cxh});
+  EXPECT_EQ(fault_status_of(c.take_pdu()), fault_status::context_mismatch);
+  c.call(time_point{}, opnum::do_disconnect, emsmdb::disconnect_request{cxh});
+  EXPECT_EQ(fault_status_of(c.take_pdu()), fault_status::context_mismatch);
+
+  // Its push registration went with it: mail brings no ping and arms no timer.
+  core.inject_event(time_point{}, core.mailbox(dn));
+  EXPECT_TRUE(take_datagrams(core).empty());
+  EXPECT_EQ(core.next_deadline(), never);
+  // The connection itself lives on and can log on again.
+  EXPECT_EQ(core.open_connections(), 1u);
+  auto again = c.connect(time_point{}, dn);
+  EXPECT_FALSE(again == cxh);
+  EXPECT_EQ(c.fetch(time_point{}, again).mails.size(), 1u);
+}
+
+TEST(notifier_core, disconnect_of_an_unknown_handle_is_a_context_mismatch_and_truncated_stub_bad_data) {
+  notifier_core core({});
+  scripted_client c(core, client_ep);
+  c.call(time_point{}, opnum::do_disconnect, emsmdb::disconnect_request{});
+  EXPECT_EQ(fault_status_of(c.take_pdu()), fault_status::context_mismatch);
+  byte_buffer pdu;
+  const byte_buffer short_stub(12, 0);
+  dcerpc::encode(pdu, dcerpc::request_pdu{c.take_call_id(), 0, 0, opnum::do_disconnect, short_stub});
+  c.send_raw(time_point{}, pdu);
+  EXPECT_EQ(fault_status_of(c.take_pdu()), fault_status::bad_stub_data);
+}
+
+TEST(notifier_core, a_disconnected_slot_reused_elsewhere_survives_the_first_connection_closing) {
+  notifier_core core({});
+  scripted_client a(core, client_ep);
+  auto old_cxh = a.connect(time_point{}, dn);
+  a.call(time_point{}, opnum::do_disconnect, emsmdb::disconnect_request{old_cxh});
+  a.take_stub();
+  scripted_client b(core, ip_endpoint::v4(127, 0, 0, 3, 50001));
+  auto cxh = b.connect(time_point{}, dn);  // may reuse the freed session slot
+  core.connection_closed(time_point{}, a.conn());
+  core.inject_event(time_point{}, core.mailbox(dn));
+  EXPECT_EQ(b.fetch(time_point{}, cxh).mails.size(), 1u);
+}
+
+TEST(notifier_core, disconnect_completes_a_held_async_wait) {
+  notifier_core core({});
+  scripted_client main(core, client_ep);
+  auto cxh = main.connect(time_point{}, dn);
+  main.call(time_point{}, opnum::do_async_connect_ex, emsmdb::async_connect_request{cxh});
+  auto acxh = emsmdb::decode_async_connect_response(main.take_stub()).value.acxh;
+  scripted_client async(core, ip_endpoint::v4(127, 0, 0, 2, 50001), true);
+  async.call(time_point{}, opnum::do_async_wait_ex, emsmdb::async_wait_request{acxh, 0});
+  EXPECT_FALSE(async.has_pdu());
+  main.call(time_point{} + 1s, opnum::do_disconnect, emsmdb::disconnect_request{cxh});
+  EXPECT_EQ(emsmdb::decode_disconnect_response(main.take_stub()).value.return_code, ec::success);
+  auto w = emsmdb::decode_async_wait_response(async.take_stub());
+  ASSERT_TRUE(w.complete());
+  EXPECT_EQ(w.value.flags_out, 0u);
+  EXPECT_EQ(w.value.return_code, ec::rejected);
+  EXPECT_EQ(core.next_deadline(), never);  // no hold timer left behind
+}
+
+TEST(notifier_core, a_request_in_three_fragments_gets_one_correct_response) {
+  notifier_core core({});
+  scripted_client c(core, client_ep);
+  auto cxh = c.connect(time_point{}, dn);
+  const auto ev = core.inject_event(time_point{}, core.mailbox(dn));
+  core.outputs().clear();
+  const byte_buffer rgb_in = empty_rgb_in();
+  const byte_buffer stub = stub_bytes(ext2_request(cxh, rgb_in, 0x8008));
+  // 48-byte fragments carry 24 stub bytes each: the 60-byte stub takes three.
+  byte_buffer pdus;
+  const std::uint32_t call_id = c.take_call_id();
+  ASSERT_EQ(dcerpc::encode_request_fragments(pdus, call_id, 0, opnum::do_rpc_ext2, stub, 48), 3u);
+  std::vector<byte_buffer> fragments;
+  for (std::size_t used = 0; used < pdus.size();) {
+    auto h = dcerpc::decode_common_header(bytes_view(pdus).subspan(used));
+    ASSERT_TRUE(h.complete());
+    fragments.emplace_back(pdus.begin() + static_cast<std::ptrdiff_t>(used),
+                           pdus.begin() + static_cast<std::ptrdiff_t>(used + h.value.frag_length));
+    used += h.value.frag_length;
+  }
+  ASSERT_EQ(fragments.size(), 3u);
+  c.send_raw(time_point{}, fragments[0]);
+  c.send_raw(time_point{}, fragments[1]);
+  EXPECT_FALSE(c.has_pdu());  // nothing until the last fragment
+  EXPECT_EQ(core.reassembly_bytes_held(), 48u);
+  c.send_raw(time_point{}, fragments[2]);
+  auto p = c.take_pdu();
+  auto* r = std::get_if<dcerpc::response_pdu>(&p);
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(r->call_id, call_id);
+  EXPECT_FALSE(c.has_pdu());  // exactly one answer
+  auto d = emsmdb::decode_rpc_ext2_response(r->stub);
+  ASSERT_TRUE(d.complete()) << d.reason;
+  EXPECT_EQ(d.value.return_code, ec::success);
+  scripted_client::fetch_result mails;
+  ASSERT_TRUE(rop::decode_response(d.value.rgb_out, mails).complete());
+  ASSERT_EQ(mails.mails.size(), 1u);
+  EXPECT_EQ(mails.mails[0].event.id, ev.id);
+  EXPECT_EQ(core.stats().fragmented_requests, 1u);
+  EXPECT_EQ(core.reassembly_bytes_held(), 0u);
+  EXPECT_EQ(core.open_connections(), 1u);
+}
+
+TEST(notifier_core, fragments_out_of_sequence_are_a_protocol_error_that_closes_the_connection) {
+  notifier_core core({});
+  scripted_client c(core, client_ep);
+  byte_buffer pdu;
+  dcerpc::encode(pdu, dcerpc::request_pdu{5, 0, 0, opnum::do_rpc_ext2, byte_buffer(16, 0)});
+  pdu[3] = dcerpc::pfc::last_frag;  // a last fragment with no first
+  c.send_raw(time_point{}, pdu);
+  EXPECT_EQ(fault_status_of(c.take_pdu()), fault_status::proto_error);
+  bool closed = false;
+  for (auto& o : core.outputs())
+    if (auto* cl = std::get_if<close_connection>(&o)) closed = cl->conn == c.conn();
+  EXPECT_TRUE(closed);
+  EXPECT_EQ(core.open_connections(), 0u);
+}
+
+TEST(notifier_core, reassembly_past_the_bound_gets_a_fault_and_holds_no_more) {
+  notifier_core core({});
+  scripted_client c(core, client_ep);
+  const std::uint32_t call_id = c.take_call_id();
+  const byte_buffer chunk(60000, 0xAB);  // one fragment's stub, within frag_length's 16 bits
+  auto fragment = [&](std::uint8_t flags) {
+    byte_buffer pdu;
+    dcerpc::encode(pdu, dcerpc::request_pdu{call_id, 0, 0, opnum::do_rpc_ext2, chunk});
+    pdu[3] = flags;
+    return pdu;
+  };
+  std::size_t sent = 0;
+  c.send_raw(time_point{}, fragment(dcerpc::pfc::first_frag));
+  sent += chunk.size();
+  while (sent + chunk.size() <= emsmdb::max_request_stub) {
+    c.send_raw(time_point{}, fragment(0));
+    sent += chunk.size();
+    EXPECT_FALSE(c.has_pdu());
+    EXPECT_LE(core.reassembly_bytes_held(), emsmdb::max_request_stub);
+  }
+  c.send_raw(time_point{}, fragment(0));  // past the bound
+  EXPECT_EQ(fault_status_of(c.take_pdu()), fault_status::remote_no_memory);
+  EXPECT_EQ(core.reassembly_bytes_held(), 0u);
+  EXPECT_EQ(core.stats().requests_too_large, 1u);
+  // The rest of that call is dropped as it comes: no answer, nothing held.
+  for (int i = 0; i < 10; ++i) c.send_raw(time_point{}, fragment(0));
+  c.send_raw(time_point{}, fragment(dcerpc::pfc::last_frag));
+  EXPECT_FALSE(c.has_pdu());
+  EXPECT_EQ(core.reassembly_bytes_held(), 0u);
+  // And the connection still serves the next call.
+  EXPECT_EQ(core.open_connections(), 1u);
+  auto cxh = c.connect(time_point{}, dn);
+  EXPECT_TRUE(c.fetch(time_point{}, cxh).mails.empty());
+}
+
+TEST(notifier_core, a_long_response_is_fragmented_at_the_negotiated_max_recv_frag) {
+  notifier_core core({});
+  scripted_client c(core, client_ep, false, dcerpc::must_recv_frag_size);
+  EXPECT_EQ(c.negotiated_max_xmit, dcerpc::must_recv_frag_size);
+  auto cxh = c.connect(time_point{}, dn);
+  for (int i = 0; i < 200; ++i) core.inject_event(time_point{}, core.mailbox(dn));
+  core.outputs().clear();
+  const byte_buffer rgb_in = empty_rgb_in();
+  const std::uint32_t call_id = c.next_call_id();
+  c.call(time_point{}, opnum::do_rpc_ext2, ext2_request(cxh, rgb_in, 0x8008));
+  const byte_buffer bytes = c.take_bytes();
+  dcerpc::stub_reassembler joiner(emsmdb::max_response_stub);
+  dcerpc::stub_reassembler::result joined;
+  std::size_t fragments = 0;
+  for (std::size_t used = 0; used < bytes.size();) {
+    auto d = dcerpc::decode_pdu(bytes_view(bytes).subspan(used));
+    ASSERT_TRUE(d.complete()) << d.reason;
+    EXPECT_LE(d.consumed, dcerpc::must_recv_frag_size);  // every fragment within the client's limit
+    auto& r = std::get<dcerpc::response_pdu>(d.value);
+    EXPECT_EQ(r.call_id, call_id);
+    joined = joiner.add(r.call_id, r.context_id, r.pfc_flags, r.stub);
+    used += d.consumed;
+    ++fragments;
+  }
+  EXPECT_GT(fragments, 1u);
+  ASSERT_EQ(joined.outcome, dcerpc::stub_reassembler::status::whole);
+  auto d = emsmdb::decode_rpc_ext2_response(joined.stub());
+  ASSERT_TRUE(d.complete()) << d.reason;
+  scripted_client::fetch_result mails;
+  ASSERT_TRUE(rop::decode_response(d.value.rgb_out, mails).complete());
+  EXPECT_GT(mails.mails.size(), 40u);  // what one default-size response holds
+  EXPECT_EQ(mails.pending, 1);
+  EXPECT_EQ(core.stats().fragmented_responses, 1u);
+  EXPECT_EQ(core.stats().events_fetched, mails.mails.size());
+}
+
+TEST(notifier_core, a_bind_offering_less_than_must_recv_frag_size_is_refused) {
+  notifier_core core({});
+  const connection_id conn = core.open_connection(time_point{}, client_ep);
+  dcerpc::bind_pdu b;
+  b.call_id = 1;
+  b.max_recv_frag = dcerpc::must_recv_frag_size - 1;
+  dcerpc::presentation_context ctx;
+  ctx.abstract_syntax = emsmdb_syntax();
+  ctx.transfer_syntaxes.push_back(ndr_syntax());
+  b.contexts.push_back(ctx);
+  byte_buffer pdu;
+  dcerpc::encode(pdu, b);
+  core.receive(time_point{}, conn, pdu);
+  ASSERT_EQ(core.outputs().size(), 1u);
+  auto d = dcerpc::decode_pdu(std::get<tcp_send>(core.outputs()[0]).bytes);
+  ASSERT_TRUE(d.complete());
+  EXPECT_TRUE(std::holds_alternative<dcerpc::bind_nak_pdu>(d.value));
+  EXPECT_EQ(core.stats().binds_rejected, 1u);
+}
+
+TEST(notifier_core, pcb_out_bounds_follow_ms_oxcrpc) {
+  notifier_core core({});
+  scripted_client c(core, client_ep);
+  auto cxh = c.connect(time_point{}, dn);
+  core.inject_event(time_point{}, core.mailbox(dn));
+  const byte_buffer rgb_in = empty_rgb_in();
+  auto ext2 = [&](std::uint32_t max_out) {
+    c.call(time_point{}, opnum::do_rpc_ext2, ext2_request(cxh, rgb_in, max_out));
+    return c.take_pdu();
+  };
+  auto response_of = [](const dcerpc::pdu& p) {
+    auto* r = std::get_if<dcerpc::response_pdu>(&p);
+    EXPECT_NE(r, nullptr) << "expected a response";
+    auto d = emsmdb::decode_rpc_ext2_response(r ? r->stub : bytes_view{});
+    EXPECT_TRUE(d.complete()) << d.reason;
+    return d.value;
+  };
+  // 7: below the minimum, ecRpcFailed and no rgbOut.
+  auto p7 = ext2(7);
+  auto r7 = response_of(p7);
+  EXPECT_EQ(r7.return_code, ec::rpc_failed);
+  EXPECT_TRUE(r7.rgb_out.empty());
+  // 8: accepted; only RPC_HEADER_EXT fits, the mail stays queued.
+  auto p8 = ext2(8);
+  auto r8 = response_of(p8);
+  EXPECT_EQ(r8.return_code, ec::success);
+  EXPECT_EQ(r8.rgb_out.size(), 8u);
+  EXPECT_EQ(core.events_pending(core.mailbox(dn)), 1u);
+  // 0x40000: the maximum, accepted, the mail delivered.
+  auto pmax = ext2(0x40000);
+  auto rmax = response_of(pmax);
+  EXPECT_EQ(rmax.return_code, ec::success);
+  scripted_client::fetch_result mails;
+  ASSERT_TRUE(rop::decode_response(rmax.rgb_out, mails).complete());
+  EXPECT_EQ(mails.mails.size(), 1u);
+  // 0x40001: RPC_X_BAD_STUB_DATA, as a fault.
+  EXPECT_EQ(fault_status_of(ext2(0x40001)), fault_status::bad_stub_data);
+  EXPECT_EQ(core.open_connections(), 1u);
+}
+
+TEST(notifier_core, resend_timers_keep_running_while_a_small_pcb_out_leaves_details_queued) {
+  notifier_core core({});
+  scripted_client a(core, client_ep);
+  scripted_client b(core, ip_endpoint::v4(127, 0, 0, 3, 50001));
+  auto cxh_a = a.connect(time_point{}, dn);
+  auto cxh_b = b.connect(time_point{}, dn);  // a second session on the same mailbox
+  ASSERT_EQ(a.register_push(time_point{}, cxh_a, ctx8, windows_sockaddr(callback_ep)).return_code, 0u);
+  ASSERT_EQ(b.register_push(time_point{}, cxh_b, ctx8, windows_sockaddr(ip_endpoint::v4(127, 0, 0, 3, 2500)))
+                .return_code,
+            0u);
+  const time_point t0 = time_point{} + 1s;
+  core.inject_event(t0, core.mailbox(dn));
+  EXPECT_EQ(take_datagrams(core).size(), 2u);
+  EXPECT_EQ(core.next_deadline(), t0 + 60s);
+  // pcbOut 8 (header only), 10 (empty ROP buffer) and 12 (no room for RopPending):
+  // nothing is fetched, so both sessions must still be reminded.
+  for (std::uint32_t max_out : {8u, 10u, 12u}) {
+    auto f = a.fetch(t0 + 1s, cxh_a, max_out);
+    EXPECT_TRUE(f.mails.empty()) << max_out;
+    EXPECT_EQ(core.next_deadline(), t0 + 60s) << max_out;
+  }
+  core.on_timer(t0 + 60s);
+  EXPECT_EQ(take_datagrams(core).size(), 2u);  // both resent
+  EXPECT_EQ(core.stats().datagrams_resent, 2u);
+  // Once fetched, the reminders stop.
+  EXPECT_EQ(a.fetch(t0 + 61s, cxh_a).mails.size(), 1u);
+  EXPECT_EQ(core.next_deadline(), never);
 }

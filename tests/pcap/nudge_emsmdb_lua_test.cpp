@@ -50,6 +50,7 @@ const std::vector<std::string> lua_fields = {
     "nudge_emsmdb.polls_max_ms",
     "nudge_emsmdb.session_index",
     "nudge_emsmdb.user_dn",
+    "nudge_emsmdb.cxh",
     "nudge_emsmdb.context",
     "nudge_emsmdb.callback",
     "nudge_emsmdb.callback_family",
@@ -405,6 +406,15 @@ void write_hand_capture(hand_capture& hc) {
   dce::encode(b, dce::fault_pdu{5, 0, protocol::fault_status::op_rng_error});
   s2c(b);
 
+  // EcDoDisconnect: the CXH in, the zeroed CXH and ecNone back.
+  b.clear();
+  dce::encode_request(b, 6, 0, protocol::opnum::do_disconnect,
+                      [&](protocol::byte_writer& wr) { ems::encode(wr, ems::disconnect_request{cxh}); });
+  c2s(b);
+  b.clear();
+  dce::encode_response(b, 6, 0, [](protocol::byte_writer& wr) { ems::encode(wr, ems::disconnect_response{{}, 0}); });
+  s2c(b);
+
   // nudge's reachability cookie, then a ping to where it came from (not the registered address).
   b.clear();
   protocol::encode_reachability_cookie(b, 0x0100002A, hc.context);
@@ -420,7 +430,7 @@ TEST_F(NudgeLua, HandBuiltCaptureCoversIpv6XorMagicTruncationFaultsAndCookies) {
   if (HasFatalFailure()) return;
   const auto t = decode(hc.path);
   // Frames: 3 handshake, bind 4, bind_ack 5, register 6/7, ext2 8/9, truncated 10/11, opnum 5 12/13,
-  // cookie 14, ping 15, then the close.
+  // disconnect 14/15, cookie 16, ping 17, then the close.
   const auto& reg = t.frame(6);
   EXPECT_EQ(t.at(reg, "nudge_emsmdb.opname"), "EcRRegisterPushNotification");
   EXPECT_EQ(t.at(reg, "nudge_emsmdb.context"), hex(hc.context));
@@ -448,9 +458,17 @@ TEST_F(NudgeLua, HandBuiltCaptureCoversIpv6XorMagicTruncationFaultsAndCookies) {
   EXPECT_EQ(t.at(t.frame(13), "nudge_emsmdb.opname"), "EcRUnregisterPushNotification");
   EXPECT_EQ(t.at(t.frame(13), "nudge_emsmdb.fault_status"), "0x1c010002");
 
-  EXPECT_EQ(t.at(t.frame(14), "nudge_emsmdb.cookie_handle"), "0x0100002a");
-  EXPECT_EQ(t.at(t.frame(14), "nudge_emsmdb.cookie_context"), hex(hc.context));
-  EXPECT_EQ(t.at(t.frame(15), "nudge_emsmdb.ping_context"), hex(hc.context));
+  EXPECT_EQ(t.at(t.frame(14), "nudge_emsmdb.opname"), "EcDoDisconnect");
+  byte_buffer session_handle(4, 0);  // attributes 0, then the GUID the capture used
+  for (std::uint8_t i = 0; i < 16; ++i) session_handle.push_back(static_cast<std::uint8_t>(0x10 + i));
+  EXPECT_EQ(t.at(t.frame(14), "nudge_emsmdb.cxh"), hex(session_handle));
+  EXPECT_EQ(t.at(t.frame(15), "nudge_emsmdb.opname"), "EcDoDisconnect");
+  EXPECT_EQ(t.at(t.frame(15), "nudge_emsmdb.cxh"), hex(byte_buffer(20, 0)));
+  EXPECT_EQ(t.at(t.frame(15), "nudge_emsmdb.rc"), "0x00000000");
+
+  EXPECT_EQ(t.at(t.frame(16), "nudge_emsmdb.cookie_handle"), "0x0100002a");
+  EXPECT_EQ(t.at(t.frame(16), "nudge_emsmdb.cookie_context"), hex(hc.context));
+  EXPECT_EQ(t.at(t.frame(17), "nudge_emsmdb.ping_context"), hex(hc.context));
 }
 
 TEST_F(NudgeLua, DecodesTheSharedReferenceCapture) {

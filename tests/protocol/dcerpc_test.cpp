@@ -134,14 +134,131 @@ TEST(dcerpc, wrong_version_and_big_endian_are_malformed) {
   EXPECT_TRUE(decode_pdu(out).malformed());
 }
 
-TEST(dcerpc, fragmented_and_authenticated_requests_are_refused) {
+TEST(dcerpc, fragments_decode_with_their_flags_and_authentication_is_refused) {
   byte_buffer out;
   encode(out, request_pdu{1, 0, 0, 4, {}});
   out[3] = pfc::first_frag;
-  EXPECT_TRUE(decode_pdu(out).malformed());
+  auto d = decode_pdu(out);
+  ASSERT_TRUE(d.complete()) << d.reason;
+  EXPECT_TRUE(std::get<request_pdu>(d.value).first_fragment());
+  EXPECT_FALSE(std::get<request_pdu>(d.value).last_fragment());
   out[3] = pfc::first_frag | pfc::last_frag;
   out[10] = 16;  // auth_length
   EXPECT_TRUE(decode_pdu(out).malformed());
+}
+
+namespace {
+byte_buffer counting_stub(std::size_t n) {
+  byte_buffer stub(n);
+  for (std::size_t i = 0; i < n; ++i) stub[i] = static_cast<std::uint8_t>(i * 7 + 3);
+  return stub;
+}
+
+struct cut_fragment {
+  std::uint8_t flags;
+  std::uint32_t alloc_hint;
+  std::size_t size;
+  byte_buffer stub;
+};
+
+// Decodes every fragment in `bytes`, checking each one's frag_length.
+std::vector<cut_fragment> decode_all_responses(const byte_buffer& bytes) {
+  std::vector<cut_fragment> out;
+  std::size_t used = 0;
+  while (used < bytes.size()) {
+    auto d = decode_pdu(bytes_view(bytes).subspan(used));
+    EXPECT_TRUE(d.complete()) << d.reason;
+    if (!d.complete()) break;
+    const auto& r = std::get<response_pdu>(d.value);
+    out.push_back({r.pfc_flags, r.alloc_hint, d.consumed, byte_buffer(r.stub.begin(), r.stub.end())});
+    used += d.consumed;
+  }
+  return out;
+}
+}  // namespace
+
+TEST(dcerpc, a_long_response_is_cut_at_max_frag_and_joins_back) {
+  const byte_buffer stub = counting_stub(100);
+  byte_buffer out;
+  // 64-byte fragments: 40 stub bytes each (64 - 24, a multiple of 8), then the rest.
+  EXPECT_EQ(encode_response_fragments(out, 9, 0, stub, 64), 3u);
+  const auto frags = decode_all_responses(out);
+  ASSERT_EQ(frags.size(), 3u);
+  const std::uint8_t want_flags[] = {pfc::first_frag, 0, pfc::last_frag};
+  const std::size_t want_stub[] = {40, 40, 20};
+  std::size_t remaining = stub.size();
+  stub_reassembler joiner(1000);
+  stub_reassembler::result joined;
+  for (std::size_t i = 0; i < frags.size(); ++i) {
+    EXPECT_LE(frags[i].size, 64u) << i;
+    EXPECT_EQ(frags[i].flags, want_flags[i]) << i;
+    EXPECT_EQ(frags[i].stub.size(), want_stub[i]) << i;
+    EXPECT_EQ(frags[i].alloc_hint, remaining) << i;  // what is still to come
+    remaining -= frags[i].stub.size();
+    joined = joiner.add(9, 0, frags[i].flags, frags[i].stub);
+    EXPECT_EQ(joined.outcome, i + 1 < frags.size() ? stub_reassembler::status::need_more
+                                                   : stub_reassembler::status::whole);
+  }
+  ASSERT_EQ(joined.outcome, stub_reassembler::status::whole);
+  EXPECT_TRUE(joined.multi_fragment);
+  const auto whole = joined.stub();
+  EXPECT_EQ(byte_buffer(whole.begin(), whole.end()), stub);
+  EXPECT_FALSE(joiner.in_progress());
+  EXPECT_EQ(joiner.buffered(), 0u);
+}
+
+TEST(dcerpc, a_short_stub_stays_one_fragment_and_is_not_copied) {
+  const byte_buffer stub = counting_stub(40);
+  byte_buffer out;
+  EXPECT_EQ(encode_request_fragments(out, 2, 0, 11, stub, 64), 1u);
+  byte_buffer same;
+  encode(same, request_pdu{2, 0, 0, 11, stub});
+  EXPECT_EQ(out, same);  // identical to the single-PDU encoder
+  stub_reassembler joiner(1000);
+  auto r = joiner.add(2, 11, pfc::single_frag, stub);
+  ASSERT_EQ(r.outcome, stub_reassembler::status::whole);
+  EXPECT_FALSE(r.multi_fragment);
+  EXPECT_EQ(r.stub().data(), stub.data());
+}
+
+TEST(dcerpc, fragment_capacity_keeps_eight_byte_alignment) {
+  EXPECT_EQ(fragment_stub_capacity(5840), (5840u - 24u) / 8u * 8u);
+  EXPECT_EQ(fragment_stub_capacity(1432), 1408u);
+  EXPECT_EQ(fragment_stub_capacity(35), 8u);
+  EXPECT_EQ(fragment_stub_capacity(31), 0u);  // no room for 8 stub bytes
+}
+
+TEST(dcerpc, reassembly_past_its_bound_is_refused_and_frees_the_buffer) {
+  stub_reassembler joiner(100);
+  const byte_buffer part = counting_stub(40);
+  EXPECT_EQ(joiner.add(1, 0, pfc::first_frag, part).outcome, stub_reassembler::status::need_more);
+  EXPECT_EQ(joiner.add(1, 0, 0, part).outcome, stub_reassembler::status::need_more);
+  EXPECT_EQ(joiner.buffered(), 80u);
+  auto r = joiner.add(1, 0, 0, part);  // 120 > 100
+  EXPECT_EQ(r.outcome, stub_reassembler::status::too_large);
+  EXPECT_FALSE(joiner.in_progress());
+  EXPECT_EQ(joiner.buffered(), 0u);
+  // A first fragment alone larger than the bound is refused before it is copied.
+  EXPECT_EQ(joiner.add(2, 0, pfc::first_frag, counting_stub(101)).outcome, stub_reassembler::status::too_large);
+  EXPECT_EQ(joiner.buffered(), 0u);
+  // Exactly the bound is fine.
+  EXPECT_EQ(joiner.add(3, 0, pfc::first_frag, counting_stub(60)).outcome, stub_reassembler::status::need_more);
+  EXPECT_EQ(joiner.add(3, 0, pfc::last_frag, part).outcome, stub_reassembler::status::whole);
+}
+
+TEST(dcerpc, fragments_out_of_sequence_are_refused) {
+  const byte_buffer part = counting_stub(8);
+  using st = stub_reassembler::status;
+  stub_reassembler joiner(100);
+  EXPECT_EQ(joiner.add(1, 0, pfc::last_frag, part).outcome, st::out_of_sequence);  // no first fragment
+  EXPECT_EQ(joiner.add(1, 0, 0, part).outcome, st::out_of_sequence);
+  ASSERT_EQ(joiner.add(1, 7, pfc::first_frag, part).outcome, st::need_more);
+  EXPECT_EQ(joiner.add(2, 7, pfc::last_frag, part).outcome, st::out_of_sequence);  // another call id
+  ASSERT_EQ(joiner.add(1, 7, pfc::first_frag, part).outcome, st::need_more);
+  EXPECT_EQ(joiner.add(1, 8, pfc::last_frag, part).outcome, st::out_of_sequence);  // another opnum/context
+  ASSERT_EQ(joiner.add(1, 7, pfc::first_frag, part).outcome, st::need_more);
+  EXPECT_EQ(joiner.add(3, 7, pfc::single_frag, part).outcome, st::out_of_sequence);  // a new call too early
+  EXPECT_FALSE(joiner.in_progress());
 }
 
 TEST(dcerpc, two_pdus_in_one_buffer_decode_one_at_a_time) {

@@ -240,3 +240,33 @@ TEST(emsmdb, truncated_stubs_are_malformed_never_out_of_bounds) {
     EXPECT_FALSE(decode_rpc_ext2_request(cut).complete()) << n;
   }
 }
+
+TEST(emsmdb, disconnect_round_trip_returns_a_zeroed_handle) {
+  auto req = request(4, opnum::do_disconnect, disconnect_request{cxh});
+  EXPECT_EQ(req.size(), 24u + 20u);  // the CXH alone
+  auto d = decode_disconnect_request(stub_of(req));
+  ASSERT_TRUE(d.complete()) << d.reason;
+  EXPECT_EQ(d.value.cxh, cxh);
+  EXPECT_EQ(d.consumed, 20u);
+  auto rsp = response(4, disconnect_response{{}, ec::success});
+  EXPECT_EQ(rsp.size(), 24u + 24u);  // CXH + return value
+  auto r = decode_disconnect_response(stub_of(rsp));
+  ASSERT_TRUE(r.complete()) << r.reason;
+  EXPECT_TRUE(r.value.cxh.is_null());
+  EXPECT_EQ(r.value.return_code, ec::success);
+}
+
+TEST(emsmdb, truncated_disconnect_stubs_are_malformed) {
+  auto req = request(4, opnum::do_disconnect, disconnect_request{cxh});
+  const byte_buffer stub(req.begin() + 24, req.end());
+  for (std::size_t n = 0; n < stub.size(); ++n) {
+    byte_buffer cut(stub.begin(), stub.begin() + static_cast<std::ptrdiff_t>(n));
+    EXPECT_TRUE(decode_disconnect_request(cut).malformed()) << n;
+  }
+  auto rsp = response(4, disconnect_response{{}, 0});
+  const byte_buffer rstub(rsp.begin() + 24, rsp.end());
+  for (std::size_t n = 0; n < rstub.size(); ++n) {
+    byte_buffer cut(rstub.begin(), rstub.begin() + static_cast<std::ptrdiff_t>(n));
+    EXPECT_TRUE(decode_disconnect_response(cut).malformed()) << n;
+  }
+}

@@ -80,3 +80,16 @@ TEST(rop, unknown_rop_and_compressed_buffers_are_malformed) {
   bad[8] = 0xFF;  // RopSize beyond the buffer
   EXPECT_TRUE(decode_response(bad, r).malformed());
 }
+
+TEST(rop, a_header_only_response_is_zero_rops) {
+  byte_buffer b;
+  encode_header_only_response(b);
+  EXPECT_EQ(b.size(), rpc_header_ext_size);  // fits pcbOut 8
+  recorder r;
+  auto d = decode_response(b, r);
+  ASSERT_TRUE(d.complete()) << d.reason;
+  EXPECT_EQ(d.value, 0u);
+  EXPECT_EQ(d.consumed, rpc_header_ext_size);
+  b[4] = 1;  // Size 1 with nothing behind it
+  EXPECT_TRUE(decode_response(b, r).malformed());
+}

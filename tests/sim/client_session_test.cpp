@@ -2,8 +2,11 @@
 // test-controlled time: poll timing, jitter bounds, push behaviour.
 #include <gtest/gtest.h>
 
+#include <memory>
+
 #include "nudge/client/client_session.hpp"
 #include "nudge/notifier/notifier_core.hpp"
+#include "nudge/protocol/dcerpc.hpp"
 
 using namespace nudge;
 using namespace nudge::client;
@@ -20,7 +23,28 @@ struct bench_pair {
   std::vector<time_point> ext2_sent;  // when the client sent EcDoRpcExt2 (any kind)
   std::vector<protocol::byte_buffer> datagrams_to_client;
 
+  /// When set, every response the core sends is re-cut into fragments of this
+  /// size and handed over one fragment per receive() call, as a server
+  /// honouring a smaller max_recv_frag would send it.
+  std::size_t refragment_at = 0;
+  std::size_t fragments_delivered = 0;
+
   bench_pair(notifier::notifier_config ncfg, client_config ccfg) : core(ncfg), client(std::move(ccfg), metrics) {}
+
+  void deliver(time_point now, channel ch, const protocol::byte_buffer& bytes) {
+    namespace dcerpc = protocol::dcerpc;
+    auto d = dcerpc::decode_pdu(bytes);
+    auto* r = d.complete() ? std::get_if<dcerpc::response_pdu>(&d.value) : nullptr;
+    if (refragment_at == 0 || !r) return client.receive(now, ch, bytes);
+    protocol::byte_buffer cut;
+    dcerpc::encode_response_fragments(cut, r->call_id, r->context_id, r->stub, refragment_at);
+    for (std::size_t used = 0; used < cut.size();) {
+      const auto h = dcerpc::decode_common_header(protocol::bytes_view(cut).subspan(used));
+      client.receive(now, ch, protocol::bytes_view(cut).subspan(used, h.value.frag_length));
+      used += h.value.frag_length;
+      ++fragments_delivered;
+    }
+  }
 
   void start(time_point now) {
     conn[0] = core.open_connection(now, ip_endpoint::v4(127, 0, 0, 2, 50000));
@@ -49,7 +73,7 @@ struct bench_pair {
       for (auto& o : souts) {
         moved = true;
         if (auto* t = std::get_if<notifier::tcp_send>(&o)) {
-          client.receive(now, t->conn == conn[0] ? channel::main : channel::async, t->bytes);
+          deliver(now, t->conn == conn[0] ? channel::main : channel::async, t->bytes);
         } else if (auto* u = std::get_if<notifier::udp_send>(&o)) {
           datagrams_to_client.push_back(u->bytes);
           client.receive_datagram(now, ip_endpoint::v4(127, 0, 0, 1, 7778), u->bytes);
@@ -256,4 +280,34 @@ TEST(client_session, events_queued_before_registration_are_pinged_after_the_regi
   EXPECT_EQ(p.metrics.datagrams_ignored, 0u);  // the ping did not overtake the response
   EXPECT_EQ(p.metrics.pings_matched, 1u);
   EXPECT_EQ(p.metrics.events_fetched, 1u);
+}
+
+TEST(client_session, fragmented_responses_are_joined_and_counted_once) {
+  const auto mb_name = "/o=nudge/cn=Recipients/cn=bob";
+  auto run = [&](std::size_t refragment_at) {
+    auto p = std::make_unique<bench_pair>(notifier::notifier_config{}, config(client_mode::poll));
+    p->refragment_at = refragment_at;
+    p->start(time_point{});
+    const auto mb = p->core.mailbox(mb_name);
+    for (int i = 0; i < 300; ++i) p->core.inject_event(time_point{} + 1s, mb);  // several full responses
+    p->run_until(time_point{} + 12s);
+    return p;
+  };
+  auto whole = run(0);
+  auto cut = run(protocol::dcerpc::must_recv_frag_size);
+  EXPECT_GT(cut->fragments_delivered, 10u);
+  EXPECT_EQ(cut->metrics.protocol_errors, 0u);
+  EXPECT_FALSE(cut->client.failed()) << cut->client.failure();
+  EXPECT_EQ(cut->metrics.events_fetched, 300u);
+  EXPECT_EQ(cut->metrics.events_fetched, whole->metrics.events_fetched);
+  EXPECT_EQ(cut->metrics.fetches, whole->metrics.fetches);
+  // One message per response, whatever the fragments; the extra fragment headers cost bytes.
+  for (auto kind : {metrics::message_kind::poll, metrics::message_kind::fetch}) {
+    const auto& a = whole->metrics.traffic.cell(kind, metrics::direction::to_client);
+    const auto& b = cut->metrics.traffic.cell(kind, metrics::direction::to_client);
+    EXPECT_EQ(a.messages, b.messages);
+    if (kind == metrics::message_kind::fetch) {
+      EXPECT_GT(b.payload_bytes, a.payload_bytes);
+    }
+  }
 }

@@ -335,5 +335,84 @@ TEST(notifier_server_start, RefusesNonLoopbackAddressesUnlessAllowed) {
   EXPECT_EQ(*error, "refusing to bind the DCE/RPC socket to 0.0.0.0:0: not a loopback address");
 }
 
+TEST_F(notifier_socket_test, AFragmentedRequestIsAnsweredAndDisconnectEndsTheSession) {
+  emsmdb_client client(tcp());
+  ASSERT_TRUE(client.socket().connected());
+  ASSERT_TRUE(client.bind());
+  byte_buffer keeper;
+  auto connected = client.connect(alice, keeper);
+  ASSERT_TRUE(connected);
+  const emsmdb::context_handle cxh = connected->cxh;
+  tcp_client ctl(control());
+  const auto event_id = inject(ctl, alice);
+  ASSERT_TRUE(event_id);
+
+  // EcDoRpcExt2 in three fragments, each in its own write.
+  byte_buffer rgb_in;
+  rop::encode_empty_request(rgb_in);
+  emsmdb::rpc_ext2_request req;
+  req.cxh = cxh;
+  req.rgb_in = rgb_in;
+  byte_buffer stub;
+  {
+    byte_writer w(stub);
+    emsmdb::encode(w, req);
+  }
+  const std::uint32_t call_id = client.take_call_id();
+  byte_buffer fragments;
+  ASSERT_EQ(dcerpc::encode_request_fragments(fragments, call_id, 0, opnum::do_rpc_ext2, stub, 48), 3u);
+  for (std::size_t used = 0; used < fragments.size();) {
+    const auto h = dcerpc::decode_common_header(bytes_view(fragments).subspan(used));
+    ASSERT_TRUE(h.complete());
+    ASSERT_TRUE(client.socket().send(bytes_view(fragments).subspan(used, h.value.frag_length)));
+    used += h.value.frag_length;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // separate segments, most likely
+  }
+  byte_buffer raw;
+  auto answer = client.read_decoded(raw);
+  ASSERT_TRUE(answer) << "no answer to the fragmented request";
+  auto* rsp = std::get_if<dcerpc::response_pdu>(&*answer);
+  ASSERT_NE(rsp, nullptr);
+  EXPECT_EQ(rsp->call_id, call_id);
+  auto fetched = emsmdb::decode_rpc_ext2_response(rsp->stub);
+  ASSERT_TRUE(fetched.complete()) << fetched.reason;
+  EXPECT_EQ(fetched.value.return_code, ec::success);
+  struct count_mail : rop::rop_visitor {
+    std::vector<std::uint64_t> ids;
+    void on_new_mail(const rop::new_mail_notification& n) override { ids.push_back(n.event.id); }
+    void on_pending(std::uint16_t) override {}
+  } mails;
+  ASSERT_TRUE(rop::decode_response(fetched.value.rgb_out, mails).complete());
+  EXPECT_EQ(mails.ids, std::vector<std::uint64_t>{*event_id});
+
+  // EcDoDisconnect: the handle comes back zeroed, and is dead afterwards.
+  auto bye = client.call(opnum::do_disconnect, [&](byte_writer& w) { emsmdb::encode(w, emsmdb::disconnect_request{cxh}); });
+  ASSERT_TRUE(bye) << "no EcDoDisconnect response";
+  auto ended = emsmdb::decode_disconnect_response(*bye);
+  ASSERT_TRUE(ended.complete());
+  EXPECT_TRUE(ended.value.cxh.is_null());
+  EXPECT_EQ(ended.value.return_code, ec::success);
+
+  byte_buffer again;
+  {
+    byte_writer w(again);
+    emsmdb::encode(w, req);
+  }
+  byte_buffer pdu;
+  dcerpc::encode_request(pdu, client.take_call_id(), 0, opnum::do_rpc_ext2, [&](byte_writer& w) { w.bytes(again); });
+  ASSERT_TRUE(client.socket().send(pdu));
+  auto refused = client.read_decoded(raw);
+  ASSERT_TRUE(refused);
+  auto* fault = std::get_if<dcerpc::fault_pdu>(&*refused);
+  ASSERT_NE(fault, nullptr) << "a disconnected handle must not be served";
+  EXPECT_EQ(fault->status, fault_status::context_mismatch);
+
+  auto stats = query_stats(ctl);
+  ASSERT_TRUE(stats);
+  EXPECT_EQ((*stats)["open_connections"], 1);  // the EMSMDB connection lives on
+  EXPECT_EQ((*stats)["fragmented_requests"], 1);
+  EXPECT_EQ((*stats)["sessions_disconnected"], 1);
+}
+
 }  // namespace
 }  // namespace nudge::test

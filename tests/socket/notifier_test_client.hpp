@@ -202,6 +202,19 @@ class emsmdb_client {
     return *ack;
   }
 
+  /// The call id the next request takes (and takes it).
+  std::uint32_t take_call_id() { return next_call_++; }
+
+  /// The next PDU the server sends, decoded from `keeper` (which it views).
+  std::optional<dcerpc::pdu> read_decoded(byte_buffer& keeper) {
+    auto raw = sock_.read_pdu();
+    if (!raw) return std::nullopt;
+    keeper = std::move(*raw);
+    auto d = dcerpc::decode_pdu(keeper);
+    if (!d.complete()) return std::nullopt;
+    return d.value;
+  }
+
   /// A request; the response stub, copied out of its PDU (empty on failure).
   template <class StubWriter>
   std::optional<byte_buffer> call(std::uint16_t op, StubWriter&& write_stub) {

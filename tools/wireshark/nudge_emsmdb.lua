@@ -3,6 +3,7 @@
 -- decode (or decodes with a pre-spec layout):
 --
 --   EMSMDB v0.81 (a4f1db00-ca47-1067-b31f-00dd010662da)
+--     opnum  1  EcDoDisconnect               (CXH; response the zeroed CXH, return value)
 --     opnum  4  EcRRegisterPushNotification  (spec layout: CXH, iRpc, rgbContext,
 --               cbContext, grbitAdviseBits, rgbCallbackAddress = Windows SOCKADDR,
 --               cbCallbackAddress; response CXH, hNotification, return value)
@@ -756,6 +757,14 @@ decoders[EMSMDB].rsp[11] = function(rd, t, ctx)
 end
 
 -- EcDoAsyncConnectEx (14)
+-- EcDoDisconnect (1): CXH in; the handle back (zeroed) and the return value
+decoders[EMSMDB].req[1] = function(rd, t) add_handle(rd, t, f.cxh) end
+decoders[EMSMDB].rsp[1] = function(rd, t, ctx)
+  add_handle(rd, t, f.cxh)
+  local rc = add_rc(rd, t)
+  ctx.summary = rc == 0 and "session ended" or (RETURN_CODES[rc] or string.format("rc 0x%08x", rc))
+end
+
 decoders[EMSMDB].req[14] = function(rd, t) add_handle(rd, t, f.cxh) end
 decoders[EMSMDB].rsp[14] = function(rd, t, ctx)
   add_handle(rd, t, f.acxh)
@@ -886,7 +895,10 @@ local function dissect_pdu(pdu, stream, pinfo, tree, single_opnum)
 
   local ctx = { frame = frame, notify_count = 0 }
   local decode = opnum and decoders[iface][is_response and "rsp" or "req"][opnum]
-  if decode then
+  -- One fragment of a longer call carries part of the stub: not decoded alone.
+  local whole_call = band(pfc, 0x03) == 0x03
+  if not whole_call then ctx.summary = "fragment" end
+  if decode and whole_call then
     local rd = reader(stub)
     local ok, err = pcall(decode, rd, t, ctx)
     if not ok then

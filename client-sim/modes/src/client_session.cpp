@@ -1,5 +1,7 @@
 #include "nudge/client/client_session.hpp"
 
+#include <memory>
+
 #include "nudge/protocol/dcerpc.hpp"
 #include "nudge/protocol/rop.hpp"
 #include "nudge/protocol/sockaddr.hpp"
@@ -238,38 +240,57 @@ void client_session::receive(time_point now, channel ch, bytes_view bytes) {
 void client_session::on_pdu(time_point now, channel ch, bytes_view bytes) {
   channel_state& c = chan(ch);
   auto d = dcerpc::decode_pdu(bytes);
+  if (!d.complete()) return on_whole_pdu(now, ch, 0, {}, bytes.size(), nullptr, d.reason);
+  auto* r = std::get_if<dcerpc::response_pdu>(&d.value);
+  if (!r) return on_whole_pdu(now, ch, 0, {}, bytes.size(), &d.value);
+  if (r->pfc_flags == dcerpc::pfc::single_frag && !c.fragments) return on_whole_pdu(now, ch, r->call_id, r->stub, bytes.size(), nullptr);
+  // A response the notifier cut to our max_recv_frag: counted and answered
+  // once, when its last fragment is in. The state lives only while it does.
+  if (!c.fragments) c.fragments = std::make_unique<response_fragments>();
+  c.fragments->bytes += bytes.size();
+  auto joined = c.fragments->reassembly.add(r->call_id, r->context_id, r->pfc_flags, r->stub);
+  if (joined.outcome == dcerpc::stub_reassembler::status::need_more) return;
+  const std::size_t total = c.fragments->bytes;
+  c.fragments.reset();
+  if (joined.outcome != dcerpc::stub_reassembler::status::whole) {
+    ++m_.protocol_errors;
+    return fail(std::string("bad response fragments from the notifier: ") + std::string(joined.reason));
+  }
+  on_whole_pdu(now, ch, r->call_id, joined.stub(), total, nullptr);
+}
+
+void client_session::on_whole_pdu(time_point now, channel ch, std::uint32_t call_id, bytes_view stub,
+                                  std::size_t size, const dcerpc::pdu* other, std::string_view malformed) {
+  channel_state& c = chan(ch);
   const call_kind kind = c.outstanding;
-  count(kind_of(static_cast<int>(kind == call_kind::none ? call_kind::none : kind)), direction::to_client, bytes.size());
+  count(kind_of(static_cast<int>(kind == call_kind::none ? call_kind::none : kind)), direction::to_client, size);
   count_ack(direction::to_client, c.server_acks.on_data_sent(now), ch);
   count_ack(direction::to_server, c.client_acks.on_data_received(now, cfg_.wire.delayed_ack), ch);
-  if (!d.complete()) {
+  if (!malformed.empty()) {
     ++m_.protocol_errors;
-    return fail(std::string("malformed PDU from the notifier: ") + std::string(d.reason));
+    return fail(std::string("malformed PDU from the notifier: ") + std::string(malformed));
   }
-  std::uint32_t call_id = 0;
-  bytes_view stub;
-  if (auto* a = std::get_if<dcerpc::bind_ack_pdu>(&d.value)) {
-    call_id = a->call_id;
-    if (a->results.empty() || a->results.front().result != 0) {
+  if (other) {
+    if (auto* a = std::get_if<dcerpc::bind_ack_pdu>(other)) {
+      call_id = a->call_id;
+      if (a->results.empty() || a->results.front().result != 0) {
+        ++m_.protocol_errors;
+        return fail("the notifier rejected the bind");
+      }
+    } else if (auto* f = std::get_if<dcerpc::fault_pdu>(other)) {
       ++m_.protocol_errors;
-      return fail("the notifier rejected the bind");
+      return fail("the notifier answered with fault status " + std::to_string(f->status));
+    } else {
+      ++m_.protocol_errors;
+      return fail("unexpected PDU type from the notifier");
     }
-  } else if (auto* r = std::get_if<dcerpc::response_pdu>(&d.value)) {
-    call_id = r->call_id;
-    stub = r->stub;
-  } else if (auto* f = std::get_if<dcerpc::fault_pdu>(&d.value)) {
-    ++m_.protocol_errors;
-    return fail("the notifier answered with fault status " + std::to_string(f->status));
-  } else {
-    ++m_.protocol_errors;
-    return fail("unexpected PDU type from the notifier");
   }
   if (kind == call_kind::none || call_id != c.outstanding_call) {
     ++m_.protocol_errors;
     return fail("response for a call that is not outstanding");
   }
   c.outstanding = call_kind::none;
-  on_response(now, ch, kind, stub, bytes.size());
+  on_response(now, ch, kind, stub, size);
 }
 
 void client_session::on_response(time_point now, channel ch, call_kind kind, bytes_view stub,

@@ -37,9 +37,13 @@ nlohmann::json stats_json(const notifier_core& core, const driver_stats& d, dura
   NUDGE_FIELD(connections_closed);
   NUDGE_FIELD(connections_dropped_malformed);
   NUDGE_FIELD(pdus_received);
+  NUDGE_FIELD(fragmented_requests);
+  NUDGE_FIELD(fragmented_responses);
+  NUDGE_FIELD(requests_too_large);
   NUDGE_FIELD(faults_sent);
   NUDGE_FIELD(binds_rejected);
   NUDGE_FIELD(sessions_opened);
+  NUDGE_FIELD(sessions_disconnected);
   NUDGE_FIELD(registrations);
   NUDGE_FIELD(registrations_rejected);
   NUDGE_FIELD(datagrams_sent);

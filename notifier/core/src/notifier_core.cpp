@@ -1,6 +1,7 @@
 #include "nudge/notifier/notifier_core.hpp"
 
 #include <algorithm>
+#include <utility>
 
 #include "nudge/protocol/sockaddr.hpp"
 
@@ -11,8 +12,14 @@ using metrics::direction;
 using metrics::message_kind;
 
 namespace {
-// A response PDU is 24 (header) + 64 (stub around rgbOut) + rgbOut + up to 3 pad bytes.
+// rgbOut per response is capped at what one default-size fragment holds (a
+// response PDU is 24 header + 64 stub around rgbOut + rgbOut + up to 3 pad
+// bytes), the rest waiting behind RopPending: with the usual negotiation every
+// response is one fragment, and a client that negotiated a smaller
+// max_recv_frag gets the same response cut into fragments.
 constexpr std::size_t max_rgb_out_per_pdu = dcerpc::default_max_frag - 24 - 64 - 3;
+// C706 p_reject_reason_t local_limit_exceeded, for a bind we cannot honour.
+constexpr std::uint16_t reject_local_limit_exceeded = 2;
 constexpr std::uint8_t session_marker = 0x5E;
 constexpr std::uint8_t async_marker = 0xA5;
 
@@ -24,6 +31,7 @@ message_kind kind_of_opnum(bool async_iface, std::uint16_t op) {
   if (async_iface) return message_kind::async_wait;
   switch (op) {
     case opnum::do_connect_ex: return message_kind::connect;
+    case opnum::do_disconnect: return message_kind::connect;  // session setup and teardown share a kind
     case opnum::register_push_notification: return message_kind::register_push;
     case opnum::dummy_rpc: return message_kind::dummy;
     case opnum::do_async_connect_ex: return message_kind::async_connect;
@@ -95,10 +103,18 @@ void notifier_core::connection_closed(time_point, connection_id id) {
     }
   c->live = false;
   c->rx = {};
+  c->fragments.reset();
   c->sessions = {};
   free_connections_.push_back(static_cast<std::uint32_t>(id & 0xFFFFFFFFu));
   --open_connections_;
   ++stats_.connections_closed;
+}
+
+std::size_t notifier_core::reassembly_bytes_held() const {
+  std::size_t held = 0;
+  for (const connection& c : connections_)
+    if (c.live && c.fragments) held += c.fragments->reassembly.buffered();
+  return held;
 }
 
 void notifier_core::drop_connection(connection_id id, std::string reason) {
@@ -143,14 +159,81 @@ void notifier_core::process_pdu(time_point now, connection_id id, connection& c,
     stats_.traffic.add(message_kind::bind, direction::to_server, rx);
     handle_bind(id, c, *b);
   } else if (auto* r = std::get_if<dcerpc::request_pdu>(&p)) {
-    handle_request(now, id, c, *r, rx);
+    if (r->pfc_flags == dcerpc::pfc::single_frag && !c.fragments)
+      handle_request(now, id, c, *r, rx);  // the usual case: nothing to join
+    else
+      handle_request_fragment(now, id, c, *r, size);
   } else {
     // A client has no business sending responses, faults or acks to a server.
     drop_connection(id, "unexpected DCE/RPC packet type from a client");
   }
 }
 
+void notifier_core::handle_request_fragment(time_point now, connection_id id, connection& c,
+                                            const dcerpc::request_pdu& r, std::size_t size) {
+  if (!c.fragments) c.fragments = std::make_unique<request_fragments>();
+  request_fragments& f = *c.fragments;
+  if (f.skipping) {
+    // The rest of a call already refused as too large: dropped as it comes, never held.
+    if (r.call_id == f.skipping_call_id && !r.first_fragment()) {
+      stats_.traffic.add(message_kind::fault, direction::to_server, cfg_.wire.tcp_message(size));
+      if (r.last_fragment()) c.fragments.reset();
+      return;
+    }
+    f.skipping = false;
+  }
+  const std::uint32_t tag = (std::uint32_t{r.opnum} << 16) | r.context_id;
+  auto joined = f.reassembly.add(r.call_id, tag, r.pfc_flags, r.stub);
+  f.bytes += size;
+  using status = dcerpc::stub_reassembler::status;
+  switch (joined.outcome) {
+    case status::need_more: return;
+    case status::whole: {
+      const auto rx = cfg_.wire.tcp_message(f.bytes);
+      c.fragments.reset();
+      if (joined.multi_fragment) ++stats_.fragmented_requests;
+      dcerpc::request_pdu whole = r;
+      whole.stub = joined.stub();
+      whole.pfc_flags = dcerpc::pfc::single_frag;
+      return handle_request(now, id, c, whole, rx);
+    }
+    case status::too_large: {
+      // Bounded memory: the call is answered now and its later fragments skipped.
+      ++stats_.requests_too_large;
+      stats_.traffic.add(message_kind::fault, direction::to_server, cfg_.wire.tcp_message(f.bytes));
+      f.bytes = 0;
+      if (r.last_fragment()) {
+        c.fragments.reset();
+      } else {
+        f.skipping = true;
+        f.skipping_call_id = r.call_id;
+      }
+      return send_fault(id, c, r.call_id, fault_status::remote_no_memory);
+    }
+    case status::out_of_sequence: {
+      // C706: one call at a time on a connection without PFC_CONC_MPX; a
+      // fragment out of order is a protocol error, and the connection ends.
+      ++stats_.connections_dropped_malformed;
+      send_fault(id, c, r.call_id, fault_status::proto_error);
+      return drop_connection(id, "DCE/RPC fragments out of sequence from " + c.peer.to_string() + ": " +
+                                     std::string(joined.reason));
+    }
+  }
+}
+
 void notifier_core::send_pdu(connection_id id, byte_buffer bytes, message_kind kind) {
+  // A response longer than the client can receive goes out in fragments of the
+  // negotiated size (C706 12.6.4.3); bind_ack and fault PDUs are always shorter.
+  if (const connection* c = find_connection(id); c && bytes.size() > c->max_xmit_frag) {
+    auto d = dcerpc::decode_pdu(bytes);
+    if (auto* rsp = d.complete() ? std::get_if<dcerpc::response_pdu>(&d.value) : nullptr) {
+      byte_buffer cut;
+      cut.reserve(bytes.size() + (bytes.size() / 1024 + 1) * dcerpc::response_header_size);
+      dcerpc::encode_response_fragments(cut, rsp->call_id, rsp->context_id, rsp->stub, c->max_xmit_frag);
+      ++stats_.fragmented_responses;
+      bytes = std::move(cut);
+    }
+  }
   stats_.traffic.add(kind, direction::to_client, cfg_.wire.tcp_message(bytes.size()));
   out_.push_back(tcp_send{id, std::move(bytes)});
 }
@@ -158,8 +241,17 @@ void notifier_core::send_pdu(connection_id id, byte_buffer bytes, message_kind k
 void notifier_core::handle_bind(connection_id id, connection& c, const dcerpc::bind_pdu& b) {
   dcerpc::bind_ack_pdu ack;
   ack.call_id = b.call_id;
+  if (b.max_recv_frag < dcerpc::must_recv_frag_size) {
+    // C706 12.6.3.1: every implementation receives 1432-byte fragments; a client
+    // that offers less cannot be answered within its limit.
+    ++stats_.binds_rejected;
+    byte_buffer out;
+    dcerpc::encode(out, dcerpc::bind_nak_pdu{b.call_id, reject_local_limit_exceeded});
+    return send_pdu(id, std::move(out), message_kind::fault);
+  }
   ack.max_xmit_frag = std::min<std::uint16_t>(b.max_recv_frag, dcerpc::default_max_frag);
   ack.max_recv_frag = std::min<std::uint16_t>(b.max_xmit_frag, dcerpc::default_max_frag);
+  c.max_xmit_frag = ack.max_xmit_frag;
   ack.assoc_group_id = 0x53F0 + static_cast<std::uint32_t>(id & 0xFFFF);
   ack.secondary_address = std::to_string(cfg_.tcp_port);
   bool accepted = false;
@@ -212,6 +304,7 @@ void notifier_core::handle_request(time_point now, connection_id id, connection&
   }
   switch (r.opnum) {
     case opnum::do_connect_ex: return do_connect(now, id, c, r);
+    case opnum::do_disconnect: return do_disconnect(id, c, r);
     case opnum::register_push_notification: return do_register(now, id, c, r);
     case opnum::do_rpc_ext2: return do_rpc_ext2(now, id, c, r, rx);
     case opnum::do_async_connect_ex: return do_async_connect(id, c, r);
@@ -293,6 +386,30 @@ void notifier_core::do_connect(time_point now, connection_id id, connection& c, 
   send_pdu(id, std::move(out), message_kind::connect);
 }
 
+void notifier_core::do_disconnect(connection_id id, connection& c, const dcerpc::request_pdu& r) {
+  auto d = emsmdb::decode_disconnect_request(r.stub);
+  if (!d.complete()) return send_fault(id, c, r.call_id, fault_status::bad_stub_data);
+  session* s = find_session(d.value.cxh, false);
+  if (!s) return send_fault(id, c, r.call_id, fault_status::context_mismatch);
+  const auto index = static_cast<std::uint32_t>(s - sessions_.data());
+  // A wait held on the session's async handle ends with it: that handle is gone too.
+  if (s->wait_held) complete_wait(*s, 0, ec::rejected);
+  // The session leaves the connection that created it, so that connection's
+  // close cannot end whichever session reuses the slot.
+  if (connection* owner = find_connection(s->conn)) {
+    auto& list = owner->sessions;
+    list.erase(std::remove(list.begin(), list.end(), index), list.end());
+  }
+  close_session(index);
+  ++stats_.sessions_disconnected;
+  // MS-OXCRPC 3.1.4.3: the handle comes back zeroed, with ecNone.
+  emsmdb::disconnect_response rsp;
+  rsp.return_code = ec::success;
+  byte_buffer out;
+  dcerpc::encode_response(out, r.call_id, c.context_id, [&](byte_writer& w) { emsmdb::encode(w, rsp); });
+  send_pdu(id, std::move(out), message_kind::connect);
+}
+
 void notifier_core::close_session(std::uint32_t index) {
   session& s = sessions_[index];
   if (!s.live) return;
@@ -308,12 +425,12 @@ void notifier_core::close_session(std::uint32_t index) {
 void notifier_core::do_register(time_point now, connection_id id, connection& c, const dcerpc::request_pdu& r) {
   auto d = emsmdb::decode_register_push_request(r.stub);
   if (!d.complete()) return send_fault(id, c, r.call_id, fault_status::bad_stub_data);
+  session* s = find_session(d.value.cxh, false);
+  // An unknown or disconnected handle gets the RPC runtime's answer, before any method runs.
+  if (!s) return send_fault(id, c, r.call_id, fault_status::context_mismatch);
   emsmdb::register_push_response rsp;
   rsp.cxh = d.value.cxh;
-  session* s = find_session(d.value.cxh, false);
-  if (!s) {
-    rsp.return_code = ec::rpc_failed;
-  } else if (!cfg_.push_enabled) {
+  if (!cfg_.push_enabled) {
     rsp.return_code = ec::not_supported;
   } else if (validate_push_context_size(d.value.context.size()) != ec::success) {
     rsp.return_code = ec::too_big;  // MS-OXCRPC: cbContext > 0x10
@@ -342,23 +459,29 @@ void notifier_core::do_register(time_point now, connection_id id, connection& c,
 void notifier_core::do_rpc_ext2(time_point now, connection_id id, connection& c, const dcerpc::request_pdu& r,
                                 const metrics::traffic_cell& rx) {
   auto d = emsmdb::decode_rpc_ext2_request(r.stub);
-  if (!d.complete()) {
+  // MS-OXCRPC 3.1.4.2: "If the value in the pcbOut parameter on input is larger
+  // than 0x00040000, the server MUST fail with the RPC status code of
+  // RPC_X_BAD_STUB_DATA" (nudge advertises no ultra-large buffers).
+  std::uint32_t fault = 0;
+  session* s = nullptr;
+  if (!d.complete() || d.value.max_out > emsmdb::max_pcb_out) fault = fault_status::bad_stub_data;
+  else if (s = find_session(d.value.cxh, false); !s) fault = fault_status::context_mismatch;
+  if (fault != 0) {
     stats_.traffic.add(message_kind::poll, direction::to_server, rx);
-    return send_fault(id, c, r.call_id, fault_status::bad_stub_data);
+    return send_fault(id, c, r.call_id, fault);
   }
   ++stats_.rpc_ext2_calls;
   emsmdb::rpc_ext2_response rsp;
   rsp.cxh = d.value.cxh;
   byte_buffer rgb_out;
-  session* s = find_session(d.value.cxh, false);
   auto rops = rop::decode_request(d.value.rgb_in);
   std::size_t delivered = 0;
-  if (!s) {
+  if (!rops.complete()) {
     rsp.return_code = ec::rpc_failed;
-  } else if (!rops.complete()) {
+  } else if (d.value.max_out < emsmdb::min_pcb_out) {
+    // MS-OXCRPC 3.1.4.2: "If the value in the pcbOut parameter on input is less
+    // than 0x00000008, the server SHOULD fail with error code ecRpcFailed".
     rsp.return_code = ec::rpc_failed;
-  } else if (d.value.max_out < rop::empty_buffer_size) {
-    rsp.return_code = ec::rpc_failed;  // MS-OXCRPC: pcbOut below 8
   } else {
     // ROPs other than notifications are not emulated: the ROP list is accepted and ignored.
     s->last_ext2 = now;
@@ -367,33 +490,41 @@ void notifier_core::do_rpc_ext2(time_point now, connection_id id, connection& c,
       arm(s->wait_deadline, static_cast<std::uint32_t>(s - sessions_.data()), timer_kind::wait_timeout);
     }
     auto& mb = mailboxes_[s->mb];
-    // rgbOut is capped so the response PDU stays within the negotiated fragment
-    // size (nudge sends single-fragment PDUs): the rest waits behind RopPending.
     const std::size_t budget = std::min<std::size_t>(d.value.max_out, max_rgb_out_per_pdu);
-    constexpr std::size_t overhead = rop::empty_buffer_size + rop::rop_pending_size;
-    const std::size_t fit = budget > overhead ? (budget - overhead) / rop::new_mail_size() : 0;
-    rop::response_builder b(rgb_out);
-    while (!mb.pending.empty() && delivered < fit) {
-      rop::new_mail_notification n;
-      n.notification_handle = 1;
-      n.folder_id = 0x0100000000000001ull;  // the Inbox: replica 1, counter 1 (MS-OXCDATA 2.2.1.1), as u64 LE
-      n.event = mb.pending.front();
-      mb.pending.pop_front();
-      b.add(n);
-      ++delivered;
-    }
-    if (!mb.pending.empty() && budget >= overhead) {
-      b.add_pending(static_cast<std::uint16_t>(static_cast<std::uint32_t>(s - sessions_.data()) & 0xFFFF));
-      ++stats_.pending_sent;
+    if (budget < rop::empty_buffer_size) {
+      // pcbOut 8 or 9: room for RPC_HEADER_EXT but not for a RopSize; the
+      // details stay queued (and their pings keep coming).
+      rop::encode_header_only_response(rgb_out);
     } else {
-      // Everything fetched: no more resends for this mailbox's sessions.
-      for (std::uint32_t idx : mb.sessions) sessions_[idx].resend_at = never;
+      constexpr std::size_t overhead = rop::empty_buffer_size + rop::rop_pending_size;
+      const std::size_t fit = budget > overhead ? (budget - overhead) / rop::new_mail_size() : 0;
+      rop::response_builder b(rgb_out);
+      while (!mb.pending.empty() && delivered < fit) {
+        rop::new_mail_notification n;
+        n.notification_handle = 1;
+        n.folder_id = 0x0100000000000001ull;  // the Inbox: replica 1, counter 1 (MS-OXCDATA 2.2.1.1), as u64 LE
+        n.event = mb.pending.front();
+        mb.pending.pop_front();
+        b.add(n);
+        ++delivered;
+      }
+      if (!mb.pending.empty()) {
+        // More waits: say so when RopPending fits. Either way the pings keep
+        // their resend timers until the details are fetched.
+        if (budget >= overhead) {
+          b.add_pending(static_cast<std::uint16_t>(static_cast<std::uint32_t>(s - sessions_.data()) & 0xFFFF));
+          ++stats_.pending_sent;
+        }
+      } else {
+        // Everything fetched: no more resends for this mailbox's sessions.
+        for (std::uint32_t idx : mb.sessions) sessions_[idx].resend_at = never;
+      }
+      b.finish();
     }
-    b.finish();
     mb.fetched += delivered;
     stats_.events_fetched += delivered;
   }
-  if (rgb_out.empty()) rop::response_builder(rgb_out).finish();
+  // A failed call returns no rgbOut (*pcbOut = 0).
   rsp.rgb_out = rgb_out;
   byte_buffer out;
   dcerpc::encode_response(out, r.call_id, c.context_id, [&](byte_writer& w) { emsmdb::encode(w, rsp); });
@@ -406,11 +537,10 @@ void notifier_core::do_rpc_ext2(time_point now, connection_id id, connection& c,
 void notifier_core::do_async_connect(connection_id id, connection& c, const dcerpc::request_pdu& r) {
   auto d = emsmdb::decode_async_connect_request(r.stub);
   if (!d.complete()) return send_fault(id, c, r.call_id, fault_status::bad_stub_data);
-  emsmdb::async_connect_response rsp;
   session* s = find_session(d.value.cxh, false);
-  if (!s) {
-    rsp.return_code = ec::rpc_failed;
-  } else if (!cfg_.async_enabled) {
+  if (!s) return send_fault(id, c, r.call_id, fault_status::context_mismatch);
+  emsmdb::async_connect_response rsp;
+  if (!cfg_.async_enabled) {
     rsp.return_code = ec::rejected;
   } else {
     s->has_async = true;

@@ -922,6 +922,7 @@ struct analyser::impl {
         if (first_fragment) ++c.dummies;
         return slot(message_kind::dummy);
       case protocol::opnum::do_connect_ex: return slot(message_kind::connect);
+      case protocol::opnum::do_disconnect: return slot(message_kind::connect);  // as the notifier counts it
       case protocol::opnum::do_async_connect_ex:
         if (first_fragment) {
           c.async_connected = true;

@@ -1,10 +1,13 @@
 #pragma once
 // Connection-oriented DCE/RPC PDUs (C706 chapter 12, MS-RPCE 2.2.2), as sent over
 // ncacn_ip_tcp: bind, bind_ack, bind_nak, request, response, fault.
-// No authentication (auth_length 0) and single-fragment PDUs only: nudge keeps
-// every PDU below max_xmit_frag, and a fragmented PDU is reported as malformed.
+// No authentication (auth_length 0). Requests and responses may come in several
+// fragments (PFC_FIRST_FRAG .. PFC_LAST_FRAG): the decoder returns each fragment
+// with its flags, `stub_reassembler` joins them up to a bound, and the fragment
+// encoders cut a long stub at the negotiated max_xmit_frag.
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -19,6 +22,9 @@ inline constexpr std::size_t request_header_size = 24;
 inline constexpr std::size_t response_header_size = 24;
 inline constexpr std::size_t fault_size = 32;
 inline constexpr std::uint16_t default_max_frag = 5840;
+/// C706 12.6.3.1 MustRecvFragSize: every implementation receives fragments of
+/// this size, so a peer that offers less cannot be spoken to.
+inline constexpr std::uint16_t must_recv_frag_size = 1432;
 inline constexpr std::size_t call_id_offset = 12;  // in the common header
 
 enum class packet_type : std::uint8_t {
@@ -33,6 +39,7 @@ enum class packet_type : std::uint8_t {
 namespace pfc {
 inline constexpr std::uint8_t first_frag = 0x01;
 inline constexpr std::uint8_t last_frag = 0x02;
+inline constexpr std::uint8_t single_frag = first_frag | last_frag;
 inline constexpr std::uint8_t did_not_execute = 0x20;
 inline constexpr std::uint8_t object_uuid = 0x80;
 }  // namespace pfc
@@ -71,13 +78,17 @@ struct bind_nak_pdu {
   std::uint16_t reject_reason = 0;
 };
 
-/// A request; `stub` views the input buffer it was decoded from.
+/// A request (or one fragment of it: see pfc_flags); `stub` views the input
+/// buffer it was decoded from.
 struct request_pdu {
   std::uint32_t call_id = 0;
   std::uint32_t alloc_hint = 0;
   std::uint16_t context_id = 0;
   std::uint16_t opnum = 0;
   bytes_view stub;
+  std::uint8_t pfc_flags = pfc::single_frag;
+  bool first_fragment() const { return (pfc_flags & pfc::first_frag) != 0; }
+  bool last_fragment() const { return (pfc_flags & pfc::last_frag) != 0; }
 };
 
 struct response_pdu {
@@ -85,6 +96,9 @@ struct response_pdu {
   std::uint32_t alloc_hint = 0;
   std::uint16_t context_id = 0;
   bytes_view stub;
+  std::uint8_t pfc_flags = pfc::single_frag;
+  bool first_fragment() const { return (pfc_flags & pfc::first_frag) != 0; }
+  bool last_fragment() const { return (pfc_flags & pfc::last_frag) != 0; }
 };
 
 struct fault_pdu {
@@ -172,5 +186,62 @@ std::size_t encode_response(byte_buffer& out, std::uint32_t call_id, std::uint16
 }
 
 const char* packet_type_name(std::uint8_t ptype);
+
+// ---- fragmentation (C706 12.6.4.3 / 12.6.3.1) ------------------------------
+
+/// Largest stub a fragment of `max_frag` bytes carries: what is left after the
+/// 24-byte request/response header, rounded down to 8 bytes so every fragment
+/// but the last keeps the stub's NDR alignment (0 when max_frag is too small).
+std::size_t fragment_stub_capacity(std::size_t max_frag);
+
+/// Appends `stub` as request fragments of at most `max_frag` bytes each (one
+/// single-fragment PDU when it fits); alloc_hint is the stub bytes from that
+/// fragment on. Returns the number of fragments. `max_frag` must leave room
+/// for at least 8 stub bytes.
+std::size_t encode_request_fragments(byte_buffer& out, std::uint32_t call_id, std::uint16_t context_id,
+                                     std::uint16_t opnum, bytes_view stub, std::size_t max_frag);
+/// The same for a response.
+std::size_t encode_response_fragments(byte_buffer& out, std::uint32_t call_id, std::uint16_t context_id,
+                                      bytes_view stub, std::size_t max_frag);
+
+/// Joins the fragments of one call on one connection, keeping at most
+/// `max_stub` bytes: a call whose stub grows past it is refused as too_large
+/// and its buffer freed, so a peer cannot make the receiver hold more.
+/// C706 connections without PFC_CONC_MPX carry one call at a time: a first
+/// fragment while a call is open, or a middle/last fragment of another call,
+/// is out_of_sequence.
+class stub_reassembler {
+ public:
+  enum class status { whole, need_more, too_large, out_of_sequence };
+  struct result {
+    status outcome = status::need_more;
+    std::string_view reason;  // static text when refused
+    bytes_view single;        // a single fragment's own stub (not copied)
+    byte_buffer joined;       // the fragments' stubs, joined
+    bool multi_fragment = false;
+    /// The call's whole stub when outcome is whole.
+    bytes_view stub() const { return multi_fragment ? bytes_view(joined) : single; }
+  };
+
+  explicit stub_reassembler(std::size_t max_stub) : max_stub_(max_stub) {}
+
+  /// `call_tag` is whatever else must stay the same across the fragments of a
+  /// call (the opnum and context id of a request, the context id of a response).
+  result add(std::uint32_t call_id, std::uint32_t call_tag, std::uint8_t pfc_flags, bytes_view stub);
+
+  bool in_progress() const { return open_; }
+  std::uint32_t call_id() const { return call_id_; }
+  std::size_t buffered() const { return joined_.size(); }
+  std::size_t max_stub() const { return max_stub_; }
+  /// Forgets the open call (if any) and frees its buffer.
+  void reset();
+
+ private:
+  std::size_t max_stub_;
+  bool open_ = false;
+  std::uint32_t call_id_ = 0;
+  std::uint32_t call_tag_ = 0;
+  byte_buffer joined_;
+};
 
 }  // namespace nudge::protocol::dcerpc

@@ -1,5 +1,5 @@
 #pragma once
-// NDR stubs of EMSMDB v0.81 (opnums 4, 6, 10, 11, 14) and AsyncEMSMDB v0.1
+// NDR stubs of EMSMDB v0.81 (opnums 1, 4, 6, 10, 11, 14) and AsyncEMSMDB v0.1
 // (opnum 0), in MS-OXCRPC parameter order. Decoded structures hold views into
 // the stub they came from; the caller keeps that buffer alive while using them.
 #include <array>
@@ -47,6 +47,17 @@ struct connect_ex_response {
   std::array<std::uint16_t, 3> server_version{8, 0, 685};  // Exchange 2007 RTM build
   std::array<std::uint16_t, 3> best_version{12, 0, 4518};
   std::uint32_t timestamp = 0;
+  std::uint32_t return_code = 0;
+};
+
+// ---- opnum 1: EcDoDisconnect ([OXCRPC] 3.1.4.3) -------------------------------
+// [in,out,ref] CXH *pcxh: the request carries the session handle; the response
+// returns it zeroed (the handle is closed) and the long return value.
+struct disconnect_request {
+  context_handle cxh;
+};
+struct disconnect_response {
+  context_handle cxh;  // all zero: the server closed it
   std::uint32_t return_code = 0;
 };
 
@@ -113,6 +124,8 @@ struct async_wait_response {
 // Encoders write the stub only (wrap with dcerpc::encode_request/encode_response).
 void encode(byte_writer& w, const connect_ex_request& s);
 void encode(byte_writer& w, const connect_ex_response& s);
+void encode(byte_writer& w, const disconnect_request& s);
+void encode(byte_writer& w, const disconnect_response& s);
 void encode(byte_writer& w, const register_push_request& s);
 void encode(byte_writer& w, const register_push_response& s);
 void encode_dummy_response(byte_writer& w, std::uint32_t return_code);
@@ -126,6 +139,8 @@ void encode(byte_writer& w, const async_wait_response& s);
 // Decoders take a whole stub (never need_more: the PDU framer already has it all).
 decoded<connect_ex_request> decode_connect_ex_request(bytes_view stub);
 decoded<connect_ex_response> decode_connect_ex_response(bytes_view stub);
+decoded<disconnect_request> decode_disconnect_request(bytes_view stub);
+decoded<disconnect_response> decode_disconnect_response(bytes_view stub);
 /// Structure only: context > 16 bytes and a bad SOCKADDR decode fine here; the
 /// server answers them with ecTooBig / ecInvalidParam as MS-OXCRPC requires.
 decoded<register_push_request> decode_register_push_request(bytes_view stub);
@@ -141,5 +156,16 @@ decoded<async_wait_response> decode_async_wait_response(bytes_view stub);
 /// Size limits from MS-OXCRPC 3.1.4.2.
 inline constexpr std::uint32_t max_rgb_in = 0x40000;
 inline constexpr std::uint32_t max_aux = 0x1008;
+/// pcbOut on input: below 8 the server SHOULD fail with ecRpcFailed, above
+/// 0x40000 it MUST fail with RPC_X_BAD_STUB_DATA (no ultra-large buffers here).
+inline constexpr std::uint32_t min_pcb_out = 0x8;
+inline constexpr std::uint32_t max_pcb_out = 0x40000;
+/// The largest stub any EMSMDB request can have: EcDoRpcExt2 with rgbIn and
+/// rgbAuxIn at their limits, plus its fixed fields and NDR padding (under 64
+/// bytes). A receiver reassembling fragments never needs to hold more.
+inline constexpr std::uint32_t max_request_stub = max_rgb_in + max_aux + 64;
+/// The largest stub an EMSMDB response can have: EcDoRpcExt2 with rgbOut and
+/// rgbAuxOut at their limits, plus its fixed fields (under 64 bytes).
+inline constexpr std::uint32_t max_response_stub = max_pcb_out + max_aux + 64;
 
 }  // namespace nudge::protocol::emsmdb

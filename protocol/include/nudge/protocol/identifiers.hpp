@@ -27,6 +27,7 @@ syntax_id async_emsmdb_syntax();  // 5261574a-4572-206e-b268-6b199213b4e4 v0.1
 syntax_id ndr_syntax();          // 8a885d04-1ceb-11c9-9fe8-08002b104860 v2.0
 
 namespace opnum {
+inline constexpr std::uint16_t do_disconnect = 1;               // EcDoDisconnect
 inline constexpr std::uint16_t register_push_notification = 4;  // EcRRegisterPushNotification
 inline constexpr std::uint16_t dummy_rpc = 6;                   // EcDummyRpc
 inline constexpr std::uint16_t do_connect_ex = 10;              // EcDoConnectEx
@@ -52,7 +53,8 @@ inline constexpr std::uint32_t op_rng_error = 0x1C010002;       // nca_op_rng_er
 inline constexpr std::uint32_t unk_if = 0x1C010003;             // nca_unk_if: unknown context
 inline constexpr std::uint32_t proto_error = 0x1C01000B;        // nca_proto_error
 inline constexpr std::uint32_t bad_stub_data = 0x000006F7;      // RPC_X_BAD_STUB_DATA
-inline constexpr std::uint32_t context_mismatch = 0x1C00001A;   // nca_s_fault_context_mismatch
+inline constexpr std::uint32_t context_mismatch = 0x1C00001A;   // nca_s_fault_context_mismatch: unknown or closed context handle
+inline constexpr std::uint32_t remote_no_memory = 0x1C00001B;   // nca_s_fault_remote_no_memory: call too large to hold
 }  // namespace fault_status
 
 /// pulFlagsOut bit of EcDoAsyncWaitEx.

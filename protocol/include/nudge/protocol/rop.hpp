@@ -53,6 +53,11 @@ inline constexpr std::size_t empty_buffer_size = rpc_header_ext_size + 2;
 /// rgbIn of an empty poll: header + RopSize = 2.
 void encode_empty_request(byte_buffer& out);
 
+/// rgbOut when pcbOut is 8 or 9 (MS-OXCRPC allows pcbOut down to 8): the
+/// RPC_HEADER_EXT alone, Size 0, no room for a ROP buffer. decode_response
+/// reads it as zero ROPs.
+void encode_header_only_response(byte_buffer& out);
+
 /// rgbOut: header, RopSize, the notifications, an optional RopPending.
 /// `notifications` is any range of new_mail_notification.
 class response_builder {
@@ -75,7 +80,7 @@ struct rop_visitor {
   virtual void on_pending(std::uint16_t session_index) = 0;
 };
 
-/// Walks rgbOut. Malformed on a bad header, a RopSize beyond the buffer, an
+/// Walks rgbOut (a header-only rgbOut is zero ROPs). Malformed on a bad header, a RopSize beyond the buffer, an
 /// unknown ROP id or an unsupported notification type (their length is unknowable).
 decoded<std::size_t> decode_response(bytes_view rgb_out, rop_visitor& visitor);
 

@@ -10,13 +10,16 @@
 // random datagram never triggers a fetch and never stops the client.
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
 #include "nudge/metrics/latency_histogram.hpp"
 #include "nudge/metrics/traffic.hpp"
 #include "nudge/protocol/clock.hpp"
+#include "nudge/protocol/dcerpc.hpp"
 #include "nudge/protocol/emsmdb.hpp"
 #include "nudge/protocol/endpoint.hpp"
 #include "nudge/protocol/push_datagram.hpp"
@@ -157,6 +160,10 @@ class client_session {
  private:
   enum class state : std::uint8_t { idle, binding, connecting, setting_up, ready, failed };
   enum class call_kind : std::uint8_t { none, bind, connect, register_push, poll, fetch, async_connect, async_wait };
+  struct response_fragments {
+    protocol::dcerpc::stub_reassembler reassembly{protocol::emsmdb::max_response_stub};
+    std::size_t bytes = 0;  // PDU bytes of the fragments so far
+  };
   struct channel_state {
     byte_buffer rx;
     std::uint32_t next_call_id = 1;
@@ -169,6 +176,9 @@ class client_session {
     metrics::ack_tracker server_acks;  // pure ACKs the server sends
     bool bound = false;
     bool open = false;
+    /// Set only while a response arrives in fragments (a million clients
+    /// should not each carry a reassembly buffer).
+    std::unique_ptr<response_fragments> fragments;
   };
 
   void send_call(time_point now, channel ch, call_kind kind, std::uint16_t opnum, byte_buffer& pdu);
@@ -180,6 +190,10 @@ class client_session {
   void send_async_wait(time_point now);
   void send_cookie(time_point now);
   void on_pdu(time_point now, channel ch, bytes_view pdu_bytes);
+  /// One whole response (`other` null), or a bind_ack / fault / other PDU, or
+  /// a malformed one (`malformed` says why): counted, then answered.
+  void on_whole_pdu(time_point now, channel ch, std::uint32_t call_id, bytes_view stub, std::size_t size,
+                    const protocol::dcerpc::pdu* other, std::string_view malformed = {});
   void on_response(time_point now, channel ch, call_kind kind, bytes_view stub, std::size_t response_bytes);
   void on_ext2_response(time_point now, call_kind kind, delivery_path reason, bytes_view stub,
                         std::size_t response_bytes);

@@ -6,6 +6,7 @@
 // driver and the virtual-time driver run exactly this code.
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <optional>
 #include <queue>
 #include <string>
@@ -80,10 +81,14 @@ struct notifier_stats {
   std::uint64_t connections_opened = 0;
   std::uint64_t connections_closed = 0;  // by the peer or the core
   std::uint64_t connections_dropped_malformed = 0;
-  std::uint64_t pdus_received = 0;
+  std::uint64_t pdus_received = 0;  // fragments count one each
+  std::uint64_t fragmented_requests = 0;  // requests that came in more than one fragment
+  std::uint64_t fragmented_responses = 0;  // responses cut to the client's max_recv_frag
+  std::uint64_t requests_too_large = 0;  // reassembly refused: stub over emsmdb::max_request_stub
   std::uint64_t faults_sent = 0;
   std::uint64_t binds_rejected = 0;
   std::uint64_t sessions_opened = 0;
+  std::uint64_t sessions_disconnected = 0;  // by EcDoDisconnect
   std::uint64_t registrations = 0;
   std::uint64_t registrations_rejected = 0;
   std::uint64_t datagrams_sent = 0;  // first pings and resends
@@ -135,9 +140,20 @@ class notifier_core {
   const notifier_stats& stats() const { return stats_; }
   const notifier_config& config() const { return cfg_; }
   std::size_t open_connections() const { return open_connections_; }
+  /// Stub bytes held for requests still arriving in fragments, over all
+  /// connections (each at most emsmdb::max_request_stub).
+  std::size_t reassembly_bytes_held() const;
 
  private:
   enum class interface_kind : std::uint8_t { none, emsmdb, async_emsmdb };
+  struct request_fragments {
+    /// The request in progress, joined up to emsmdb::max_request_stub.
+    protocol::dcerpc::stub_reassembler reassembly{protocol::emsmdb::max_request_stub};
+    std::size_t bytes = 0;  // PDU bytes of its fragments so far (for the traffic counters)
+    /// A call refused as too large: its remaining fragments are skipped, not held.
+    bool skipping = false;
+    std::uint32_t skipping_call_id = 0;
+  };
   struct connection {
     bool live = false;
     std::uint32_t generation = 0;
@@ -145,7 +161,12 @@ class notifier_core {
     byte_buffer rx;
     interface_kind bound = interface_kind::none;
     std::uint16_t context_id = 0;
+    /// What bind negotiated: responses longer than this go out in fragments.
+    std::uint16_t max_xmit_frag = protocol::dcerpc::default_max_frag;
     std::vector<std::uint32_t> sessions;  // sessions created on this connection
+    /// Set only while a request arrives in fragments or the rest of a refused
+    /// one is skipped (most connections never need it).
+    std::unique_ptr<request_fragments> fragments;
   };
   struct session {
     bool live = false;
@@ -188,7 +209,10 @@ class notifier_core {
   void handle_bind(connection_id id, connection& c, const protocol::dcerpc::bind_pdu& b);
   void handle_request(time_point now, connection_id id, connection& c, const protocol::dcerpc::request_pdu& r,
                       const metrics::traffic_cell& rx);
+  void handle_request_fragment(time_point now, connection_id id, connection& c, const protocol::dcerpc::request_pdu& r,
+                               std::size_t size);
   void do_connect(time_point now, connection_id id, connection& c, const protocol::dcerpc::request_pdu& r);
+  void do_disconnect(connection_id id, connection& c, const protocol::dcerpc::request_pdu& r);
   void do_register(time_point now, connection_id id, connection& c, const protocol::dcerpc::request_pdu& r);
   void do_rpc_ext2(time_point now, connection_id id, connection& c, const protocol::dcerpc::request_pdu& r,
                    const metrics::traffic_cell& rx);
