@@ -80,8 +80,6 @@ for t in "${targets[@]}"; do
       od -An -v -tx1 "$a" | tr -d ' \n' | head -c 8192; echo
     done
   fi
-  # Protocol limits the code does not enforce: reported, not fatal (see the session targets).
-  grep -h '^conformance:' "$dir/log" | sort -u | sed "s/^/    $t: /"
 done
 
 if ((${#failed[@]})); then

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages nudge builds and tests with, only those missing.
+# Installs the Debian 12 packages nudge builds and tests with (every tool the
+# test suite and .ci/fuzz.sh call), only those missing.
 # Runs `apt-get update` at most once, and only when something must be installed.
 set -euo pipefail
 
@@ -8,8 +9,11 @@ packages=(
   libboost1.81-dev libcli11-dev libpcap-dev
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libtomlplusplus-dev libfmt-dev
-  tshark iproute2
-  gnuplot-nox chromium  # nudge-report draws charts with gnuplot; its test renders report.html in headless Chromium
+  # The tests' tools (.ci/run fails a test whose tool is missing, NUDGE_REQUIRE_TOOLS=1):
+  tshark wireshark-common  # tshark judges captures; editcap (wireshark-common) converts them to pcapng
+  iproute2                 # `ip link set lo up` in the network-namespace test
+  gnuplot-nox chromium     # nudge-report draws charts with gnuplot; its test renders report.html in headless Chromium
+  # clang and libclang-rt-14-dev above build the fuzz preset (libFuzzer) that .ci/fuzz.sh runs.
 )
 
 missing=()

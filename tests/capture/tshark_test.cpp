@@ -14,6 +14,7 @@
 #include "frame_parse.hpp"
 #include "nudge/capture/frame_synthesizer.hpp"
 #include "nudge/capture/pcap_file_writer.hpp"
+#include "support/require.hpp"
 
 namespace nudge::capture {
 namespace {
@@ -71,7 +72,7 @@ class TsharkTest : public ::testing::Test {
  protected:
   void SetUp() override {
     tshark_ = find_tshark();
-    if (tshark_.empty()) GTEST_SKIP() << "tshark not found";
+    NUDGE_REQUIRE(!tshark_.empty(), "tshark");
     path_ = std::filesystem::temp_directory_path() /
             ("nudge_capture_tshark_" + std::to_string(::getpid()) + "_" +
              ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".pcap");

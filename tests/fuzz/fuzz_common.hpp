@@ -1,6 +1,8 @@
 #pragma once
 // Helpers shared by the libFuzzer targets and the seed-corpus generator.
-//  - NUDGE_FUZZ_CHECK: a property violation is a crash (abort), with a message.
+//  - NUDGE_FUZZ_CHECK: a property violation is a crash (abort), with a message,
+//    so libFuzzer saves the input and .ci/fuzz.sh fails. Protocol limits (pcbOut,
+//    max_xmit_frag, a deadline after now) are properties too: none only prints.
 //  - fdp_writer: builds inputs that FuzzedDataProvider reads back as a given
 //    sequence of ConsumeIntegralInRange / ConsumeBool / ConsumeBytes calls, so
 //    make_corpus can write meaningful seeds for the structured targets.
@@ -20,19 +22,6 @@
                    #cond);                                                                     \
       std::abort();                                                                            \
     }                                                                                          \
-  } while (0)
-
-/// A protocol limit the code under test does not enforce: printed once per site as
-/// "conformance: ..." (listed by .ci/fuzz.sh), not fatal, so fuzzing goes on. With
-/// NUDGE_FUZZ_NOTES_FATAL=1 a note aborts, and libFuzzer saves the input that caused it.
-#define NUDGE_FUZZ_NOTE(cond, what)                                                              \
-  do {                                                                                           \
-    static bool reported = false;                                                                \
-    if (!(cond) && !reported) {                                                                  \
-      reported = true;                                                                           \
-      std::fprintf(stderr, "conformance: %s (%s)\n", (what), #cond);                             \
-      if (std::getenv("NUDGE_FUZZ_NOTES_FATAL")) std::abort();                                   \
-    }                                                                                            \
   } while (0)
 
 namespace nudge::fuzz {

@@ -6,9 +6,10 @@
 // registration, polls, pings, async waits and their timers.
 //
 // Fatal (abort): memory errors, UB, an output that the project's own decoders
-// refuse, on_timer leaving an expired deadline, a datagram to a forbidden address.
-// Non-fatal: "conformance:" notes on stderr (printed once per kind) for
-// protocol limits the core does not enforce; .ci/fuzz.sh lists them.
+// refuse, on_timer leaving an expired deadline, a datagram to a forbidden address,
+// and the protocol limits: a successful EcDoRpcExt2's rgbOut within the client's
+// pcbOut (MS-OXCRPC 3.1.4.2), every PDU within max_xmit_frag (the binds here
+// negotiate 5840).
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include <algorithm>
@@ -416,8 +417,8 @@ class harness {
         NUDGE_FUZZ_TRACE("  ext2 rc %#x, pcbOut %u, rgbOut %zu bytes, %zu NewMail\n", d.value.return_code, info.max_out,
                          d.value.rgb_out.size(), v.mails);
         if (d.value.return_code == ec::success)
-          NUDGE_FUZZ_NOTE(d.value.rgb_out.size() <= std::min<std::uint32_t>(info.max_out, 0x8008),
-                          "EcDoRpcExt2 rgbOut larger than the client's pcbOut");
+          NUDGE_FUZZ_CHECK(d.value.rgb_out.size() <= std::min<std::uint32_t>(info.max_out, 0x8008),
+                           "EcDoRpcExt2 rgbOut larger than the client's pcbOut");
         // MS-OXCRPC 3.1.4.2: pcbOut over 0x40000 is a fault, under 8 ecRpcFailed.
         NUDGE_FUZZ_CHECK(info.max_out <= emsmdb::max_pcb_out, "pcbOut above 0x40000 answered instead of faulted");
         if (info.max_out < emsmdb::min_pcb_out)

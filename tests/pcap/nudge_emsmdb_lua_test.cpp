@@ -25,6 +25,7 @@
 #include "nudge/protocol/rop.hpp"
 #include "nudge/protocol/sockaddr.hpp"
 #include "session_capture.hpp"
+#include "support/require.hpp"
 
 #ifndef NUDGE_SOURCE_DIR
 #error "NUDGE_SOURCE_DIR must name the repository root"
@@ -132,7 +133,7 @@ class NudgeLua : public ::testing::Test {
  protected:
   void SetUp() override {
     tshark_ = find_tshark();
-    if (tshark_.empty()) GTEST_SKIP() << "tshark not found";
+    NUDGE_REQUIRE(!tshark_.empty(), "tshark");
     script_ = source_root() / "tools" / "wireshark" / "nudge_emsmdb.lua";
     ASSERT_TRUE(std::filesystem::exists(script_)) << script_;
   }
@@ -473,7 +474,7 @@ TEST_F(NudgeLua, HandBuiltCaptureCoversIpv6XorMagicTruncationFaultsAndCookies) {
 
 TEST_F(NudgeLua, DecodesTheSharedReferenceCapture) {
   const auto ref = reference_capture();
-  if (ref.empty()) GTEST_SKIP() << "emsmdb-reference.pcap not found (NUDGE_SHARED_DIR or ../shared/reference)";
+  NUDGE_REQUIRE(!ref.empty(), "emsmdb-reference.pcap (NUDGE_SHARED_DIR or ../shared/reference)");
   const auto t = decode(ref, "-d udp.port==2500,newmail");
   expect_no_errors(t);
   const std::vector<std::pair<std::string, std::string>> want = {

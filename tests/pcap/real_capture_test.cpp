@@ -2,7 +2,8 @@
 // the run against a live `notifier` (a child process on free ports): one TCP
 // connection per channel with its bind, every EcDoConnectEx, the async waits,
 // pings from the notifier's UDP port; nothing else (the filter keeps the
-// control port out). Skipped when capturing is not permitted here. A capture
+// control port out). Skipped when capturing is not permitted here
+// (failed under NUDGE_REQUIRE_TOOLS=1). A capture
 // that cannot start leaves the run going and makes the exit code 1.
 #include <gtest/gtest.h>
 
@@ -14,6 +15,7 @@
 #include "nudge/sim/client_sim_cli.hpp"
 #include "session_capture.hpp"
 #include "support/notifier_process.hpp"
+#include "support/require.hpp"
 
 namespace nudge::pcap_test {
 namespace {
@@ -36,7 +38,7 @@ std::vector<std::string> real_args(const test_support::notifier_process& n, cons
 
 TEST(RealCapture, LoopbackCaptureHoldsEveryClientsFlows) {
   const std::string tshark = find_tshark();
-  if (tshark.empty()) GTEST_SKIP() << "tshark not found";
+  NUDGE_REQUIRE(!tshark.empty(), "tshark");
   test_support::notifier_process notifier({"--polls-max-ms", "2000"});
   ASSERT_TRUE(notifier.running());
   const auto path = temp_pcap("nudge_real_capture");
@@ -44,7 +46,7 @@ TEST(RealCapture, LoopbackCaptureHoldsEveryClientsFlows) {
   ASSERT_EQ(parsed.what, sim::parse_outcome::kind::run) << parsed.text;
   std::ostringstream out, err;
   const int rc = sim::run_client_sim(parsed.options, out, err, false);
-  if (err.str().find("cannot capture") != std::string::npos) GTEST_SKIP() << "no capture permission: " << err.str();
+  NUDGE_REQUIRE(err.str().find("cannot capture") == std::string::npos, "permission to capture on lo (CAP_NET_RAW): " << err.str());
   ASSERT_EQ(rc, sim::exit_ok) << err.str();
   ASSERT_TRUE(std::filesystem::exists(path));
   ASSERT_GT(std::filesystem::file_size(path), 24u);

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "session_capture.hpp"
+#include "support/require.hpp"
 
 namespace nudge::pcap_test {
 namespace {
@@ -26,7 +27,7 @@ class SessionTshark : public ::testing::Test {
  protected:
   void SetUp() override {
     tshark_ = find_tshark();
-    if (tshark_.empty()) GTEST_SKIP() << "tshark not found";
+    NUDGE_REQUIRE(!tshark_.empty(), "tshark");
     const auto& f = shared_capture();
     ASSERT_TRUE(f.info.error.empty()) << f.info.error;
     path_ = f.path.string();

@@ -20,6 +20,7 @@
 #include "nudge/sim/run_result.hpp"
 #include "nudge/sim/virtual_driver.hpp"
 #include "session_capture.hpp"
+#include "support/require.hpp"
 
 namespace nudge::pcap_test {
 namespace {
@@ -90,7 +91,7 @@ class VirtualCapture : public ::testing::Test {
  protected:
   void SetUp() override {
     tshark_ = find_tshark();
-    if (tshark_.empty()) GTEST_SKIP() << "tshark not found";
+    NUDGE_REQUIRE(!tshark_.empty(), "tshark");
   }
   void TearDown() override {
     if (std::getenv("NUDGE_KEEP_PCAP")) return;

@@ -9,6 +9,7 @@
 #include "nudge/protocol/emsmdb.hpp"
 #include "nudge/protocol/rop.hpp"
 #include "nudge/protocol/sockaddr.hpp"
+#include "support/require.hpp"
 
 using namespace nudge::protocol;
 using namespace nudge::protocol::emsmdb;
@@ -124,7 +125,7 @@ TEST(emsmdb, register_push_round_trip_and_reference_bytes) {
   EXPECT_EQ(dr.value.notification_handle, 244u);
 
   auto ref = reference_payloads();
-  if (ref.size() < 17) GTEST_SKIP() << "reference capture not found (set NUDGE_SHARED_DIR)";
+  NUDGE_REQUIRE(ref.size() >= 17, "the reference capture shared/reference/emsmdb-reference.pcap (set NUDGE_SHARED_DIR)");
   EXPECT_EQ(pdu, ref[2]);
   EXPECT_EQ(rpdu, ref[3]);
 }
@@ -174,7 +175,7 @@ TEST(emsmdb, rpc_ext2_poll_round_trip_and_reference_bytes) {
   EXPECT_EQ(dr.value.trans_time_ms, 3u);
 
   auto ref = reference_payloads();
-  if (ref.size() < 17) GTEST_SKIP() << "reference capture not found";
+  NUDGE_REQUIRE(ref.size() >= 17, "the reference capture shared/reference/emsmdb-reference.pcap (set NUDGE_SHARED_DIR)");
   EXPECT_EQ(pdu, ref[4]);
   EXPECT_EQ(rpdu, ref[5]);
 }
@@ -221,7 +222,7 @@ TEST(emsmdb, dummy_async_connect_and_wait_match_reference) {
   EXPECT_EQ(decode_async_connect_response(stub_of(conn_rsp)).value.acxh, acxh);
 
   auto ref = reference_payloads();
-  if (ref.size() < 17) GTEST_SKIP() << "reference capture not found";
+  NUDGE_REQUIRE(ref.size() >= 17, "the reference capture shared/reference/emsmdb-reference.pcap (set NUDGE_SHARED_DIR)");
   EXPECT_EQ(dummy_req, ref[9]);
   EXPECT_EQ(dummy_rsp, ref[10]);
   EXPECT_EQ(wait_req, ref[13]);

@@ -1,7 +1,7 @@
 // report.html as a browser shows it: rendered by headless Chromium, every chart
 // present and drawn with data; the bar labels are the table's numbers; nothing
-// is fetched from outside. Skipped only when chromium or gnuplot is absent
-// (scripts/install-deps.sh installs both).
+// is fetched from outside. Skipped when chromium or gnuplot is absent, failed
+// then under NUDGE_REQUIRE_TOOLS=1 (scripts/install-deps.sh installs both).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -10,6 +10,7 @@
 #include <regex>
 
 #include "report_test_support.hpp"
+#include "support/require.hpp"
 
 namespace nudge::report {
 namespace {
@@ -74,8 +75,8 @@ class HtmlReport : public ::testing::Test {
  protected:
   void SetUp() override {
     browser_ = chromium();
-    if (browser_.empty()) GTEST_SKIP() << "chromium is not installed (scripts/install-deps.sh installs it)";
-    if (find_program({"gnuplot"}).empty()) GTEST_SKIP() << "gnuplot is not installed (Debian: gnuplot-nox)";
+    NUDGE_REQUIRE(!browser_.empty(), "chromium (scripts/install-deps.sh installs it)");
+    NUDGE_REQUIRE(!find_program({"gnuplot"}).empty(), "gnuplot (Debian: gnuplot-nox)");
   }
   std::string browser_;
 };

@@ -2,7 +2,8 @@
 // NAT registers an address the notifier must not reach: by default it refuses
 // anything outside loopback. This test feeds the notifier a private callback
 // address, so it runs in a fresh network namespace with only `lo` up: even a
-// bug would have no route out. Needs root (CI runs as root); skipped otherwise.
+// bug would have no route out. Needs root (CI runs as root); skipped otherwise, failed
+// under NUDGE_REQUIRE_TOOLS=1.
 #include <gtest/gtest.h>
 #include <sched.h>
 #include <sys/wait.h>
@@ -17,6 +18,7 @@
 
 #include "notifier_test_client.hpp"
 #include "nudge/notifier/notifier_server.hpp"
+#include "support/require.hpp"
 
 namespace nudge::test {
 namespace {
@@ -69,14 +71,14 @@ int refuse_in_fresh_namespace() {
 }
 
 TEST(notifier_netns, legacy_policy_refuses_a_non_loopback_callback) {
-  if (::geteuid() != 0) GTEST_SKIP() << "needs root for a fresh network namespace";
+  NUDGE_REQUIRE(::geteuid() == 0, "root, for a fresh network namespace");
   const pid_t pid = ::fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) ::_exit(refuse_in_fresh_namespace());
   int status = 0;
   ASSERT_EQ(::waitpid(pid, &status, 0), pid);
   ASSERT_TRUE(WIFEXITED(status));
-  if (WEXITSTATUS(status) == no_netns) GTEST_SKIP() << "could not create a network namespace here";
+  NUDGE_REQUIRE(WEXITSTATUS(status) != no_netns, "a fresh network namespace with lo up (unshare, ip link)");
   EXPECT_EQ(WEXITSTATUS(status), ok) << "failed at step " << WEXITSTATUS(status)
                                      << " (11 server, 12 session, 13 event, 14 stats, 15 sent, 16 not refused)";
 }

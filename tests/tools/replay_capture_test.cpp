@@ -16,6 +16,7 @@
 #include "nudge/sim/pcap_capture.hpp"
 #include "nudge/sim/virtual_driver.hpp"
 #include "session_capture.hpp"
+#include "support/require.hpp"
 
 #ifndef NUDGE_SOURCE_DIR
 #error "NUDGE_SOURCE_DIR must name the source tree"
@@ -81,7 +82,7 @@ TEST(ReplayCapture, FindsTheWholeSessionCapturesClientsAcrossSegments) {
 
 TEST(ReplayCapture, ReadsTheSameSessionsFromPcapng) {
   const auto which = pcap_test::run_command("command -v editcap");
-  if (which.out.empty()) GTEST_SKIP() << "editcap not found";
+  NUDGE_REQUIRE(!which.out.empty(), "editcap (Debian: wireshark-common)");
   const auto& f = pcap_test::shared_capture();
   const fs::path ng = pcap_test::temp_pcap("nudge_replay_ng");
   const auto conv = pcap_test::run_command("editcap -F pcapng '" + f.path.string() + "' '" + ng.string() + "'");
@@ -215,15 +216,20 @@ TEST(ReplayCli, DryRunListsTheClients) {
   EXPECT_NE(out.str().find("[async]"), std::string::npos);
 }
 
+// Nearest-rank percentiles on known values: 1..100 ms in a scrambled order give
+// p50 50, p99 99 (not the maximum), max 100, mean 50.5; five values round up.
 TEST(ReplayReport, PacingPercentilesAreNearestRank) {
   std::vector<double> e;
-  for (int i = 1; i <= 100; ++i) e.push_back(i);
-  const auto p = summarize_pacing(e);
-  EXPECT_EQ(p.count, 100u);
-  EXPECT_EQ(p.p50_ms, 50);
-  EXPECT_EQ(p.p99_ms, 99);
-  EXPECT_EQ(p.max_ms, 100);
-  EXPECT_DOUBLE_EQ(p.mean_ms, 50.5);
+  for (int i = 0; i < 100; ++i) e.push_back(static_cast<double>((i * 37) % 100 + 1));
+  const pacing_summary s = summarize_pacing(e);
+  EXPECT_EQ(s.count, 100u);
+  EXPECT_DOUBLE_EQ(s.p50_ms, 50);
+  EXPECT_DOUBLE_EQ(s.p99_ms, 99);
+  EXPECT_DOUBLE_EQ(s.max_ms, 100);
+  EXPECT_DOUBLE_EQ(s.mean_ms, 50.5);
+  const pacing_summary five = summarize_pacing({5, 1, 4, 2, 3});
+  EXPECT_DOUBLE_EQ(five.p50_ms, 3);
+  EXPECT_DOUBLE_EQ(five.p99_ms, 5);
   EXPECT_EQ(summarize_pacing({}).count, 0u);
 }
 

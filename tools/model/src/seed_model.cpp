@@ -59,7 +59,9 @@ seed_estimate estimate(const seed_inputs& in) {
 }
 
 std::string slip_statement() {
-  return "the article says 1.8 million TSDUs per hour; its own numbers give 1.08 million";
+  const article_as_printed a;
+  return fmt::format("the article says {} million TSDUs per hour; its own numbers give {} million",
+                     a.tsdus_per_hour_said / 1e6, a.tsdus_per_hour_own_numbers() / 1e6);
 }
 
 nlohmann::json to_json(const seed_estimate& e) {

@@ -14,6 +14,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "nudge/model/poll_sizes.hpp"
 #include "nudge/model/seed_model.hpp"
 #include "nudge/sim/scenario.hpp"
 #include "nudge/sim/virtual_driver.hpp"
@@ -35,7 +36,6 @@ struct mode_figures {
   std::size_t clients = 0;
   double polls = 0, empty_polls = 0, bytes = 0, tsdus = 0;  // per client-hour
   double all_bytes = 0, all_packets = 0;                    // every kind of traffic, per client-hour
-  double request_bytes = 0, response_bytes = 0, request_tsdus = 0, response_tsdus = 0;  // of one empty poll
   std::uint64_t generated = 0, fetched = 0, missed = 0;
   double latency_p50 = 0, latency_p99 = 0;
 };
@@ -52,15 +52,6 @@ mode_figures figures(const mode_result& m, duration measured) {
   const auto total = x.traffic.total();
   f.all_bytes = per_client_hour(static_cast<double>(total.wire_bytes), m.clients, measured);
   f.all_packets = per_client_hour(static_cast<double>(total.packets), m.clients, measured);
-  // One poll request's size (all polls send the same request); the empty response is the rest.
-  const auto& up = x.traffic.cell(metrics::message_kind::poll, metrics::direction::to_server);
-  if (up.messages && x.wasted_polls) {
-    f.request_bytes = static_cast<double>(up.wire_bytes) / static_cast<double>(up.messages);
-    f.request_tsdus = static_cast<double>(up.packets) / static_cast<double>(up.messages);
-    const double w = static_cast<double>(x.wasted_polls);
-    f.response_bytes = static_cast<double>(x.wasted_poll_traffic.wire_bytes) / w - f.request_bytes;
-    f.response_tsdus = static_cast<double>(x.wasted_poll_traffic.packets) / w - f.request_tsdus;
-  }
   f.generated = m.events_generated;
   f.fetched = x.events_fetched;
   f.missed = m.events_missed();
@@ -69,22 +60,16 @@ mode_figures figures(const mode_result& m, duration measured) {
   return f;
 }
 
-model::seed_inputs model_inputs(const run_plan& p, const mode_figures* poll) {
+/// The closed form's inputs for a plan. Message sizes come from the encoders and
+/// the plan's wire model (model/poll_sizes.hpp), never from the run it is compared with.
+model::seed_inputs model_inputs(const run_plan& p) {
   model::seed_inputs in;
   in.users = static_cast<double>(p.clients);
   in.day_hours = p.event_process.active_hours_per_day();
   in.events_per_day = p.events_per_client_hour * in.day_hours;
   in.poll_interval_s = to_seconds(p.poll_interval);
   in.jitter = p.poll_jitter;
-  if (p.wire.is_abstract()) {
-    in.request_bytes = in.response_bytes = p.wire.abstract_message_bytes;
-  } else if (poll && poll->request_tsdus > 0) {
-    in.request_bytes = poll->request_bytes;
-    in.response_bytes = poll->response_bytes;
-    in.request_tsdus = poll->request_tsdus;
-    in.response_tsdus = poll->response_tsdus;
-  }
-  return in;
+  return model::with_empty_poll_sizes(in, p.wire);
 }
 
 nlohmann::json run_one(const std::string& file, const std::vector<std::string>& sets, bool full, std::ostream& out) {
@@ -97,14 +82,10 @@ nlohmann::json run_one(const std::string& file, const std::vector<std::string>& 
   std::vector<mode_figures> modes;
   for (const auto& m : r.modes)
     if (m.clients) modes.push_back(figures(m, r.measured));
-  const mode_figures* poll = nullptr;   // the poll mode, for the simulated / model ratio
-  const mode_figures* sizes = nullptr;  // a mode with empty polls, for their sizes (faithful profile)
-  for (const auto& m : modes) {
+  const mode_figures* poll = nullptr;  // the poll mode, for the simulated / model ratio
+  for (const auto& m : modes)
     if (m.mode == "poll") poll = &m;
-    if (!sizes && m.request_tsdus > 0) sizes = &m;
-  }
-  if (poll && poll->request_tsdus > 0) sizes = poll;
-  const auto in = model_inputs(plan, sizes);
+  const auto in = model_inputs(plan);
   const auto est = model::estimate(in);
 
   fmt::print(out, "scenario {}{}\n", file, sets.empty() ? "" : fmt::format(" (--set {})", fmt::join(sets, " --set ")));
@@ -134,8 +115,11 @@ nlohmann::json run_one(const std::string& file, const std::vector<std::string>& 
   row("events generated", [](const mode_figures& m) { return num(static_cast<double>(m.generated)); });
   row("events missed", [](const mode_figures& m) { return num(static_cast<double>(m.missed)); });
   row("latency p50 / p99 (s)", [](const mode_figures& m) { return fmt::format("{:.2f}/{:.2f}", m.latency_p50, m.latency_p99); });
-  fmt::print(out, "\n  closed form, same inputs ({} B + {} B, {} + {} TSDUs per empty poll){:>10}{:>14}\n",
-             num(in.request_bytes, 0), num(in.response_bytes, 0), in.request_tsdus, in.response_tsdus, "article", "Poisson");
+  // The sizes are one empty poll as the encoders write it, on this plan's wire model.
+  fmt::print(out, "\n  {:<74}{:>14}{:>14}\n",
+             fmt::format("closed form, same inputs (one empty poll: {} B + {} B, {} + {} TSDUs)",
+                         num(in.request_bytes, 0), num(in.response_bytes, 0), in.request_tsdus, in.response_tsdus),
+             "article", "Poisson");
   auto mrow = [&](std::string_view label, double a, double p, int d) {
     fmt::print(out, "  {:<74}{:>14}{:>14}\n", label, num(a, d), num(p, d));
   };
