@@ -243,5 +243,5 @@ TEST(client_sim_cli, bad_scenario_and_bad_set_are_usage_errors) {
   expect_usage_error({"--clock", "virtual", "--scenario", "/nonexistent/x.toml"}, "x.toml");
   const std::string file = std::string(NUDGE_SOURCE_DIR) + "/scenarios/nat-mix.toml";
   expect_usage_error({"--clock", "virtual", "--scenario", file.c_str(), "--set", "run.clientz=5"}, "run.clientz");
-  expect_usage_error({"--scenario", file.c_str()}, "NAT mix only applies to --clock virtual");
+  expect_usage_error({"--scenario", file.c_str()}, "nat: applies only to --clock virtual");
 }
