@@ -636,17 +636,10 @@ class worker {
 class event_driver {
  public:
   event_driver(const run_frame& frame, log_sink& sink, const std::vector<std::size_t>& clients)
-      : f_(frame), sink_(sink), clients_(clients), schedule_(frame.plan) {
-    if (f_.plan.events_per_client_hour <= 0) return;
-    mail_.reserve(clients_.size());
-    for (std::size_t k = 0; k < clients_.size(); ++k) {
-      mail_.push_back(schedule_.mailbox_of(clients_[k]));
-      schedule(static_cast<std::uint32_t>(k));
-    }
-  }
+      : f_(frame), sink_(sink), stream_(frame.plan, clients) {}
 
   void run() {
-    if (heap_.empty()) return;
+    if (stream_.empty()) return;
     try {
       asio::io_context io;
       tcp::socket sock(io);
@@ -655,37 +648,35 @@ class event_driver {
       asio::streambuf in;
       std::istream lines(&in);
       std::string out, line;
-      std::vector<due> batch;
-      while (!heap_.empty() && !stop_.load(std::memory_order_relaxed)) {
+      std::vector<event_stream::event> batch;
+      while (!stream_.empty() && !stop_.load(std::memory_order_relaxed)) {
         const time_point now = clock_now();
         out.clear();
         batch.clear();
-        while (!heap_.empty() && heap_.top().at <= now && batch.size() < max_batch) {
-          const auto e = heap_.top();
-          heap_.pop();
+        while (!stream_.empty() && on_clock(stream_.peek()) <= now && batch.size() < max_batch) {
+          const auto e = stream_.pop();
           batch.push_back(e);
           out += "EVENT ";
-          out += run_plan::user_dn(clients_[e.client]);
+          out += run_plan::user_dn(e.client);
           out += '\n';
-          schedule(e.client);
         }
         if (!batch.empty()) {
           asio::write(sock, asio::buffer(out));
-          for (const due& e : batch) {  // answers come in order
+          for (const auto& e : batch) {  // answers come in order
             asio::read_until(sock, in, '\n');
             std::getline(lines, line);
             if (line.rfind("OK", 0) == 0) {
-              ++generated_[static_cast<std::size_t>(f_.modes[clients_[e.client]])];
+              ++generated_[static_cast<std::size_t>(f_.modes[e.client])];
               total_.fetch_add(1, std::memory_order_relaxed);
-              if (f_.opts.on_event) f_.opts.on_event(clients_[e.client], e.at - f_.t0);
+              if (f_.opts.on_event) f_.opts.on_event(e.client, e.at - time_point{});
             } else if (++refused_ <= 3) {
               sink_.warn("control port refused an event: " + one_line(line));
             }
           }
           if (batch.size() == max_batch) continue;  // behind schedule: catch up first
         }
-        if (heap_.empty()) break;
-        const time_point wake = std::min(heap_.top().at, clock_now() + std::chrono::milliseconds(50));
+        if (stream_.empty()) break;
+        const time_point wake = std::min(on_clock(stream_.peek()), clock_now() + std::chrono::milliseconds(50));
         std::this_thread::sleep_until(to_steady(wake));
       }
     } catch (const std::exception& e) {
@@ -699,25 +690,14 @@ class event_driver {
   const mode_array<std::uint64_t>& generated() const { return generated_; }
 
  private:
-  struct due {
-    time_point at;
-    std::uint32_t client;
-    bool operator>(const due& o) const { return at > o.at; }
-  };
   static constexpr std::size_t max_batch = 256;
 
-  // The mailbox's next event, on the clock (schedule times are since time zero).
-  void schedule(std::uint32_t k) {
-    const time_point at = schedule_.next(mail_[k]);
-    if (at != never) heap_.push({f_.t0 + (at - time_point{}), k});
-  }
+  // Schedule times are since time zero; the clock's time zero is t0.
+  time_point on_clock(const event_stream::event& e) const { return f_.t0 + (e.at - time_point{}); }
 
   const run_frame& f_;
   log_sink& sink_;
-  const std::vector<std::size_t>& clients_;
-  event_schedule schedule_;
-  std::vector<event_schedule::mailbox> mail_;  // per client of this slice
-  std::priority_queue<due, std::vector<due>, std::greater<>> heap_;
+  event_stream stream_;
   mode_array<std::uint64_t> generated_{};
   std::atomic<std::uint64_t> total_{0};
   std::atomic<bool> stop_{false};

@@ -34,4 +34,25 @@ std::vector<time_point> event_schedule::times_of(std::size_t client) const {
   return out;
 }
 
+event_stream::event_stream(const run_plan& plan, const std::vector<std::size_t>& clients)
+    : schedule_(plan), clients_(clients), due_(later{&clients_}) {
+  mail_.reserve(clients_.size());
+  for (std::size_t k = 0; k < clients_.size(); ++k) {
+    mail_.push_back(schedule_.mailbox_of(clients_[k]));
+    draw(k);
+  }
+}
+
+event_stream::event event_stream::pop() {
+  const entry e = due_.top();
+  due_.pop();
+  draw(e.slot);
+  return {e.at, clients_[e.slot]};
+}
+
+void event_stream::draw(std::size_t slot) {
+  const time_point at = schedule_.next(mail_[slot]);
+  if (at != never) due_.push({at, slot});
+}
+
 }  // namespace nudge::sim

@@ -15,6 +15,8 @@
 // client index) alone: the schedule does not depend on how clients are split
 // over threads or processes, nor on the order in which mailboxes are asked.
 #include <cstddef>
+#include <functional>
+#include <queue>
 #include <vector>
 
 #include "nudge/protocol/clock.hpp"
@@ -53,6 +55,45 @@ class event_schedule {
   std::size_t clients_;
   duration ramp_up_;
   time_point end_;
+};
+
+/// The events of some clients (the real driver's share of them) as one stream in
+/// time order (ties: the lower client first): each mailbox's next event is drawn
+/// when its previous one is taken, so the stream holds one event per mailbox.
+class event_stream {
+ public:
+  struct event {
+    time_point at;       // since time zero
+    std::size_t client;  // index in the plan
+  };
+
+  event_stream(const run_plan& plan, const std::vector<std::size_t>& clients);
+  event_stream(const event_stream&) = delete;  // the queue's ordering points at clients_
+  event_stream& operator=(const event_stream&) = delete;
+
+  bool empty() const { return due_.empty(); }
+  /// The next event (the stream must not be empty).
+  event peek() const { return {due_.top().at, clients_[due_.top().slot]}; }
+  /// Takes the next event and draws its mailbox's following one.
+  event pop();
+
+ private:
+  struct entry {
+    time_point at;
+    std::size_t slot;  // index in clients_ and mail_
+  };
+  struct later {
+    const std::vector<std::size_t>* clients;
+    bool operator()(const entry& a, const entry& b) const {
+      return a.at != b.at ? a.at > b.at : (*clients)[a.slot] > (*clients)[b.slot];
+    }
+  };
+  void draw(std::size_t slot);
+
+  event_schedule schedule_;
+  std::vector<std::size_t> clients_;
+  std::vector<event_schedule::mailbox> mail_;
+  std::priority_queue<entry, std::vector<entry>, later> due_;
 };
 
 }  // namespace nudge::sim
