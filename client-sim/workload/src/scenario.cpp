@@ -914,7 +914,9 @@ std::optional<scenario_error> apply_overrides(run_plan& plan, const std::vector<
     work.event_process.hours.enabled = true;
 
   auto phase = [](const set_item& a) { return a.def ? a.def->phase : 0; };
-  for (int p = 0; p <= 1; ++p) {
+  int first_phase = 0, last_phase = 1;  // every phase a key of the table has, in order
+  for (const auto& k : keys()) first_phase = std::min(first_phase, k.phase), last_phase = std::max(last_phase, k.phase);
+  for (int p = first_phase; p <= last_phase; ++p) {
     if (auto f = resolve_derived(work)) return override_error(f->key, f->message);
     for (const auto& a : list)
       if (phase(a) == p)
