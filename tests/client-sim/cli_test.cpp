@@ -243,5 +243,57 @@ TEST(client_sim_cli, bad_scenario_and_bad_set_are_usage_errors) {
   expect_usage_error({"--clock", "virtual", "--scenario", "/nonexistent/x.toml"}, "x.toml");
   const std::string file = std::string(NUDGE_SOURCE_DIR) + "/scenarios/nat-mix.toml";
   expect_usage_error({"--clock", "virtual", "--scenario", file.c_str(), "--set", "run.clientz=5"}, "run.clientz");
-  expect_usage_error({"--scenario", file.c_str()}, "NAT mix only applies to --clock virtual");
+  expect_usage_error({"--scenario", file.c_str()}, "nat: applies only to --clock virtual");
+}
+
+TEST(client_sim_cli, a_real_run_refuses_scenario_keys_only_virtual_time_honours_by_name) {
+  // Each refused with its key and why; the same --set is fine in virtual time.
+  const std::pair<const char*, const char*> refused[] = {
+      {"network.one_way_delay=20ms",
+       "network.one_way_delay: applies only to --clock virtual; a real run's network is the loopback interface"},
+      {"network.jitter=5ms", "network.jitter: applies only to --clock virtual"},
+      {"network.udp_loss=0.1", "network.udp_loss: applies only to --clock virtual"},
+      {"network.rate=64000", "network.rate: applies only to --clock virtual"},
+      {"nat=[{preset=\"symmetric\", fraction=1}]", "nat: applies only to --clock virtual"},
+      {"server.policy=peer", "server.policy: configures the in-process notifier of --clock virtual; for a real run, "
+                             "start the notifier with --policy peer"},
+      {"server.polls_max_ms=5000", "start the notifier with --polls-max-ms 5000"},
+      {"server.ping_resend=30s", "start the notifier with --ping-resend 30"},
+      {"server.async_hold=2min", "start the notifier with --async-hold 120"},
+      {"server.push_enabled=false", "start the notifier with --no-push"},
+      {"server.async_enabled=false", "start the notifier with --no-async"},
+      {"server.max_pending_per_mailbox=5", "server.max_pending_per_mailbox: configures the in-process notifier"},
+  };
+  for (const auto& [set, message] : refused) {
+    SCOPED_TRACE(set);
+    expect_usage_error({"--set", set}, message);
+    const auto virt = parse({"--clock", "virtual", "--set", set});
+    EXPECT_EQ(virt.what, kind::run) << virt.text;
+  }
+  // Keys at their default values are not refused.
+  const auto defaults = parse({"--set", "network.one_way_delay=1ms", "--set", "network.udp_loss=0", "--set",
+                               "server.policy=legacy", "--set", "server.ping_resend=60s", "--set",
+                               "server.push_enabled=true"});
+  EXPECT_EQ(defaults.what, kind::run) << defaults.text;
+  // The shipped business day runs in real time as written; the NAT mix names every key it cannot honour.
+  const std::string dir = std::string(NUDGE_SOURCE_DIR) + "/scenarios/";
+  const std::string business = dir + "business-day.toml", nat = dir + "nat-mix.toml";
+  const auto day = parse({"--scenario", business.c_str()});
+  EXPECT_EQ(day.what, kind::run) << day.text;
+  const auto mix = parse({"--scenario", nat.c_str()});
+  ASSERT_EQ(mix.what, kind::usage_error);
+  for (const char* key : {"network.one_way_delay:", "network.jitter:", "nat:"})
+    EXPECT_NE(mix.text.find(key), std::string::npos) << key << " in " << mix.text;
+}
+
+TEST(client_sim_cli, the_rate_flag_states_the_hourly_rate_over_a_files_per_day_rate) {
+  const std::string business = std::string(NUDGE_SOURCE_DIR) + "/scenarios/business-day.toml";  // per_client_day = 50
+  const auto from_file = parse({"--clock", "virtual", "--scenario", business.c_str(), "--set",
+                                "events.business_hours.end=19:00"});
+  ASSERT_EQ(from_file.what, kind::run) << from_file.text;
+  EXPECT_DOUBLE_EQ(from_file.options.plan.events_per_client_hour, 50.0 / 10);  // the file's 50 over 09:00-19:00
+  const auto flag = parse({"--clock", "virtual", "--scenario", business.c_str(), "--events-per-client-hour", "7",
+                           "--set", "events.business_hours.end=19:00"});
+  ASSERT_EQ(flag.what, kind::run) << flag.text;
+  EXPECT_DOUBLE_EQ(flag.options.plan.events_per_client_hour, 7.0);
 }

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "nudge/sim/event_schedule.hpp"
 #include "nudge/sim/virtual_driver.hpp"
 
 using namespace nudge;
@@ -110,4 +111,36 @@ TEST(virtual_driver, a_slow_access_link_delays_delivery_but_not_the_messages) {
   // Wait response (72 wire bytes) + fetch request (124) + response with one NewMail (200): ~0.4 s at 8 kbit/s.
   EXPECT_LT(to_seconds(f.metrics.latency.quantile(0.5)), 0.01);
   EXPECT_GT(to_seconds(s.metrics.latency.quantile(0.5)), 0.35);
+}
+
+// The virtual driver draws its mail from the run's event_schedule, the one the
+// real driver streams from (tests/workload/event_schedule_test.cpp: any split of
+// the clients streams the same events), so for the same plan both drivers
+// generate the same event times, mailbox by mailbox.
+TEST(virtual_driver, generates_exactly_the_event_schedule) {
+  run_plan p = mixed(60);
+  p.length = 3h;
+  p.drain = 1min;
+  p.events_per_client_hour = 20;
+  p.event_process.kind = event_process_kind::mmpp;
+  p.event_process.hours.enabled = true;
+  p.event_process.hours.start = 9h;
+  p.event_process.hours.end = 11h;
+  p.event_process.hours.run_starts_at = 8h + 30min;  // 30 min before the window opens
+  std::vector<std::vector<time_point>> seen(p.clients);
+  virtual_options o;
+  o.on_event = [&](std::size_t client, time_point at) { seen.at(client).push_back(at); };
+  const auto r = run_virtual(p, o);
+
+  const event_schedule schedule(p);
+  std::uint64_t scheduled = 0, generated = 0;
+  for (std::size_t i = 0; i < p.clients; ++i) {
+    const auto expected = schedule.times_of(i);
+    EXPECT_EQ(seen[i], expected) << "client " << i;
+    scheduled += expected.size();
+    for (const time_point t : seen[i]) EXPECT_GE(t, time_point{} + 30min) << "mail before the window, client " << i;
+  }
+  for (const auto& m : r.modes) generated += m.events_generated;
+  EXPECT_EQ(generated, scheduled);
+  EXPECT_GT(scheduled, p.clients * 10);  // ~40 per client in the two business hours
 }

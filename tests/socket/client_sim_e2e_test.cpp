@@ -17,6 +17,7 @@
 #include <chrono>
 #include <csignal>
 #include <istream>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
@@ -25,6 +26,7 @@
 #include <vector>
 
 #include "nudge/sim/asio_driver.hpp"
+#include "nudge/sim/event_schedule.hpp"
 #include "nudge/sim/client_sim_cli.hpp"
 #include "support/notifier_process.hpp"
 
@@ -214,4 +216,67 @@ TEST(client_sim_e2e, non_loopback_options_are_refused_before_any_socket_opens) {
   opts.source_count = 10;  // runs past 127.255.255.255
   EXPECT_NE(validate(opts), "");
   EXPECT_EQ(validate(real_options{}), "");
+}
+
+// `client-sim --clock real --scenario scenarios/business-day.toml`, shortened,
+// starting three seconds before the business window opens: the real driver
+// follows the scenario's process (the shared event_schedule), so no mail is
+// generated before the window, and every event is the schedule's, mailbox by
+// mailbox (the virtual driver generates the same: tests/sim/virtual_driver_test.cpp).
+TEST(client_sim_e2e, a_real_business_day_sends_no_mail_outside_the_business_window) {
+  notifier_process notifier({});
+  ASSERT_TRUE(notifier.running());
+  const std::string file = std::string(NUDGE_SOURCE_DIR) + "/scenarios/business-day.toml";
+  const std::string tcp = notifier.tcp_ep().to_string(), udp_ep = notifier.udp_ep().to_string(),
+                    control = notifier.control_ep().to_string();
+  auto parse = [&](const char* duration) {
+    const char* argv[] = {"client-sim", "--clock", "real", "--scenario", file.c_str(), "--notifier", tcp.c_str(),
+                          "--notifier-udp", udp_ep.c_str(), "--control", control.c_str(),
+                          "--set", "run.clients=20", "--set", duration, "--set", "run.ramp_up=0s",
+                          "--set", "run.drain=2s",
+                          // 24-hour days (the file's "business" day has no outside), 3 s before 09:00:
+                          "--set", "events.business_hours.day=24h", "--set", "events.business_hours.run_starts_at=08:59:57",
+                          // ~0.5 events per client-second in the window (per 8-hour day, as the file states it)
+                          "--set", "events.per_client_day=14400"};
+    return parse_client_sim_options(static_cast<int>(std::size(argv)), argv);
+  };
+
+  const auto parsed = parse("run.duration=6s");
+  ASSERT_EQ(parsed.what, parse_outcome::kind::run) << parsed.text;  // the file's [server] policy is the default
+  const run_plan& plan = parsed.options.plan;
+  ASSERT_TRUE(plan.event_process.hours.enabled);
+  EXPECT_DOUBLE_EQ(plan.events_per_client_hour, 14400.0 / 8);
+
+  std::mutex mu;
+  std::vector<std::vector<duration>> seen(plan.clients);
+  real_options opts = parsed.options.real;
+  opts.on_event = [&](std::size_t client, duration at) {
+    std::lock_guard lock(mu);
+    seen.at(client).push_back(at);
+  };
+  const run_result r = run_real(plan, opts);
+
+  const event_schedule schedule(plan);
+  std::uint64_t scheduled = 0;
+  for (std::size_t i = 0; i < plan.clients; ++i) {
+    std::vector<duration> expected;
+    for (const time_point t : schedule.times_of(i)) expected.push_back(t - time_point{});
+    std::lock_guard lock(mu);
+    EXPECT_EQ(seen[i], expected) << "client " << i;
+    scheduled += expected.size();
+    for (const duration at : seen[i]) {
+      EXPECT_GE(at, 3s) << "mail before 09:00, client " << i;
+      EXPECT_TRUE(schedule.process().active_at(time_point{} + at));
+    }
+  }
+  EXPECT_GT(scheduled, plan.clients);  // ~1.5 per client in the 3 s of business
+  EXPECT_EQ(generated(r), scheduled);
+  EXPECT_EQ(notifier.stats().at("events_generated").get<std::uint64_t>(), scheduled);
+
+  // A run that is over before 09:00 sends no mail at all.
+  const auto early = parse("run.duration=2s");
+  ASSERT_EQ(early.what, parse_outcome::kind::run) << early.text;
+  const run_result none = run_real(early.options.plan, early.options.real);
+  EXPECT_EQ(generated(none), 0u);
+  EXPECT_EQ(notifier.stats().at("events_generated").get<std::uint64_t>(), scheduled);  // nothing added
 }

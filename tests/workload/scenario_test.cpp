@@ -442,3 +442,155 @@ TEST(scenario, the_seed_article_scenario_says_what_the_article_says) {
   EXPECT_EQ(p.mix, (std::array<double, 3>{1, 0, 0}));
   EXPECT_EQ(p.event_process.kind, event_process_kind::poisson);
 }
+
+// ---- order-free overrides ------------------------------------------------------------------------
+
+namespace {
+
+// Applies `sets` to a default plan; the plan's complete text (every field, and the
+// event rate as it was stated), or the error.
+std::string plan_after(const std::vector<std::string>& sets) {
+  run_plan p;
+  if (auto e = apply_overrides(p, sets)) return "error: " + e->what();
+  return to_toml(p);
+}
+
+// Every order of `sets` gives the same plan; returns it.
+std::string same_in_every_order(std::vector<std::string> sets) {
+  std::sort(sets.begin(), sets.end());
+  const std::string first = plan_after(sets);
+  std::size_t orders = 0;
+  do {
+    ++orders;
+    EXPECT_EQ(plan_after(sets), first) << "in the order: " << ::testing::PrintToString(sets);
+  } while (std::next_permutation(sets.begin(), sets.end()));
+  EXPECT_GT(orders, 1u);
+  return first;
+}
+
+// Some assignments go into a scenario file (as root-level dotted keys), the rest
+// into one --set list; a unit is kept together (keys a file must give together).
+std::string plan_from_file_and_sets(const std::vector<std::vector<std::string>>& units, unsigned in_file_mask,
+                                    const std::string& file_prefix, std::vector<std::string> sets) {
+  std::string file = file_prefix;
+  for (std::size_t u = 0; u < units.size(); ++u)
+    for (const auto& a : units[u]) {
+      if (in_file_mask & (1u << u)) file += a + "\n";
+    }
+  auto loaded = parse_scenario(file, "mixed.toml");
+  if (auto* e = std::get_if<scenario_error>(&loaded)) return "error: " + e->what();
+  run_plan p = std::get<run_plan>(loaded);
+  if (auto e = apply_overrides(p, sets)) return "error: " + e->what();
+  return to_toml(p);
+}
+
+}  // namespace
+
+TEST(scenario_overrides, per_client_day_is_resolved_after_the_business_hours_in_any_order) {
+  // 80 a day over a 07:00-19:00 window is 80/12 an hour, typed in either order.
+  const std::string plan = same_in_every_order(
+      {"events.per_client_day=80", "events.business_hours.start=07:00", "events.business_hours.end=19:00"});
+  run_plan p;
+  ASSERT_FALSE(apply_overrides(p, {"events.business_hours.end=19:00", "events.business_hours.start=07:00",
+                                   "events.per_client_day=80"}));
+  EXPECT_DOUBLE_EQ(p.events_per_client_hour, 80.0 / 12.0);
+  EXPECT_EQ(to_toml(p), plan);
+  // A later list that moves the window re-derives the hourly rate from the day's 80.
+  ASSERT_FALSE(apply_overrides(p, {"events.business_hours.end=17:00"}));
+  EXPECT_DOUBLE_EQ(p.events_per_client_hour, 80.0 / 10.0);
+  // Stating the hourly rate ends the derivation.
+  ASSERT_FALSE(apply_overrides(p, {"events.per_client_hour=3", "events.business_hours.end=18:00"}));
+  EXPECT_DOUBLE_EQ(p.events_per_client_hour, 3.0);
+}
+
+TEST(scenario_overrides, mmpp_state_rates_are_resolved_after_the_sojourn_means_in_any_order) {
+  const std::string plan = same_in_every_order({"events.process=mmpp", "events.mmpp.high_mean=10min",
+                                                "events.mmpp.low_mean=50min", "events.mmpp.high_per_client_hour=300",
+                                                "events.mmpp.low_per_client_hour=2"});
+  auto loaded = parse_scenario(plan, "round-trip");
+  ASSERT_TRUE(std::holds_alternative<run_plan>(loaded)) << std::get<scenario_error>(loaded).what() << "\n" << plan;
+  const auto& p = std::get<run_plan>(loaded);
+  EXPECT_NEAR(p.event_process.mmpp.high_rate(p.events_per_client_hour), 300, 1e-9);
+  EXPECT_NEAR(p.event_process.mmpp.low_rate(p.events_per_client_hour), 2, 1e-9);
+  EXPECT_NEAR(p.events_per_client_hour, (300 * 10 + 2 * 50) / 60.0, 1e-9);
+  // One state rate alone keeps the other state's rate of the plan as the list leaves it.
+  const std::string one = same_in_every_order({"events.process=mmpp", "events.mmpp.high_mean=5min",
+                                               "events.mmpp.high_per_client_hour=100"});
+  run_plan q;
+  ASSERT_FALSE(apply_overrides(q, {"events.process=mmpp", "events.mmpp.high_mean=5min"}));
+  const double low = q.event_process.mmpp.low_rate(q.events_per_client_hour);
+  ASSERT_FALSE(apply_overrides(q, {"events.mmpp.high_per_client_hour=100"}));
+  EXPECT_NEAR(q.event_process.mmpp.low_rate(q.events_per_client_hour), low, 1e-9);
+  EXPECT_NEAR(q.event_process.mmpp.high_rate(q.events_per_client_hour), 100, 1e-9);
+  EXPECT_EQ(to_toml(q), one);
+}
+
+TEST(scenario_overrides, an_explicit_enabled_wins_over_the_implied_one_in_any_order) {
+  const std::string plan = same_in_every_order({"events.business_hours.enabled=false", "events.business_hours.start=07:00"});
+  EXPECT_EQ(plan.find("[events.business_hours]"), std::string::npos) << plan;
+  const std::string on = same_in_every_order({"events.per_client_day=48", "events.business_hours.start=08:00"});
+  EXPECT_NE(on.find("[events.business_hours]"), std::string::npos) << on;
+}
+
+TEST(scenario_overrides, keys_that_state_one_thing_twice_are_refused_in_one_list) {
+  run_plan p;
+  const std::string before = to_toml(p);
+  for (const auto& sets : std::vector<std::vector<std::string>>{
+           {"events.per_client_hour=5", "events.per_client_day=80"},
+           {"events.process=mmpp", "events.mmpp.high_per_client_hour=30", "events.mmpp.burst_ratio=4"},
+           {"events.process=mmpp", "events.per_client_hour=5", "events.mmpp.low_per_client_hour=1"},
+           {"wire.profile=faithful", "wire.abstract_message_bytes=200"},
+           {"wire.abstract_message_bytes=0", "wire.profile=abstract"}}) {
+    auto forward = sets, backward = sets;
+    std::reverse(backward.begin(), backward.end());
+    const auto a = apply_overrides(p, forward), b = apply_overrides(p, backward);
+    ASSERT_TRUE(a && b) << ::testing::PrintToString(sets);
+    EXPECT_EQ(a->key, b->key);
+    EXPECT_EQ(to_toml(p), before);
+  }
+  // Agreeing values are fine, in either order.
+  EXPECT_EQ(same_in_every_order({"wire.profile=abstract", "wire.abstract_message_bytes=200"}),
+            plan_after({"wire.abstract_message_bytes=200"}));
+}
+
+TEST(scenario_overrides, file_keys_and_set_lists_mix_in_any_split_and_order) {
+  // Each unit goes either into the file or into the --set list; every split and
+  // every order of the list gives the plan of all units in one file.
+  const std::vector<std::vector<std::string>> per_day_units = {
+      {"events.per_client_day = 80"},
+      {"events.business_hours.start = \"07:00\""},
+      {"events.business_hours.end = \"19:00\""},
+      {"events.mmpp.burst_ratio = 4"},
+      {"events.mmpp.high_mean = \"10min\""},
+  };
+  const std::vector<std::vector<std::string>> state_rate_units = {
+      {"events.mmpp.high_per_client_hour = 300", "events.mmpp.low_per_client_hour = 2"},
+      {"events.mmpp.high_mean = \"10min\""},
+      {"events.mmpp.low_mean = \"50min\""},
+      {"events.business_hours.end = \"19:00\""},
+  };
+  for (const auto* units : {&per_day_units, &state_rate_units}) {
+    const std::string prefix = "events.process = \"mmpp\"\n";  // the file's MMPP keys need it
+    const unsigned all = (1u << units->size()) - 1;
+    const std::string expected = plan_from_file_and_sets(*units, all, prefix, {});
+    ASSERT_EQ(expected.rfind("error", 0), std::string::npos) << expected;
+    std::size_t runs = 0;
+    for (unsigned mask = 0; mask <= all; ++mask) {
+      std::vector<std::string> sets;
+      for (std::size_t u = 0; u < units->size(); ++u)
+        if (!(mask & (1u << u)))
+          for (const auto& a : (*units)[u]) sets.push_back(a);
+      std::sort(sets.begin(), sets.end());
+      do {
+        ++runs;
+        EXPECT_EQ(plan_from_file_and_sets(*units, mask, prefix, sets), expected)
+            << "file units " << mask << ", --set " << ::testing::PrintToString(sets);
+      } while (std::next_permutation(sets.begin(), sets.end()));
+    }
+    EXPECT_GT(runs, std::size_t{1} << units->size());
+  }
+  // The numbers: 80 a day over 12 hours.
+  run_plan p = plan_of("events.process = \"mmpp\"\nevents.per_client_day = 80\n");
+  ASSERT_FALSE(apply_overrides(p, {"events.business_hours.end=19:00", "events.business_hours.start=07:00"}));
+  EXPECT_DOUBLE_EQ(p.events_per_client_hour, 80.0 / 12.0);
+}

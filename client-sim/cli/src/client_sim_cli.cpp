@@ -33,7 +33,8 @@ about new mail in one of three ways, mixed with --mix:
          first ping arrives, then fetches only when a ping says so
   async  EcDoAsyncConnectEx, then EcDoAsyncWaitEx on a second TCP connection
          that the notifier holds and completes when something changes
-Mail arrives as a Poisson process per mailbox (--events-per-client-hour),
+Mail arrives as a Poisson process per mailbox (--events-per-client-hour; a
+scenario may make it bursty or keep it to business hours, in either clock),
 from each client's start until --duration; then --drain seconds pass with no
 new mail so late fetches still count. The table on stdout gives wire bytes and
 packets per client-hour, latency from event to fetch, and missed events, per
@@ -194,7 +195,7 @@ parse_outcome parse_client_sim_options(int argc, const char* const* argv) {
       ->type_name("SECONDS")
       ->check(CLI::NonNegativeNumber)
       ->group(run_group);
-  app.add_option("--events-per-client-hour", p.events_per_client_hour,
+  auto* o_rate = app.add_option("--events-per-client-hour", p.events_per_client_hour,
                  "New-mail events per mailbox per hour (Poisson); 60 = one a minute")
       ->type_name("RATE")
       ->check(CLI::NonNegativeNumber)
@@ -359,6 +360,8 @@ parse_outcome parse_client_sim_options(int argc, const char* const* argv) {
   p.keepalive_interval = seconds(keepalive);
   p.fallback_check_interval = seconds(fallback);
   p.poll_until_first_ping = !pure_push;
+  // The flag states the hourly rate: a file's per_client_day or MMPP state rates no longer derive it.
+  if (o_rate->count()) p.event_rate_as_given.given = event_rate_statement::form::per_client_hour;
 
   const std::pair<const char*, CLI::Option*> real_only[] = {{"--notifier", o_notifier}, {"--notifier-udp", o_udp},
                                                             {"--control", o_control},   {"--workers", o_workers},
@@ -413,8 +416,14 @@ parse_outcome parse_client_sim_options(int argc, const char* const* argv) {
       return usage("--pcap-sample 0 captures nobody; give a fraction above 0");
   }
   if (auto e = apply_overrides(p, overrides)) return usage(e->what());
-  if (o.clock == clock_kind::real && !p.nat_mix.empty())
-    return usage("a NAT mix only applies to --clock virtual (a real run uses real sockets on loopback)");
+  // A real run cannot honour the link model, NAT or the in-process notifier's
+  // settings: refused by key, never silently dropped (values at their defaults pass).
+  if (o.clock == clock_kind::real)
+    if (const auto refused = p.virtual_only_settings(); !refused.empty()) {
+      std::string text;
+      for (const auto& s : refused) text += (text.empty() ? "" : "\nclient-sim: ") + s.key + ": " + s.why;
+      return usage(text);
+    }
   if (auto e = p.validate(); !e.empty()) return usage(e);
   return r;
 }

@@ -36,6 +36,7 @@
 
 #include "nudge/protocol/random.hpp"
 #include "nudge/sim/asio_codec.hpp"
+#include "nudge/sim/event_schedule.hpp"
 
 namespace nudge::sim {
 
@@ -628,26 +629,17 @@ class worker {
 
 // ---- mailbox events through the notifier's control port --------------------------------------
 
-/// One Poisson process per mailbox (each with its own seeded generator, so the
-/// schedule does not depend on how clients are split over processes), started
-/// when its client starts and stopped at `length`, as in the virtual driver.
+/// Each mailbox's events from the run's event_schedule, the one the virtual
+/// driver draws from (Poisson, MMPP, business hours; seeded per client, so the
+/// times do not depend on how clients are split over processes), mapped from
+/// time zero onto the clock and sent to the notifier's control port when due.
 class event_driver {
  public:
   event_driver(const run_frame& frame, log_sink& sink, const std::vector<std::size_t>& clients)
-      : f_(frame), sink_(sink), clients_(clients) {
-    if (f_.plan.events_per_client_hour <= 0) return;
-    mean_ = std::chrono::duration_cast<duration>(std::chrono::duration<double>(3600.0 / f_.plan.events_per_client_hour));
-    rngs_.reserve(clients_.size());
-    for (std::size_t k = 0; k < clients_.size(); ++k) {
-      std::uint64_t state = f_.plan.seed ^ 0x4556454E5453ull;  // "EVENTS"
-      state += clients_[k] * 0x9E3779B97F4A7C15ull;
-      rngs_.emplace_back(splitmix64(state));
-      schedule(static_cast<std::uint32_t>(k), f_.start_of(clients_[k]));
-    }
-  }
+      : f_(frame), sink_(sink), stream_(frame.plan, clients) {}
 
   void run() {
-    if (heap_.empty()) return;
+    if (stream_.empty()) return;
     try {
       asio::io_context io;
       tcp::socket sock(io);
@@ -656,36 +648,35 @@ class event_driver {
       asio::streambuf in;
       std::istream lines(&in);
       std::string out, line;
-      std::vector<std::uint32_t> batch;
-      while (!heap_.empty() && !stop_.load(std::memory_order_relaxed)) {
+      std::vector<event_stream::event> batch;
+      while (!stream_.empty() && !stop_.load(std::memory_order_relaxed)) {
         const time_point now = clock_now();
         out.clear();
         batch.clear();
-        while (!heap_.empty() && heap_.top().at <= now && batch.size() < max_batch) {
-          const auto e = heap_.top();
-          heap_.pop();
-          batch.push_back(e.client);
+        while (!stream_.empty() && on_clock(stream_.peek()) <= now && batch.size() < max_batch) {
+          const auto e = stream_.pop();
+          batch.push_back(e);
           out += "EVENT ";
-          out += run_plan::user_dn(clients_[e.client]);
+          out += run_plan::user_dn(e.client);
           out += '\n';
-          schedule(e.client, e.at);
         }
         if (!batch.empty()) {
           asio::write(sock, asio::buffer(out));
-          for (const std::uint32_t k : batch) {  // answers come in order
+          for (const auto& e : batch) {  // answers come in order
             asio::read_until(sock, in, '\n');
             std::getline(lines, line);
             if (line.rfind("OK", 0) == 0) {
-              ++generated_[static_cast<std::size_t>(f_.modes[clients_[k]])];
+              ++generated_[static_cast<std::size_t>(f_.modes[e.client])];
               total_.fetch_add(1, std::memory_order_relaxed);
+              if (f_.opts.on_event) f_.opts.on_event(e.client, e.at - time_point{});
             } else if (++refused_ <= 3) {
               sink_.warn("control port refused an event: " + one_line(line));
             }
           }
           if (batch.size() == max_batch) continue;  // behind schedule: catch up first
         }
-        if (heap_.empty()) break;
-        const time_point wake = std::min(heap_.top().at, clock_now() + std::chrono::milliseconds(50));
+        if (stream_.empty()) break;
+        const time_point wake = std::min(on_clock(stream_.peek()), clock_now() + std::chrono::milliseconds(50));
         std::this_thread::sleep_until(to_steady(wake));
       }
     } catch (const std::exception& e) {
@@ -699,24 +690,14 @@ class event_driver {
   const mode_array<std::uint64_t>& generated() const { return generated_; }
 
  private:
-  struct due {
-    time_point at;
-    std::uint32_t client;
-    bool operator>(const due& o) const { return at > o.at; }
-  };
   static constexpr std::size_t max_batch = 256;
 
-  void schedule(std::uint32_t k, time_point from) {
-    const time_point at = from + rngs_[k].exponential(mean_);
-    if (at < f_.events_end) heap_.push({at, k});
-  }
+  // Schedule times are since time zero; the clock's time zero is t0.
+  time_point on_clock(const event_stream::event& e) const { return f_.t0 + (e.at - time_point{}); }
 
   const run_frame& f_;
   log_sink& sink_;
-  const std::vector<std::size_t>& clients_;
-  duration mean_{};
-  std::vector<rng> rngs_;
-  std::priority_queue<due, std::vector<due>, std::greater<>> heap_;
+  event_stream stream_;
   mode_array<std::uint64_t> generated_{};
   std::atomic<std::uint64_t> total_{0};
   std::atomic<bool> stop_{false};

@@ -8,6 +8,7 @@
 
 #include "nudge/netsim/nat.hpp"
 #include "nudge/sim/event_queue.hpp"
+#include "nudge/sim/event_schedule.hpp"
 #include "nudge/protocol/random.hpp"
 
 namespace nudge::sim {
@@ -81,8 +82,7 @@ struct ack_tap final : client::session_tap {
 class world {
  public:
   world(const run_plan& plan, const virtual_options& opts)
-      : plan_(plan), opts_(opts), net_rng_(plan.seed ^ 0x4E4554ull), workload_rng_(plan.seed ^ 0x574F524Bull),
-        core_(server_config(plan)) {
+      : plan_(plan), opts_(opts), net_rng_(plan.seed ^ 0x4E4554ull), core_(server_config(plan)), schedule_(plan) {
     modes_ = plan.assign_modes();
     groups_ = plan.assign_nat_groups();
     group_count_ = plan.nat_group_count();
@@ -122,14 +122,15 @@ class world {
     last_tcp_.assign(n, {});
     if (plan.link.rate_bps > 0) link_free_.assign(n, {});
     mailbox_of_.assign(n, 0);
+    mail_.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) mail_.push_back(schedule_.mailbox_of(i));
   }
 
   run_result run() {
     const auto wall_start = std::chrono::steady_clock::now();
     const std::size_t n = plan_.clients;
     for (std::size_t i = 0; i < n; ++i) {
-      const time_point start{plan_.ramp_up * static_cast<std::int64_t>(i) / static_cast<std::int64_t>(n)};
-      push({start, ev_type::client_start, 0, static_cast<std::uint32_t>(i), {}, {}});
+      push({schedule_.client_start(i), ev_type::client_start, 0, static_cast<std::uint32_t>(i), {}, {}});
     }
     if (opts_.progress) push({time_point{} + opts_.progress_every, ev_type::progress, 0, 0, {}, {}});
     const time_point end = time_point{} + plan_.length + plan_.drain;
@@ -211,7 +212,8 @@ class world {
       case ev_type::mailbox_event:
         core_.inject_event(now, mailbox_of_[ev.client]);
         ++group_generated_[metrics_index(ev.client)];
-        schedule_next_event(now, ev.client);
+        if (opts_.on_event) opts_.on_event(ev.client, now);
+        schedule_next_event(ev.client);
         return after_server(now);
       case ev_type::progress: {
         opts_.progress(now, snapshot(now));
@@ -262,7 +264,7 @@ class world {
     }
     mailbox_of_[i] = core_.mailbox(c.config().user_dn);
     c.start(now);
-    schedule_next_event(now, i);
+    schedule_next_event(i);
     after_client(now, i);
   }
 
@@ -290,12 +292,11 @@ class world {
 
   bool observed(std::size_t i) const { return !observed_.empty() && observed_[i]; }
 
-  // The mailbox's next "something changed", from the plan's event process
-  // (Poisson by default; MMPP; business hours), drawn from the workload rng in
-  // event order, so deterministic from the seed.
-  void schedule_next_event(time_point now, std::uint32_t i) {
-    const time_point at = event_process_.next(now, event_state_[i], workload_rng_);
-    if (at < time_point{} + plan_.length) push({at, ev_type::mailbox_event, 0, i, {}, {}});
+  // The mailbox's next "something changed", from the run's event schedule
+  // (shared with the real driver: the same times for the same plan).
+  void schedule_next_event(std::uint32_t i) {
+    const time_point at = schedule_.next(mail_[i]);
+    if (at != never) push({at, ev_type::mailbox_event, 0, i, {}, {}});
   }
 
   // When the last bit of `wire_bytes` leaves client i's access link in direction
@@ -430,8 +431,9 @@ class world {
   std::vector<bool> observed_;  // empty: nobody observed
   std::deque<ack_tap> taps_;    // stable addresses: sessions point at them
   rng net_rng_;
-  rng workload_rng_;
   notifier::notifier_core core_;
+  event_schedule schedule_;
+  std::vector<event_schedule::mailbox> mail_;  // per client: its event generator
   std::vector<client::client_metrics> metrics_;  // per (mode, NAT group)
   std::vector<std::size_t> group_clients_;
   std::vector<std::uint64_t> group_generated_;
@@ -455,9 +457,6 @@ class world {
   std::vector<run_result::timeline_sample> timeline_;
   duration sample_every_ = timeline_interval(plan_.length + plan_.drain);
   std::uint64_t samples_ = 0;
-  // Event bookkeeping for schedule_next_event: the process and each mailbox's state.
-  event_process event_process_{plan_.event_process, plan_.events_per_client_hour};
-  std::vector<event_process::client_state> event_state_ = std::vector<event_process::client_state>(plan_.clients);
 };
 
 }  // namespace

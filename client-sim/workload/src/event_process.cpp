@@ -112,8 +112,8 @@ std::string event_process_spec::validate() const {
 event_process::event_process(const event_process_spec& spec, double mean_per_active_hour)
     : spec_(spec), mean_(mean_per_active_hour > 0 && std::isfinite(mean_per_active_hour) ? mean_per_active_hour : 0.0) {
   if (mean_ > 0) {
-    // Exactly the expression the virtual driver always used, so a default plan
-    // draws the same event times as before. Far-off means are handled in next().
+    // The drivers' historical Poisson arithmetic (a mean gap, rng::exponential).
+    // Far-off means are handled in next().
     const double gap_s = 3600.0 / mean_;
     if (gap_s * 1e9 < horizon_ns)
       poisson_gap_ = std::chrono::duration_cast<duration>(std::chrono::duration<double>(gap_s));
@@ -176,7 +176,7 @@ time_point event_process::next(time_point now, client_state& s, rng& r) const {
   if (spec_.kind == event_process_kind::poisson) {
     if (poisson_gap_ != duration::max() && static_cast<double>(poisson_gap_.count()) * 64 < horizon_ns) {
       const duration gap = r.exponential(poisson_gap_);
-      if (!mapped()) return now + gap;  // the driver's historical arithmetic, to the nanosecond
+      if (!mapped()) return now + gap;  // the historical arithmetic, to the nanosecond
       next_active_ns = static_cast<double>((tau + gap).count());
     } else {
       next_active_ns = static_cast<double>(tau.count()) + standard_exponential(r) * 3.6e12 / mean_;

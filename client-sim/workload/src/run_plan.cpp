@@ -121,4 +121,40 @@ std::string run_plan::validate() const {
   return {};
 }
 
+std::vector<virtual_only_setting> run_plan::virtual_only_settings() const {
+  std::vector<virtual_only_setting> out;
+  const run_plan defaults;
+  const link_model& dl = defaults.link;
+  constexpr const char* loopback = "applies only to --clock virtual; a real run's network is the loopback interface";
+  if (link.one_way_delay != dl.one_way_delay) out.push_back({"network.one_way_delay", loopback});
+  if (link.jitter != dl.jitter) out.push_back({"network.jitter", loopback});
+  if (link.udp_loss != dl.udp_loss) out.push_back({"network.udp_loss", loopback});
+  if (link.rate_bps != dl.rate_bps) out.push_back({"network.rate", loopback});
+  if (!nat_mix.empty())
+    out.push_back({"nat", "applies only to --clock virtual; a real run's clients reach the notifier over loopback, with "
+                          "no NAT between them"});
+
+  // The real notifier is its own program: client-sim cannot configure it, so a
+  // [server] setting would only be written into the result, untrue.
+  const notifier::notifier_config& ds = defaults.server;
+  auto seconds = [](duration d) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g", to_seconds(d));
+    return std::string(buf);
+  };
+  auto refuse = [&](const char* key, const std::string& notifier_flag) {
+    out.push_back({key, "configures the in-process notifier of --clock virtual; for a real run, " +
+                            (notifier_flag.empty() ? std::string("the notifier program has no such setting")
+                                                   : "start the notifier with " + notifier_flag)});
+  };
+  if (server.policy != ds.policy) refuse("server.policy", "--policy " + std::string(notifier::to_string(server.policy)));
+  if (server.polls_max_ms != ds.polls_max_ms) refuse("server.polls_max_ms", "--polls-max-ms " + std::to_string(server.polls_max_ms));
+  if (server.ping_resend != ds.ping_resend) refuse("server.ping_resend", "--ping-resend " + seconds(server.ping_resend));
+  if (server.async_hold != ds.async_hold) refuse("server.async_hold", "--async-hold " + seconds(server.async_hold));
+  if (server.push_enabled != ds.push_enabled) refuse("server.push_enabled", "--no-push");
+  if (server.async_enabled != ds.async_enabled) refuse("server.async_enabled", "--no-async");
+  if (server.max_pending_per_mailbox != ds.max_pending_per_mailbox) refuse("server.max_pending_per_mailbox", "");
+  return out;
+}
+
 }  // namespace nudge::sim

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <deque>
 #include <cmath>
 #include <fstream>
 #include <functional>
@@ -306,6 +307,41 @@ outcome set_nat_array(run_plan& p, const toml::node& v) {
   return {};
 }
 
+using rate_form = event_rate_statement::form;
+
+// The first state rate of a list: the other one starts as the plan's (so one
+// alone keeps the other; both together replace both, in either order).
+void state_rates_from_plan(run_plan& p) {
+  auto& given = p.event_rate_as_given;
+  if (given.given == rate_form::mmpp_state_rates) return;
+  given.given = rate_form::mmpp_state_rates;
+  given.high_per_client_hour = p.event_process.mmpp.high_rate(p.events_per_client_hour);
+  given.low_per_client_hour = p.event_process.mmpp.low_rate(p.events_per_client_hour);
+}
+
+// Derived keys, resolved after every other key of a file or a --set list: the
+// hourly mean (and the MMPP's burst ratio) from the rate as stated.
+outcome resolve_derived(run_plan& p) {
+  auto& given = p.event_rate_as_given;
+  switch (given.given) {
+    case rate_form::per_client_hour: break;
+    case rate_form::per_client_day:
+      p.events_per_client_hour = given.per_client_day / p.event_process.active_hours_per_day();
+      break;
+    case rate_form::mmpp_state_rates: {
+      const double high = given.high_per_client_hour, low = given.low_per_client_hour;
+      if (!(high > 0)) return failure{"must be positive", "events.mmpp.high_per_client_hour", {}};
+      if (low > high)
+        return failure{fmt::format("must not exceed high_per_client_hour ({})", high), "events.mmpp.low_per_client_hour", {}};
+      p.events_per_client_hour = p.event_process.mmpp.set_rates(high, low);
+      // A Poisson process has no states: what the rates stated is now its mean.
+      if (p.event_process.kind != event_process_kind::mmpp) given.given = rate_form::per_client_hour;
+      break;
+    }
+  }
+  return {};
+}
+
 std::vector<key_def> make_keys() {
   std::vector<key_def> k;
   auto add = [&](std::string_view key, std::string_view type, std::string_view help, std::string_view example,
@@ -376,15 +412,21 @@ std::vector<key_def> make_keys() {
         p.event_process.kind = *kind;
         return {};
       });
+  // The rate keys (phase 1) state the rate; the derived ones (per_client_day, the
+  // MMPP's state rates) are resolved into per_client_hour by resolve_derived
+  // once every other key is in, whatever the order they came in.
   add("events.per_client_hour", "number >= 0", "mean events per mailbox per hour (per business hour when business "
-      "hours are on)", "12.5", [](run_plan& p, const toml::node& v) {
-        return get_number(v, p.events_per_client_hour, 0, inf, "a non-negative number");
+      "hours are on)", "12.5", [](run_plan& p, const toml::node& v) -> outcome {
+        if (auto e = get_number(v, p.events_per_client_hour, 0, inf, "a non-negative number")) return e;
+        p.event_rate_as_given.given = rate_form::per_client_hour;
+        return {};
       }, 1);
   add("events.per_client_day", "number >= 0", "mean events per mailbox per day (a day's active hours: the business "
-      "window, or 24 h); sets per_client_hour", "50", [](run_plan& p, const toml::node& v) -> outcome {
+      "window, or 24 h); derives per_client_hour", "50", [](run_plan& p, const toml::node& v) -> outcome {
         double per_day;
         if (auto e = get_number(v, per_day, 0, inf, "a non-negative number")) return e;
-        p.events_per_client_hour = per_day / p.event_process.active_hours_per_day();
+        p.event_rate_as_given.given = rate_form::per_client_day;
+        p.event_rate_as_given.per_client_day = per_day;
         return {};
       }, 1);
   add("events.business_hours.enabled", "boolean", "events only within business hours (setting any other "
@@ -412,31 +454,31 @@ std::vector<key_def> make_keys() {
         return {};
       });
   add("events.mmpp.burst_ratio", "number >= 1 or inf", "high rate / low rate (inf: silent between bursts); keeps the "
-      "mean", "4", [](run_plan& p, const toml::node& v) {
-        return get_number(v, p.event_process.mmpp.burst_ratio, 1, inf, "a number >= 1 (or inf)", true);
+      "mean", "4", [](run_plan& p, const toml::node& v) -> outcome {
+        if (auto e = get_number(v, p.event_process.mmpp.burst_ratio, 1, inf, "a number >= 1 (or inf)", true)) return e;
+        // A ratio replaces state rates given before (a file or an earlier --set list): the mean stays.
+        if (p.event_rate_as_given.given == rate_form::mmpp_state_rates)
+          p.event_rate_as_given.given = rate_form::per_client_hour;
+        return {};
       }, 1);
   add("events.mmpp.high_mean", "duration > 0", "mean time in the high (busy) state", "\"5min\"",
       [](run_plan& p, const toml::node& v) { return get_duration(v, p.event_process.mmpp.high_mean, true); });
   add("events.mmpp.low_mean", "duration > 0", "mean time in the low (quiet) state", "\"1h\"",
       [](run_plan& p, const toml::node& v) { return get_duration(v, p.event_process.mmpp.low_mean, true); });
-  add("events.mmpp.high_per_client_hour", "number > 0", "rate in the high state; with low_per_client_hour sets the "
-      "mean and burst ratio (the override keeps the low rate)", "100", [](run_plan& p, const toml::node& v) -> outcome {
+  add("events.mmpp.high_per_client_hour", "number > 0", "rate in the high state; with low_per_client_hour derives "
+      "the mean and burst ratio (the override keeps the low rate)", "100", [](run_plan& p, const toml::node& v) -> outcome {
         double high;
         if (auto e = get_number(v, high, 0, inf, "a positive number")) return e;
-        const double low = p.event_process.mmpp.low_rate(p.events_per_client_hour);
-        if (high <= 0 || high < low)
-          return fail(fmt::format("must be positive and at least the low state's rate ({})", low));
-        p.events_per_client_hour = p.event_process.mmpp.set_rates(high, low);
+        state_rates_from_plan(p);
+        p.event_rate_as_given.high_per_client_hour = high;
         return {};
       }, 1);
   add("events.mmpp.low_per_client_hour", "number >= 0", "rate in the low state (the override keeps the high rate)",
       "0.5", [](run_plan& p, const toml::node& v) -> outcome {
         double low;
         if (auto e = get_number(v, low, 0, inf, "a non-negative number")) return e;
-        const double high = p.event_process.mmpp.high_rate(p.events_per_client_hour);
-        if (low > high || high <= 0)
-          return fail(fmt::format("must not exceed the high state's rate ({})", high));
-        p.events_per_client_hour = p.event_process.mmpp.set_rates(high, low);
+        state_rates_from_plan(p);
+        p.event_rate_as_given.low_per_client_hour = low;
         return {};
       }, 1);
 
@@ -701,21 +743,21 @@ scenario_result parse_scenario(std::string_view text, std::string_view source, c
                                                      "\"faithful\")");
   }
 
+  // Every setting first, then the rate keys, then what derives from them.
   std::stable_sort(leaves.begin(), leaves.end(), [](const leaf& a, const leaf& b) { return a.def->phase < b.def->phase; });
+  auto derive = [&]() -> std::optional<scenario_error> {
+    if (auto f = resolve_derived(plan)) return make_error(source, key_position(leaves, f->key), f->key, f->message);
+    return std::nullopt;
+  };
+  bool derived = false;
   for (const auto& l : leaves) {
-    if (high && (l.path == "events.mmpp.high_per_client_hour" || l.path == "events.mmpp.low_per_client_hour")) continue;
+    if (l.def->phase > 0 && !derived) {
+      if (auto e = derive()) return *e;
+      derived = true;
+    }
     if (auto e = apply_leaf(plan, l, source)) return *e;
   }
-  if (high) {
-    const auto& hl = *std::find_if(leaves.begin(), leaves.end(), [](const leaf& l) { return l.path == "events.mmpp.high_per_client_hour"; });
-    const auto& ll = *std::find_if(leaves.begin(), leaves.end(), [](const leaf& l) { return l.path == "events.mmpp.low_per_client_hour"; });
-    double h = 0, lo = 0;
-    if (auto f = get_number(*hl.value, h, 0, inf, "a positive number")) return make_error(source, hl.at, hl.path, f->message);
-    if (auto f = get_number(*ll.value, lo, 0, inf, "a non-negative number")) return make_error(source, ll.at, ll.path, f->message);
-    if (h <= 0) return make_error(source, hl.at, hl.path, "must be positive");
-    if (lo > h) return make_error(source, ll.at, ll.path, fmt::format("must not exceed high_per_client_hour ({})", h));
-    plan.events_per_client_hour = plan.event_process.mmpp.set_rates(h, lo);
-  }
+  if (auto e = derive()) return *e;
   if (const auto* mm = at_path(root, "events.mmpp"); mm && mm->is_table() && plan.event_process.kind != event_process_kind::mmpp)
     return make_error(source, mm->source().begin, "events.mmpp",
                       "MMPP parameters given, but events.process is not \"mmpp\" (add process = \"mmpp\" to [events])");
@@ -775,48 +817,77 @@ std::optional<scenario_error> override_error(std::string key, std::string messag
   return scenario_error{std::string(override_source), 0, 0, std::move(key), std::move(message)};
 }
 
-// Applies one assignment to `plan` without the whole-plan check.
-std::optional<scenario_error> apply_one(run_plan& plan, std::string_view assignment, bool& mmpp_key) {
-  const auto eq = assignment.find('=');
-  if (eq == std::string_view::npos)
-    return override_error(std::string(trim(assignment)), "expected KEY=VALUE, e.g. run.clients=500");
-  const std::string key = normalise_key(assignment.substr(0, eq));
+// One KEY=VALUE of a --set list, parsed and checked against the key table.
+struct set_item {
+  std::string key;      // normalised: nat[0].preset -> nat.0.preset
   parsed_value value;
-  parse_value(assignment.substr(eq + 1), value);
-  if (key.empty()) return override_error(key, "expected KEY=VALUE, e.g. run.clients=500");
+  const key_def* def;   // null for nat.N.field
+};
 
-  // NAT entries by index: nat.N.field
-  if (key.size() > 4 && key.substr(0, 4) == "nat.") {
-    const std::string_view rest = std::string_view(key).substr(4);
-    const auto dot = rest.find('.');
-    std::size_t index = 0;
-    const auto [ptr, ec] = std::from_chars(rest.data(), rest.data() + (dot == std::string_view::npos ? rest.size() : dot), index);
-    if (ec != std::errc{} || dot == std::string_view::npos || ptr != rest.data() + dot)
-      return override_error(key, "a NAT entry is nat[N].preset, nat[N].fraction or nat[N].udp_timeout");
-    if (index > plan.nat_mix.size())
-      return override_error(key, fmt::format("there are {} NAT entries: N may be 0..{} ({} appends one)",
-                                             plan.nat_mix.size(), plan.nat_mix.size(), plan.nat_mix.size()));
-    nat_share share = index < plan.nat_mix.size() ? plan.nat_mix[index] : nat_share{};
-    if (auto f = set_nat_field(share, rest.substr(dot + 1), *value.node)) return override_error(key, f->message);
-    if (index < plan.nat_mix.size()) plan.nat_mix[index] = share;
-    else plan.nat_mix.push_back(share);
-    return std::nullopt;
-  }
-
-  const key_def* def = find_key(key);
-  if (!def) return override_error(key, unknown_key_message(key));
-  if (auto f = def->set(plan, *value.node)) return override_error(f->key.empty() ? key : f->key, f->message);
-  if (key.rfind("events.business_hours.", 0) == 0 && key != "events.business_hours.enabled")
-    plan.event_process.hours.enabled = true;
-  if (key.rfind("events.mmpp.", 0) == 0) mmpp_key = true;
+std::optional<scenario_error> parse_assignment(std::string_view text, set_item& out) {
+  const auto eq = text.find('=');
+  if (eq == std::string_view::npos) return override_error(std::string(trim(text)), "expected KEY=VALUE, e.g. run.clients=500");
+  out.key = normalise_key(text.substr(0, eq));
+  if (out.key.empty()) return override_error(out.key, "expected KEY=VALUE, e.g. run.clients=500");
+  parse_value(text.substr(eq + 1), out.value);
+  out.def = nullptr;
+  if (out.key.size() > 4 && out.key.substr(0, 4) == "nat.") return std::nullopt;
+  out.def = find_key(out.key);
+  if (!out.def) return override_error(out.key, unknown_key_message(out.key));
   return std::nullopt;
 }
 
-std::optional<scenario_error> finish_overrides(const run_plan& plan, bool mmpp_key, std::string_view last_mmpp_key) {
-  if (mmpp_key && plan.event_process.kind != event_process_kind::mmpp)
-    return override_error(std::string(last_mmpp_key), "MMPP parameters given, but events.process is not \"mmpp\" (add "
-                                                      "--set events.process=mmpp)");
-  if (auto e = plan.validate(); !e.empty()) return override_error({}, "invalid plan: " + e);
+// Applies one assignment to `plan` without the whole-plan check.
+std::optional<scenario_error> apply_assignment(run_plan& plan, const set_item& a) {
+  const std::string& key = a.key;
+  if (a.def) {
+    if (auto f = a.def->set(plan, *a.value.node)) return override_error(f->key.empty() ? key : f->key, f->message);
+    return std::nullopt;
+  }
+  // NAT entries by index: nat.N.field
+  const std::string_view rest = std::string_view(key).substr(4);
+  const auto dot = rest.find('.');
+  std::size_t index = 0;
+  const auto [ptr, ec] = std::from_chars(rest.data(), rest.data() + (dot == std::string_view::npos ? rest.size() : dot), index);
+  if (ec != std::errc{} || dot == std::string_view::npos || ptr != rest.data() + dot)
+    return override_error(key, "a NAT entry is nat[N].preset, nat[N].fraction or nat[N].udp_timeout");
+  if (index > plan.nat_mix.size())
+    return override_error(key, fmt::format("there are {} NAT entries: N may be 0..{} ({} appends one)",
+                                           plan.nat_mix.size(), plan.nat_mix.size(), plan.nat_mix.size()));
+  nat_share share = index < plan.nat_mix.size() ? plan.nat_mix[index] : nat_share{};
+  if (auto f = set_nat_field(share, rest.substr(dot + 1), *a.value.node)) return override_error(key, f->message);
+  if (index < plan.nat_mix.size()) plan.nat_mix[index] = share;
+  else plan.nat_mix.push_back(share);
+  return std::nullopt;
+}
+
+// Keys that state the same thing two ways, refused in one list as in one file
+// (which one wins would otherwise depend on the order they were typed in).
+std::optional<scenario_error> list_conflicts(const std::deque<set_item>& list) {
+  auto given = [&](std::string_view key) {
+    return std::any_of(list.begin(), list.end(), [&](const set_item& a) { return a.key == key; });
+  };
+  if (given("events.per_client_hour") && given("events.per_client_day"))
+    return override_error("events.per_client_day", "give events.per_client_hour or events.per_client_day, not both");
+  for (std::string_view rate : {"events.mmpp.high_per_client_hour", "events.mmpp.low_per_client_hour"}) {
+    if (!given(rate)) continue;
+    for (std::string_view other : {"events.per_client_hour", "events.per_client_day", "events.mmpp.burst_ratio"})
+      if (given(other))
+        return override_error(std::string(other), fmt::format("{} already sets the mean rate and burst ratio (with the "
+                                                              "other state's rate)", rate));
+  }
+  // wire.profile reads abstract_message_bytes: both in one list must agree.
+  const auto profile = std::find_if(list.begin(), list.end(), [](const set_item& a) { return a.key == "wire.profile"; });
+  const auto bytes =
+      std::find_if(list.begin(), list.end(), [](const set_item& a) { return a.key == "wire.abstract_message_bytes"; });
+  if (profile != list.end() && bytes != list.end() && profile->value.node->is_string()) {
+    const bool faithful = profile->value.node->as_string()->get() == "faithful";
+    const bool zero = bytes->value.node->is_integer() && bytes->value.node->as_integer()->get() == 0;
+    if (faithful != zero)
+      return override_error("wire.abstract_message_bytes",
+                            faithful ? "only the abstract profile has a message size (wire.profile is \"faithful\")"
+                                     : "0 selects the faithful profile, but wire.profile is \"abstract\"");
+  }
   return std::nullopt;
 }
 
@@ -826,16 +897,38 @@ std::optional<scenario_error> apply_override(run_plan& plan, std::string_view as
   return apply_overrides(plan, {std::string(assignment)});
 }
 
+// Order-free: every setting of the list first (in the order given: a key given
+// twice keeps its last value), then the rate keys, then the derived values, so
+// `per_client_day=80 business_hours.end=19:00` and the reverse give one plan.
 std::optional<scenario_error> apply_overrides(run_plan& plan, const std::vector<std::string>& assignments) {
+  std::deque<set_item> list;  // stable addresses: parsed values point into their own tables
+  for (const auto& text : assignments)
+    if (auto e = parse_assignment(text, list.emplace_back())) return e;
+  if (auto e = list_conflicts(list)) return e;
+
   run_plan work = plan;
-  bool mmpp_key = false;
-  std::string last_mmpp_key;
-  for (const auto& a : assignments) {
-    bool this_mmpp = false;
-    if (auto e = apply_one(work, a, this_mmpp)) return e;
-    if (this_mmpp) mmpp_key = true, last_mmpp_key = normalise_key(std::string_view(a).substr(0, a.find('=')));
+  // Setting a business_hours key turns business hours on, unless the list itself says `enabled`.
+  auto is = [&](auto pred) { return std::any_of(list.begin(), list.end(), pred); };
+  if (is([](const set_item& a) { return a.key.rfind("events.business_hours.", 0) == 0; }) &&
+      !is([](const set_item& a) { return a.key == "events.business_hours.enabled"; }))
+    work.event_process.hours.enabled = true;
+
+  auto phase = [](const set_item& a) { return a.def ? a.def->phase : 0; };
+  int first_phase = 0, last_phase = 1;  // every phase a key of the table has, in order
+  for (const auto& k : keys()) first_phase = std::min(first_phase, k.phase), last_phase = std::max(last_phase, k.phase);
+  for (int p = first_phase; p <= last_phase; ++p) {
+    if (auto f = resolve_derived(work)) return override_error(f->key, f->message);
+    for (const auto& a : list)
+      if (phase(a) == p)
+        if (auto e = apply_assignment(work, a)) return e;
   }
-  if (auto e = finish_overrides(work, mmpp_key, last_mmpp_key)) return e;
+  if (auto f = resolve_derived(work)) return override_error(f->key, f->message);
+
+  const auto mmpp_key = std::find_if(list.rbegin(), list.rend(), [](const set_item& a) { return a.key.rfind("events.mmpp.", 0) == 0; });
+  if (mmpp_key != list.rend() && work.event_process.kind != event_process_kind::mmpp)
+    return override_error(mmpp_key->key, "MMPP parameters given, but events.process is not \"mmpp\" (add "
+                                         "--set events.process=mmpp)");
+  if (auto e = work.validate(); !e.empty()) return override_error({}, "invalid plan: " + e);
   plan = std::move(work);
   return std::nullopt;
 }
@@ -896,7 +989,13 @@ std::string to_toml(const run_plan& p) {
   const auto& ev = p.event_process;
   o += "\n[events]\n";
   line("process", toml_string(to_string(ev.kind)));
-  line("per_client_hour", toml_number(p.events_per_client_hour));
+  // The rate as it was stated: a derived rate keeps deriving when what it depends on changes.
+  const auto& rate = p.event_rate_as_given;
+  const bool state_rates = rate.given == event_rate_statement::form::mmpp_state_rates && ev.kind == event_process_kind::mmpp;
+  if (rate.given == event_rate_statement::form::per_client_day)
+    line("per_client_day", toml_number(rate.per_client_day) + "  # " + toml_number(p.events_per_client_hour) + " per client-hour");
+  else if (!state_rates)
+    line("per_client_hour", toml_number(p.events_per_client_hour));
   if (ev.hours.enabled) {
     o += "\n[events.business_hours]\n";
     line("enabled", "true");
@@ -907,7 +1006,12 @@ std::string to_toml(const run_plan& p) {
   }
   if (ev.kind == event_process_kind::mmpp) {
     o += "\n[events.mmpp]\n";
-    line("burst_ratio", toml_number(ev.mmpp.burst_ratio));
+    if (state_rates) {
+      line("high_per_client_hour", toml_number(rate.high_per_client_hour));
+      line("low_per_client_hour", toml_number(rate.low_per_client_hour));
+    } else {
+      line("burst_ratio", toml_number(ev.mmpp.burst_ratio));
+    }
     line("high_mean", dur(ev.mmpp.high_mean));
     line("low_mean", dur(ev.mmpp.low_mean));
   }

@@ -1,7 +1,10 @@
 #pragma once
 // The real-socket driver: runs a run_plan's client_sessions against a live
 // `notifier` over loopback TCP and UDP, and drives mailbox events through the
-// notifier's control port. Same sessions, same run_result as run_virtual.
+// notifier's control port. Same sessions, same event schedule (event_schedule:
+// the same event times per mailbox for the same plan), same run_result as
+// run_virtual. Settings only virtual time can honour (link delay, loss, NAT, the
+// in-process notifier's [server] settings) are refused, not ignored.
 //
 //  * Each client has its own TCP connection(s) (main; plus the async channel in
 //    async mode) and, in push mode, its own UDP socket, all bound to one source
@@ -72,6 +75,11 @@ struct real_options {
   /// capture of the notifier's ports here.
   std::function<void()> before_clients;
   std::function<void()> after_clients;
+  /// Called on the event thread for every mailbox event the notifier's control
+  /// port acknowledged: the client and the event's time in the run's
+  /// event_schedule (since time zero; it was sent no earlier). Only events of
+  /// clients run in this process: worker processes do not report them.
+  std::function<void(std::size_t client, duration scheduled)> on_event;
 };
 
 /// Descriptors a client of this mode holds: TCP main (+ async) (+ UDP for push).

@@ -58,6 +58,9 @@ struct virtual_options {
   duration progress_every = std::chrono::minutes(10);
   /// Optional observer (a pcap writer); must outlive the run.
   virtual_capture* capture = nullptr;
+  /// Called for every mailbox event as it is generated: the client and the
+  /// simulated time (event_schedule's time for it; a test compares drivers with it).
+  std::function<void(std::size_t client, time_point at)> on_event;
 };
 
 run_result run_virtual(const run_plan& plan, const virtual_options& opts = {});

@@ -36,6 +36,25 @@ struct nat_share {
   std::string label() const;
 };
 
+/// How a scenario stated the event rate. per_client_day and the MMPP's two state
+/// rates are derived keys: the hourly mean they give depends on the business
+/// hours and the MMPP's sojourn means. The plan keeps them as stated, and the
+/// scenario reader (scenario.cpp) derives events_per_client_hour (and the burst
+/// ratio) from them after every file key and --set has been applied, so the
+/// plan does not depend on the order the keys were given in.
+struct event_rate_statement {
+  enum class form : std::uint8_t { per_client_hour, per_client_day, mmpp_state_rates };
+  form given = form::per_client_hour;  // per_client_hour: events_per_client_hour is the statement
+  double per_client_day = 0;
+  double high_per_client_hour = 0, low_per_client_hour = 0;
+};
+
+/// A setting only a virtual run can honour, named by its scenario key.
+struct virtual_only_setting {
+  std::string key;  // e.g. "network.one_way_delay"
+  std::string why;  // e.g. "applies only to --clock virtual; a real run's network is the loopback interface"
+};
+
 struct run_plan {
   std::size_t clients = 100;
   /// Fractions of clients per mode (poll, push, async); normalised when used.
@@ -49,6 +68,8 @@ struct run_plan {
   /// How those events arrive: Poisson (the default, as always), bursty (MMPP),
   /// within business hours or not (client-sim/workload/.../event_process.hpp).
   event_process_spec event_process;
+  /// How the rate was stated, when it was derived (see event_rate_statement).
+  event_rate_statement event_rate_as_given;
   /// Clients start spread evenly over the ramp; events run from 0 to `length`;
   /// the drain that follows has no new events, so late fetches still count.
   duration ramp_up = 0s;
@@ -91,6 +112,11 @@ struct run_plan {
   client::client_config client_config_for(std::size_t i, client::client_mode mode) const;
   /// Empty when valid, else a message naming the bad field.
   std::string validate() const;
+  /// The settings, changed from their defaults, that a real run (real sockets on
+  /// loopback, against a notifier started on its own) cannot honour: the link
+  /// model, NAT, and the in-process notifier's [server] settings. Empty: the
+  /// plan runs in real time as written.
+  std::vector<virtual_only_setting> virtual_only_settings() const;
 };
 
 }  // namespace nudge::sim
