@@ -208,6 +208,8 @@ json to_json(const run_result& r) {
        {{"ip_header", p.wire.ip_header},
         {"tcp_header", p.wire.tcp_header},
         {"tcp_options", p.wire.tcp_options},
+        {"syn_options", p.wire.syn_options},
+        {"quick_acks", p.wire.quick_acks},
         {"udp_header", p.wire.udp_header},
         {"mss", p.wire.mss},
         {"abstract_message_bytes", p.wire.abstract_message_bytes},
