@@ -24,8 +24,8 @@ std::string_view to_string(message_kind k) {
 
 traffic_cell wire_model::handshake_to_server() const {
   if (is_abstract()) return {};
-  // SYN (with options) and the final ACK.
-  return {1, 0, 2ull * (ip_header + tcp_header) + syn_options, 2};
+  // SYN (with its options) and the final ACK (with the options of every segment: Linux's timestamps).
+  return {1, 0, 2ull * (ip_header + tcp_header) + syn_options + tcp_options, 2};
 }
 traffic_cell wire_model::handshake_to_client() const {
   if (is_abstract()) return {};
@@ -52,6 +52,11 @@ traffic_meter& traffic_meter::operator+=(const traffic_meter& o) {
 }
 
 time_point ack_tracker::on_data_received(time_point now, duration delayed_ack) {
+  if (quick_acks_ > 0) {
+    // Nothing is pending: quick ACKs come first, so every earlier receipt was acknowledged at once.
+    --quick_acks_;
+    return now;
+  }
   time_point forced = never;
   // An earlier receipt whose ACK delay already ran out was acknowledged by a pure ACK.
   if (deadline_ != never && deadline_ < now) forced = deadline_;

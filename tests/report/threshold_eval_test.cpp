@@ -187,5 +187,32 @@ TEST(threshold_eval, scenario_thresholds_are_read_from_the_plan_and_bound_to_the
   EXPECT_FALSE(ev[0].passed);
 }
 
+// A real run's result carries measured wire figures beside the model's:
+// wire bytes and packets are then the measured ones, and the run says so.
+TEST(threshold_eval, real_runs_use_their_measured_wire_figures) {
+  auto result = small();
+  result["clock"] = "real";
+  auto& poll = result["modes"]["poll"];
+  const double modelled = poll["traffic"]["per_client_hour"]["wire_bytes"].get<double>();
+  poll["measured"] = {{"source", "kernel tcp_info + socket counts"},
+                      {"wire_bytes", 7}, {"packets", 3},
+                      {"per_client_hour", {{"wire_bytes", modelled + 1234}, {"packets", 5}}}};
+  result["total"]["measured"] = {{"source", "kernel tcp_info + socket counts"}};
+  temp_dir dir;
+  const auto path = dir.path / "real.json";
+  write_file(path, result.dump());
+  const auto set = load_inputs({path.string()});
+  ASSERT_EQ(set.runs.size(), 1u);
+  EXPECT_DOUBLE_EQ(one("poll.wire_bytes_per_client_hour == 0", set).values[0].second.value_or(-1), modelled + 1234);
+  EXPECT_DOUBLE_EQ(one("poll.packets_per_client_hour == 0", set).values[0].second.value_or(-1), 5);
+  EXPECT_DOUBLE_EQ(one("poll.wire_bytes == 0", set).values[0].second.value_or(-1), 7);
+  EXPECT_DOUBLE_EQ(one("poll.packets == 0", set).values[0].second.value_or(-1), 3);
+  // Not measured: payload stays the sessions' count.
+  EXPECT_DOUBLE_EQ(one("poll.payload_bytes_per_client_hour == 0", set).values[0].second.value_or(-1),
+                   poll["traffic"]["per_client_hour"]["payload_bytes"].get<double>());
+  EXPECT_NE(set.runs[0].summary().find("measured (kernel tcp_info + socket counts)"), std::string::npos)
+      << set.runs[0].summary();
+}
+
 }  // namespace
 }  // namespace nudge::report

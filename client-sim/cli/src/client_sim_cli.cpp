@@ -447,13 +447,15 @@ class progress_line {
     if (!live_) return;
     const double t = to_seconds(p.elapsed);
     double bps = 0;
-    if (have_last_ && t > last_t_) bps = static_cast<double>(p.wire_bytes - last_bytes_) / (t - last_t_);
+    if (have_last_ && t > last_t_) bps = static_cast<double>(p.modelled_wire_bytes - last_bytes_) / (t - last_t_);
     have_last_ = true;
     last_t_ = t;
-    last_bytes_ = p.wire_bytes;
+    last_bytes_ = p.modelled_wire_bytes;
     std::string head = t < 0 ? std::string("[starting]") : fmt::format("[{:6.1f} s]", t);
     if (p.processes > 1) head += fmt::format(" {} procs", p.processes);
-    show(fmt::format("{} up {}/{} ({} failed)  events {}  fetched {}  polls {}  fetches {}  {}", head, p.clients_ready,
+    // The kernel's figures come when connections close: live, only the model's rate exists.
+    show(fmt::format("{} up {}/{} ({} failed)  events {}  fetched {}  polls {}  fetches {}  {} (modelled wire)", head,
+                     p.clients_ready,
                      p.clients, p.clients_failed, p.events_generated, p.events_fetched, p.polls, p.fetches,
                      rate(bps)));
   }

@@ -37,6 +37,7 @@
 #include "nudge/protocol/random.hpp"
 #include "nudge/sim/asio_codec.hpp"
 #include "nudge/sim/event_schedule.hpp"
+#include "tcp_wire.hpp"
 
 namespace nudge::sim {
 
@@ -224,6 +225,15 @@ std::string one_line(std::string_view s) {
   return out;
 }
 
+// ---- measured wire traffic ---------------------------------------------------------------------
+// IP-layer bytes as a capture's ip.len counts them; loopback IPv4 carries no IP options.
+constexpr std::size_t to_server = static_cast<std::size_t>(metrics::direction::to_server);
+constexpr std::size_t to_client = static_cast<std::size_t>(metrics::direction::to_client);
+
+measured_traffic::flow udp_datagram(std::size_t payload) {
+  return {1, payload, payload + tcp_wire::ipv4_header_bytes + tcp_wire::udp_header_bytes};
+}
+
 /// Everything a slice of clients (one process) needs to run.
 struct run_frame {
   const run_plan& plan;
@@ -279,6 +289,7 @@ struct progress_cells {
 struct slice_result {
   mode_array<std::size_t> clients{};
   mode_array<client_metrics> metrics;
+  mode_array<measured_traffic> measured;
   mode_array<std::uint64_t> generated{};
   std::uint64_t failures = 0;
 
@@ -286,6 +297,7 @@ struct slice_result {
     for (std::size_t k = 0; k < client::client_mode_count; ++k) {
       clients[k] += o.clients[k];
       metrics[k] += o.metrics[k];
+      measured[k] += o.measured[k];
       generated[k] += o.generated[k];
     }
     failures += o.failures;
@@ -293,20 +305,49 @@ struct slice_result {
   }
 };
 
+json flow_to_json(const measured_traffic::flow& f) { return json::array({f.packets, f.payload_bytes, f.wire_bytes}); }
+
+measured_traffic::flow flow_from_json(const json& j) {
+  return {j.at(0).get<std::uint64_t>(), j.at(1).get<std::uint64_t>(), j.at(2).get<std::uint64_t>()};
+}
+
+json measured_to_json(const measured_traffic& m) {
+  return {{"connections", m.tcp_connections},
+          {"unmeasured", m.unmeasured_connections},
+          {"tcp", {flow_to_json(m.tcp[0]), flow_to_json(m.tcp[1])}},
+          {"udp", {flow_to_json(m.udp[0]), flow_to_json(m.udp[1])}}};
+}
+
+measured_traffic measured_from_json(const json& j) {
+  measured_traffic m;
+  m.tcp_connections = j.at("connections").get<std::uint64_t>();
+  m.unmeasured_connections = j.at("unmeasured").get<std::uint64_t>();
+  for (std::size_t d = 0; d < 2; ++d) {
+    m.tcp[d] = flow_from_json(j.at("tcp").at(d));
+    m.udp[d] = flow_from_json(j.at("udp").at(d));
+  }
+  return m;
+}
+
 json slice_to_json(const slice_result& r) {
-  json ms = json::array();
+  json ms = json::array(), wire = json::array();
   for (const auto& m : r.metrics) ms.push_back(client_metrics_to_json(m));
-  return {{"clients", r.clients}, {"generated", r.generated}, {"failures", r.failures}, {"metrics", std::move(ms)}};
+  for (const auto& m : r.measured) wire.push_back(measured_to_json(m));
+  return {{"clients", r.clients},   {"generated", r.generated}, {"failures", r.failures},
+          {"metrics", std::move(ms)}, {"measured", std::move(wire)}};
 }
 
 slice_result slice_from_json(const json& j) {
   slice_result r;
   const auto& ms = j.at("metrics");
-  if (ms.size() != client::client_mode_count) throw std::out_of_range("slice result: wrong number of modes");
+  const auto& wire = j.at("measured");
+  if (ms.size() != client::client_mode_count || wire.size() != client::client_mode_count)
+    throw std::out_of_range("slice result: wrong number of modes");
   for (std::size_t k = 0; k < client::client_mode_count; ++k) {
     r.clients[k] = j.at("clients").at(k).get<std::size_t>();
     r.generated[k] = j.at("generated").at(k).get<std::uint64_t>();
     r.metrics[k] = client_metrics_from_json(ms[k]);
+    r.measured[k] = measured_from_json(wire[k]);
   }
   r.failures = j.at("failures").get<std::uint64_t>();
   return r;
@@ -314,7 +355,7 @@ slice_result slice_from_json(const json& j) {
 
 json progress_to_json(const real_progress& p) {
   return json::array({p.clients_started, p.clients_ready, p.clients_failed, p.events_generated, p.events_fetched,
-                      p.polls, p.fetches, p.wire_bytes});
+                      p.polls, p.fetches, p.modelled_wire_bytes});
 }
 
 void add_progress_json(real_progress& p, const json& j) {
@@ -325,7 +366,7 @@ void add_progress_json(real_progress& p, const json& j) {
   p.events_fetched += j.at(4).get<std::uint64_t>();
   p.polls += j.at(5).get<std::uint64_t>();
   p.fetches += j.at(6).get<std::uint64_t>();
-  p.wire_bytes += j.at(7).get<std::uint64_t>();
+  p.modelled_wire_bytes += j.at(7).get<std::uint64_t>();
 }
 
 // ---- one worker thread: its clients, one io_context, one timer over a deadline heap ------------
@@ -349,6 +390,7 @@ class worker {
 
   const progress_cells& progress() const { return progress_; }
   const mode_array<client_metrics>& metrics() const { return metrics_; }
+  const mode_array<measured_traffic>& measured() const { return measured_; }
   const mode_array<std::size_t>& clients() const { return clients_; }
 
  private:
@@ -379,6 +421,7 @@ class worker {
   static constexpr duration publish_every = std::chrono::milliseconds(100);
 
   client_metrics& m(const slot& s) { return metrics_[static_cast<std::size_t>(s.mode)]; }
+  measured_traffic& wire(const slot& s) { return measured_[static_cast<std::size_t>(s.mode)]; }
 
   // ---- time ----
   time_point next_wakeup() const {
@@ -510,8 +553,23 @@ class worker {
     close(s);
   }
 
-  static void close(slot& s) {
+  /// Measures, then closes. Both connections' TCP_INFO is read before either
+  /// closes, so nothing the notifier does about one closing lands in the other's
+  /// count; datagrams still queued on the UDP socket are read and counted.
+  void close(slot& s) {
     error_code ignored;
+    measured_traffic& w = wire(s);
+    for (tcp::socket* sock : {&s.main, &s.async})
+      if (sock->is_open() && !tcp_wire::add_connection(sock->native_handle(), w)) ++w.unmeasured_connections;
+    if (s.dgram.is_open()) {
+      for (;;) {  // the socket is non-blocking since begin()
+        udp::endpoint from;
+        error_code e;
+        const std::size_t n = s.dgram.receive_from(asio::buffer(rbuf_), from, 0, e);
+        if (e) break;
+        w.udp[to_client] += udp_datagram(n);
+      }
+    }
     if (s.main.is_open()) s.main.close(ignored);
     if (s.async.is_open()) s.async.close(ignored);
     if (s.dgram.is_open()) s.dgram.close(ignored);
@@ -526,8 +584,9 @@ class worker {
       } else if (auto* u = std::get_if<client::udp_send>(&o)) {
         // Only ever to loopback; a datagram that cannot go now is lost, as UDP may be.
         if (!s.dgram.is_open() || !usable_v4_loopback(u->to)) continue;
-        error_code ignored;
-        s.dgram.send_to(asio::buffer(u->bytes), to_udp(u->to), 0, ignored);
+        error_code e;
+        const std::size_t n = s.dgram.send_to(asio::buffer(u->bytes), to_udp(u->to), 0, e);
+        if (!e) wire(s).udp[to_server] += udp_datagram(n);
       }
     }
     outs.clear();
@@ -602,6 +661,7 @@ class worker {
         error_code e;
         const std::size_t n = s.dgram.receive_from(asio::buffer(rbuf_), from, 0, e);
         if (e) break;  // would_block, or an ICMP error surfacing: nothing to deliver
+        wire(s).udp[to_client] += udp_datagram(n);
         s.session->receive_datagram(now, from_udp(from), {rbuf_.data(), n});
       }
       after_input(s, now);
@@ -615,6 +675,7 @@ class worker {
   asio::steady_timer timer_;
   std::vector<std::uint8_t> rbuf_;
   mode_array<client_metrics> metrics_;
+  mode_array<measured_traffic> measured_;
   mode_array<std::size_t> clients_{};
   std::deque<slot> slots_;
   std::priority_queue<deadline, std::vector<deadline>, std::greater<>> heap_;
@@ -749,7 +810,7 @@ slice_result run_slice(const run_frame& f, const std::vector<std::size_t>& clien
       p.events_fetched += c.fetched.load(std::memory_order_relaxed);
       p.polls += c.polls.load(std::memory_order_relaxed);
       p.fetches += c.fetches.load(std::memory_order_relaxed);
-      p.wire_bytes += c.wire.load(std::memory_order_relaxed);
+      p.modelled_wire_bytes += c.wire.load(std::memory_order_relaxed);
     }
     p.events_generated = events.total();
     return p;
@@ -781,6 +842,7 @@ slice_result run_slice(const run_frame& f, const std::vector<std::size_t>& clien
     for (std::size_t k = 0; k < client::client_mode_count; ++k) {
       r.clients[k] += w->clients()[k];
       r.metrics[k] += w->metrics()[k];
+      r.measured[k] += w->measured()[k];
     }
   r.generated = events.generated();
   r.failures = sink.failures();
@@ -1013,6 +1075,11 @@ run_result run_real(const run_plan& plan, const real_options& opts) {
   }
   if (s.failures > log_sink::max_detailed * processes && opts.log)
     opts.log(std::to_string(s.failures) + " client failures in all (the first are shown above)");
+  std::uint64_t unmeasured = 0;
+  for (const auto& m : s.measured) unmeasured += m.unmeasured_connections;
+  if (unmeasured > 0 && opts.log)
+    opts.log(std::to_string(unmeasured) + " TCP connections could not be measured (TCP_INFO without tcpi_bytes_sent "
+             "needs Linux 4.19): the measured wire figures leave them out");
 
   run_result r;
   r.clock = "real";
@@ -1022,6 +1089,7 @@ run_result run_real(const run_plan& plan, const real_options& opts) {
     r.modes[k].mode = static_cast<client_mode>(k);
     r.modes[k].clients = s.clients[k];
     r.modes[k].metrics = std::move(s.metrics[k]);
+    r.modes[k].measured = s.measured[k];
     r.modes[k].events_generated = s.generated[k];
   }
   r.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();

@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 #include <fmt/ostream.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <ostream>
 
 namespace nudge::sim {
@@ -17,6 +19,16 @@ using nlohmann::json;
 client_metrics run_result::total() const {
   client_metrics t;
   for (const auto& m : modes) t += m.metrics;
+  return t;
+}
+
+std::optional<measured_traffic> run_result::measured_total() const {
+  std::optional<measured_traffic> t;
+  for (const auto& m : modes)
+    if (m.measured) {
+      if (!t) t.emplace();
+      *t += *m.measured;
+    }
   return t;
 }
 
@@ -47,7 +59,44 @@ json latency_buckets_json(const metrics::latency_histogram& h) {
   return a;
 }
 
-json metrics_json(const client_metrics& m, std::size_t clients, std::uint64_t generated, duration measured) {
+json flow_json(const measured_traffic::flow& f, const char* packets_name) {
+  return {{packets_name, f.packets}, {"payload_bytes", f.payload_bytes}, {"wire_bytes", f.wire_bytes}};
+}
+
+double percent_of(double part, double whole) { return whole > 0 ? 100.0 * part / whole : 0.0; }
+
+// The measured totals beside the model's (metrics.traffic), with their difference.
+json measured_json(const measured_traffic& mt, const metrics::traffic_cell& model, std::size_t clients,
+                   duration measured) {
+  const auto t = mt.total();
+  const double byte_gap = static_cast<double>(model.wire_bytes) - static_cast<double>(t.wire_bytes);
+  const double packet_gap = static_cast<double>(model.packets) - static_cast<double>(t.packets);
+  return {
+      {"source", measured_traffic_source},
+      {"teardown", "excluded"},
+      {"wire_bytes", t.wire_bytes},
+      {"packets", t.packets},
+      {"payload_bytes", t.payload_bytes},
+      {"per_client_hour",
+       {{"wire_bytes", per_client_hour(static_cast<double>(t.wire_bytes), clients, measured)},
+        {"packets", per_client_hour(static_cast<double>(t.packets), clients, measured)},
+        {"payload_bytes", per_client_hour(static_cast<double>(t.payload_bytes), clients, measured)}}},
+      {"tcp",
+       {{"connections", mt.tcp_connections},
+        {"unmeasured_connections", mt.unmeasured_connections},
+        {"to_server", flow_json(mt.tcp[0], "segments")},
+        {"to_client", flow_json(mt.tcp[1], "segments")}}},
+      {"udp", {{"to_server", flow_json(mt.udp[0], "datagrams")}, {"to_client", flow_json(mt.udp[1], "datagrams")}}},
+      {"model_minus_measured",
+       {{"wire_bytes", byte_gap},
+        {"packets", packet_gap},
+        {"wire_bytes_percent", percent_of(byte_gap, static_cast<double>(t.wire_bytes))},
+        {"packets_percent", percent_of(packet_gap, static_cast<double>(t.packets))}}},
+  };
+}
+
+json metrics_json(const client_metrics& m, std::size_t clients, std::uint64_t generated, duration measured,
+                  const std::optional<measured_traffic>& measured_wire) {
   const auto t = m.traffic.total();
   json by_kind = json::object();
   for (std::size_t k = 0; k < metrics::message_kind_count; ++k) {
@@ -65,7 +114,7 @@ json metrics_json(const client_metrics& m, std::size_t clients, std::uint64_t ge
     if (m.latency_by_path[p].count()) latency_by_path[name] = latency_json(m.latency_by_path[p]);
   }
   const std::uint64_t missed = generated > m.events_fetched ? generated - m.events_fetched : 0;
-  return {
+  json block = {
       {"clients", clients},
       {"clients_ready", m.clients_ready},
       {"clients_failed", m.clients_failed},
@@ -95,7 +144,8 @@ json metrics_json(const client_metrics& m, std::size_t clients, std::uint64_t ge
       {"latency_buckets", latency_buckets_json(m.latency)},
       {"latency_by_path", latency_by_path},
       {"traffic",
-       {{"total", cell_json(t)},
+       {{"source", "wire model"},
+        {"total", cell_json(t)},
         {"per_client_hour",
          {{"payload_bytes", per_client_hour(static_cast<double>(t.payload_bytes), clients, measured)},
           {"wire_bytes", per_client_hour(static_cast<double>(t.wire_bytes), clients, measured)},
@@ -103,11 +153,19 @@ json metrics_json(const client_metrics& m, std::size_t clients, std::uint64_t ge
           {"messages", per_client_hour(static_cast<double>(t.messages), clients, measured)}}},
         {"by_kind", by_kind}}},
   };
+  if (measured_wire) block["measured"] = measured_json(*measured_wire, t, clients, measured);
+  return block;
 }
 
 }  // namespace
 
 double run_result::wire_bytes_per_client_hour(client_mode m) const {
+  const auto& r = modes[static_cast<std::size_t>(m)];
+  if (!r.measured) return modelled_wire_bytes_per_client_hour(m);
+  return per_client_hour(static_cast<double>(r.measured->total().wire_bytes), r.clients, measured);
+}
+
+double run_result::modelled_wire_bytes_per_client_hour(client_mode m) const {
   const auto& r = modes[static_cast<std::size_t>(m)];
   return per_client_hour(static_cast<double>(r.metrics.traffic.total().wire_bytes), r.clients, measured);
 }
@@ -150,6 +208,8 @@ json to_json(const run_result& r) {
        {{"ip_header", p.wire.ip_header},
         {"tcp_header", p.wire.tcp_header},
         {"tcp_options", p.wire.tcp_options},
+        {"syn_options", p.wire.syn_options},
+        {"quick_acks", p.wire.quick_acks},
         {"udp_header", p.wire.udp_header},
         {"mss", p.wire.mss},
         {"abstract_message_bytes", p.wire.abstract_message_bytes},
@@ -160,7 +220,8 @@ json to_json(const run_result& r) {
   for (const auto& m : r.modes) {
     generated += m.events_generated;
     if (m.clients == 0) continue;
-    modes[std::string(client::to_string(m.mode))] = metrics_json(m.metrics, m.clients, m.events_generated, r.measured);
+    modes[std::string(client::to_string(m.mode))] =
+        metrics_json(m.metrics, m.clients, m.events_generated, r.measured, m.measured);
   }
   json out = {{"schema", "nudge.result/1"},
               {"clock", r.clock},
@@ -173,7 +234,7 @@ json to_json(const run_result& r) {
                 {"datagrams_no_route", r.network.no_route},
                 {"datagrams_lost", r.network.lost}}},
               {"modes", modes},
-              {"total", metrics_json(r.total(), r.plan.clients, generated, r.measured)}};
+              {"total", metrics_json(r.total(), r.plan.clients, generated, r.measured, r.measured_total())}};
   if (!p.report_thresholds.empty()) out["plan"]["report"] = {{"thresholds", p.report_thresholds}};
   if (!r.timeline.empty()) {
     // Per interval (not cumulative): wire bytes and packets each mode sent and received in it.
@@ -198,7 +259,7 @@ json to_json(const run_result& r) {
     json groups = json::array();
     for (const auto& g : r.groups) {
       if (g.clients == 0) continue;
-      json block = metrics_json(g.metrics, g.clients, g.events_generated, r.measured);
+      json block = metrics_json(g.metrics, g.clients, g.events_generated, r.measured, std::nullopt);
       block["mode"] = std::string(client::to_string(g.mode));
       block["nat"] = g.nat;
       groups.push_back(std::move(block));
@@ -240,24 +301,28 @@ void print_table(std::ostream& out, const run_result& r) {
     const client_metrics* m;
     client_metrics owned;
     std::uint64_t generated;
+    std::optional<measured_traffic> measured;
   };
   std::vector<column> cols;
   std::uint64_t generated = 0;
   for (const auto& m : r.modes) {
     generated += m.events_generated;
-    if (m.clients) cols.push_back({std::string(client::to_string(m.mode)), m.clients, &m.metrics, {}, m.events_generated});
+    if (m.clients)
+      cols.push_back(
+          {std::string(client::to_string(m.mode)), m.clients, &m.metrics, {}, m.events_generated, m.measured});
   }
-  cols.push_back({"all", r.plan.clients, nullptr, r.total(), generated});
+  cols.push_back({"all", r.plan.clients, nullptr, r.total(), generated, r.measured_total()});
+  const bool measured = std::all_of(cols.begin(), cols.end(), [](const column& c) { return c.measured.has_value(); });
   for (auto& c : cols)
     if (!c.m) c.m = &c.owned;
 
   fmt::print(out, "nudge result ({} clock): {} clients, {:.0f} s measured + {:.0f} s drain, seed {}\n", r.clock,
              r.plan.clients, to_seconds(r.measured), to_seconds(r.plan.drain), r.plan.seed);
-  fmt::print(out, "{:<34}", "");
+  fmt::print(out, "{:<38}", "");
   for (auto& c : cols) fmt::print(out, "{:>14}", c.name);
   fmt::print(out, "\n");
   auto row = [&](const char* label, auto value) {
-    fmt::print(out, "{:<34}", label);
+    fmt::print(out, "{:<38}", label);
     for (auto& c : cols) fmt::print(out, "{:>14}", value(c));
     fmt::print(out, "\n");
   };
@@ -266,8 +331,21 @@ void print_table(std::ostream& out, const run_result& r) {
   };
   auto secs = [](duration d) { return fmt::format("{:.3f}", to_seconds(d)); };
   row("clients", [](const column& c) { return std::to_string(c.clients); });
-  row("wire bytes / client-hour", [&](const column& c) { return pch(c, c.m->traffic.total().wire_bytes); });
-  row("packets / client-hour", [&](const column& c) { return pch(c, c.m->traffic.total().packets); });
+  if (measured) {
+    row("wire bytes / client-hour (measured)", [&](const column& c) { return pch(c, c.measured->total().wire_bytes); });
+    row("packets / client-hour (measured)", [&](const column& c) { return pch(c, c.measured->total().packets); });
+  }
+  const char* model_tag = measured ? " (model)" : "";
+  row(fmt::format("wire bytes / client-hour{}", model_tag).c_str(),
+      [&](const column& c) { return pch(c, c.m->traffic.total().wire_bytes); });
+  row(fmt::format("packets / client-hour{}", model_tag).c_str(),
+      [&](const column& c) { return pch(c, c.m->traffic.total().packets); });
+  if (measured)
+    row("wire bytes: model - measured", [&](const column& c) {
+      const double model = static_cast<double>(c.m->traffic.total().wire_bytes);
+      const double wire = static_cast<double>(c.measured->total().wire_bytes);
+      return fmt::format("{:+.1f}%", percent_of(model - wire, wire));
+    });
   row("payload bytes / client-hour", [&](const column& c) { return pch(c, c.m->traffic.total().payload_bytes); });
   row("polls", [](const column& c) { return std::to_string(c.m->polls); });
   row("polls that found nothing", [](const column& c) { return std::to_string(c.m->wasted_polls); });
@@ -287,7 +365,13 @@ void print_table(std::ostream& out, const run_result& r) {
   row("latency p99.9 (s)", [&](const column& c) { return secs(c.m->latency.quantile(0.999)); });
   row("latency max (s)", [&](const column& c) { return secs(c.m->latency.max()); });
   row("clients failed", [](const column& c) { return std::to_string(c.m->clients_failed); });
-  fmt::print(out, "wire bytes = payload + IPv4/TCP/UDP headers, handshakes and estimated pure ACKs (docs/measurements.md)\n");
+  if (measured)
+    fmt::print(out, "measured = {} (TCP segments and options from each connection's TCP_INFO, teardown excluded); "
+                    "model = payload + IPv4/TCP/UDP headers, handshakes and estimated pure ACKs (docs/measurements.md)\n",
+               measured_traffic_source);
+  else
+    fmt::print(out, "wire bytes = payload + IPv4/TCP/UDP headers, handshakes and estimated pure ACKs: the wire model "
+                    "(docs/measurements.md)\n");
   if (r.groups.empty()) return;
   fmt::print(out, "\nby mode and NAT: events fetched by path, missed, latency p50 by path (s)\n");
   fmt::print(out, "{:<6} {:<26} {:>8} {:>9} {:>9} {:>9} {:>9} {:>8} {:>9} {:>9} {:>12}\n", "mode", "nat", "clients",

@@ -257,7 +257,7 @@ using setter = std::function<outcome(run_plan&, const toml::node&)>;
 
 struct key_def {
   scenario_key doc;
-  int phase;  // 0 first; 1 the event rates (they depend on business hours and the MMPP shape)
+  int phase;  // -1 presets that other keys refine; 0 most keys; 1 the event rates (they depend on business hours and the MMPP shape)
   setter set;
 };
 
@@ -341,6 +341,29 @@ outcome resolve_derived(run_plan& p) {
   }
   return {};
 }
+
+}  // namespace
+
+bool apply_wire_preset(metrics::wire_model& w, std::string_view name) {
+  const metrics::wire_model defaults;
+  if (name == "windows") {
+    w.tcp_options = defaults.tcp_options;
+    w.syn_options = defaults.syn_options;
+    w.delayed_ack = defaults.delayed_ack;
+    w.quick_acks = defaults.quick_acks;
+    return true;
+  }
+  if (name == "linux") {
+    w.tcp_options = 12;  // timestamps (NOP NOP TS) on every segment
+    w.syn_options = 20;  // MSS, SACK-permitted + timestamps, window scale
+    w.delayed_ack = std::chrono::milliseconds(40);  // TCP_DELACK_MIN: what an interactive exchange on lo sees
+    w.quick_acks = 1;  // quick-ACK mode at connection start: the bind and bind_ack are ACKed at once
+    return true;
+  }
+  return false;
+}
+
+namespace {
 
 std::vector<key_def> make_keys() {
   std::vector<key_def> k;
@@ -536,6 +559,18 @@ std::vector<key_def> make_keys() {
         }
         return {};
       });
+  // Applied before the other wire keys of a file (phase -1), which refine it.
+  add("wire.preset", "\"windows\" | \"linux\"", "sets the TCP options and ACK behaviour of the peers: windows "
+      "(the default: no options on data segments, 12 on SYN, 200 ms delayed ACK) or linux (as on Linux loopback: "
+      "12 bytes of timestamps on every segment, 20 on SYN, 40 ms delayed ACK, the first data each end receives "
+      "ACKed at once)", "\"linux\"",
+      [](run_plan& p, const toml::node& v) -> outcome {
+        std::string s;
+        if (auto e = get_string(v, s, "\"windows\" or \"linux\"")) return e;
+        if (!apply_wire_preset(p.wire, s)) return expected("\"windows\" or \"linux\"", v);
+        return {};
+      },
+      -1);
   add("wire.abstract_message_bytes", "integer >= 0", "abstract profile: bytes per message (default 100); setting it "
       "selects the abstract profile, 0 the faithful one", "200", [](run_plan& p, const toml::node& v) {
         return get_int_as(v, p.wire.abstract_message_bytes, 0, u32_max, "an integer >= 0");
@@ -554,6 +589,9 @@ std::vector<key_def> make_keys() {
       [](run_plan& p, const toml::node& v) { return get_int_as(v, p.wire.mss, 1, 65495, "an integer from 1 to 65495"); });
   add("wire.delayed_ack", "duration", "delayed-ACK time of the pure-ACK estimate", "\"40ms\"",
       [](run_plan& p, const toml::node& v) { return get_duration(v, p.wire.delayed_ack); });
+  add("wire.quick_acks", "integer 0..16", "data segments each end of a new connection ACKs at once (Linux's quick-ACK "
+      "mode; 0: Windows)", "1",
+      [](run_plan& p, const toml::node& v) { return get_int_as(v, p.wire.quick_acks, 0, 16, "an integer from 0 to 16"); });
 
   // [[nat]]
   add("nat", "array of tables", "who sits behind which NAT ([[nat]] entries: preset, fraction, udp_timeout)",
@@ -1041,6 +1079,7 @@ std::string to_toml(const run_plan& p) {
   line("udp_header", std::to_string(p.wire.udp_header));
   line("mss", std::to_string(p.wire.mss));
   line("delayed_ack", dur(p.wire.delayed_ack));
+  line("quick_acks", std::to_string(p.wire.quick_acks));
 
   for (const auto& n : p.nat_mix) {
     o += "\n[[nat]]\n";

@@ -83,6 +83,8 @@ std::string run::summary() const {
   if (plan.contains("server") && plan["server"].is_object() && plan["server"].contains("policy"))
     s += fmt::format(", {} policy", plan["server"].value("policy", std::string("?")));
   if (plan.contains("seed") && plan["seed"].is_number()) s += fmt::format(", seed {}", plan["seed"].dump());
+  if (has_measured_wire(result.value("total", json::object())))
+    s += fmt::format("; wire bytes and packets measured ({})", result["total"]["measured"].value("source", std::string("?")));
   return s;
 }
 

@@ -58,6 +58,10 @@ struct wire_model {
   std::uint32_t udp_header = 8;
   std::uint32_t mss = 1460;
   duration delayed_ack = std::chrono::milliseconds(200);
+  /// Data segments each end of a new connection acknowledges at once, by a pure
+  /// ACK, before delaying its ACKs: Linux's quick-ACK mode at connection start
+  /// (1: the bind and the bind_ack are each ACKed at once); 0 for Windows.
+  std::uint32_t quick_acks = 0;
   /// Abstract size profile (the seed article's arithmetic): when non-zero, every
   /// message counts as exactly this many bytes in one TSDU, and transport
   /// overhead (headers, handshakes, ACKs) counts as nothing.
@@ -114,9 +118,13 @@ class ack_tracker {
   /// Flushes a pending ACK whose delay has passed by `now` (or at end of run).
   time_point flush(time_point now);
   time_point pending_deadline() const { return deadline_; }
+  /// The next `n` receipts are acknowledged at once (wire_model::quick_acks):
+  /// on_data_received returns `now` for each.
+  void set_quick_acks(std::uint32_t n) { quick_acks_ = n; }
 
  private:
   time_point deadline_ = never;
+  std::uint32_t quick_acks_ = 0;
 };
 
 }  // namespace nudge::metrics

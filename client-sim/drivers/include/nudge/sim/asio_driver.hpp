@@ -40,7 +40,9 @@ struct real_progress {
   std::uint64_t events_fetched = 0;
   std::uint64_t polls = 0;
   std::uint64_t fetches = 0;
-  std::uint64_t wire_bytes = 0;         // both directions, as the sessions count them
+  /// Both directions, as the sessions' wire model counts them: the measured
+  /// figures (kernel TCP_INFO) exist only once connections close.
+  std::uint64_t modelled_wire_bytes = 0;
 };
 
 struct real_options {

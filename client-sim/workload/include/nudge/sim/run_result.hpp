@@ -16,11 +16,56 @@
 
 namespace nudge::sim {
 
+/// What went over the wire in a real run, per mode, from the kernel and the
+/// sockets rather than the wire model (docs/measurements.md, "Measured wire
+/// traffic"). TCP: each connection's TCP_INFO read just before the client
+/// starts its teardown (teardown is counted in neither model nor measurement);
+/// UDP: the datagrams the client's socket sent and received. IP-layer bytes.
+struct measured_traffic {
+  struct flow {
+    std::uint64_t packets = 0;        // TCP segments (SYN, data, pure ACKs) or UDP datagrams
+    std::uint64_t payload_bytes = 0;  // TCP payload / datagram payload
+    std::uint64_t wire_bytes = 0;     // IP-layer bytes: payload + IP, TCP/UDP headers and TCP options
+    flow& operator+=(const flow& o) {
+      packets += o.packets;
+      payload_bytes += o.payload_bytes;
+      wire_bytes += o.wire_bytes;
+      return *this;
+    }
+    friend bool operator==(const flow&, const flow&) = default;
+  };
+  std::uint64_t tcp_connections = 0;  // connections whose TCP_INFO was read
+  std::uint64_t unmeasured_connections = 0;  // connections TCP_INFO could not describe: missing from the figures
+  std::array<flow, 2> tcp{};          // [metrics::direction]: to_server, to_client
+  std::array<flow, 2> udp{};
+
+  flow total() const {
+    flow t;
+    for (const auto& f : tcp) t += f;
+    for (const auto& f : udp) t += f;
+    return t;
+  }
+  measured_traffic& operator+=(const measured_traffic& o) {
+    tcp_connections += o.tcp_connections;
+    unmeasured_connections += o.unmeasured_connections;
+    for (std::size_t d = 0; d < 2; ++d) {
+      tcp[d] += o.tcp[d];
+      udp[d] += o.udp[d];
+    }
+    return *this;
+  }
+  friend bool operator==(const measured_traffic&, const measured_traffic&) = default;
+};
+/// What the JSON's measured blocks name as their source.
+inline constexpr const char* measured_traffic_source = "kernel tcp_info + socket counts";
+
 struct mode_result {
   client::client_mode mode = client::client_mode::poll;
   std::size_t clients = 0;
   client::client_metrics metrics;
   std::uint64_t events_generated = 0;  // for this mode's mailboxes, during the run
+  /// Real runs: the measured wire traffic (metrics.traffic stays the model's).
+  std::optional<measured_traffic> measured;
   std::uint64_t events_missed() const {
     return events_generated > metrics.events_fetched ? events_generated - metrics.events_fetched : 0;
   }
@@ -68,8 +113,13 @@ struct run_result {
 
   /// Totals over all modes.
   client::client_metrics total() const;
-  /// The bytes per client-hour of one mode (wire bytes, both directions).
+  /// Measured traffic over all modes; nullopt unless the run measured it (real runs).
+  std::optional<measured_traffic> measured_total() const;
+  /// The bytes per client-hour of one mode (wire bytes, both directions):
+  /// measured when the run measured them, else the wire model's.
   double wire_bytes_per_client_hour(client::client_mode m) const;
+  /// The wire model's figure, whatever the run measured.
+  double modelled_wire_bytes_per_client_hour(client::client_mode m) const;
 };
 
 nlohmann::json to_json(const run_result& r);

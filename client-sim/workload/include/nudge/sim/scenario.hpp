@@ -54,6 +54,12 @@ std::optional<scenario_error> apply_overrides(run_plan& plan, const std::vector<
 /// gives the same plan back.
 std::string to_toml(const run_plan& plan);
 
+/// The wire.preset key: "windows" (wire_model's defaults) or "linux" (TCP
+/// timestamps on every segment, Linux's SYN options and 40 ms delayed ACK, as on
+/// Linux loopback). Sets tcp_options, syn_options and delayed_ack; false for an
+/// unknown name.
+bool apply_wire_preset(metrics::wire_model& w, std::string_view name);
+
 /// Every key a scenario may set (dotted; NAT keys as nat.N.*), with its type and meaning.
 struct scenario_key {
   std::string_view key;

@@ -45,8 +45,11 @@ const metric_info* find_run_metric(std::string_view name);
 std::string closest_metric(std::string_view name, bool run_metric);
 
 /// The metric's value in `block` (a mode block, or the whole result for run
-/// metrics); nullopt when the block has no data for it.
+/// metrics); nullopt when the block has no data for it. Wire bytes and packets
+/// come from the block's `measured` figures when it has them (real runs).
 std::optional<double> lookup(const nlohmann::json& block, const metric_info& m);
+/// The block holds measured wire figures (a real run's mode or total).
+bool has_measured_wire(const nlohmann::json& block);
 
 /// The client modes a result can hold, in report order.
 const std::vector<std::string>& mode_names();

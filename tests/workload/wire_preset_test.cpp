@@ -1,0 +1,81 @@
+// wire.preset: a named set of TCP wire settings (docs/scenarios.md), refined by
+// the file's other wire keys whatever their order.
+#include <gtest/gtest.h>
+
+#include <variant>
+
+#include "nudge/sim/scenario.hpp"
+
+using namespace nudge;
+using namespace nudge::sim;
+using namespace std::chrono_literals;
+
+namespace {
+
+run_plan plan_of(std::string_view text) {
+  auto r = parse_scenario(text, "test.toml");
+  if (auto* e = std::get_if<scenario_error>(&r)) {
+    ADD_FAILURE() << e->what();
+    return {};
+  }
+  return std::get<run_plan>(r);
+}
+
+TEST(WirePreset, LinuxPutsTimestampsOnEverySegmentAndAcksAfter40ms) {
+  const run_plan p = plan_of("[wire]\npreset = \"linux\"\n");
+  EXPECT_EQ(p.wire.tcp_options, 12u);
+  EXPECT_EQ(p.wire.syn_options, 20u);
+  EXPECT_EQ(p.wire.delayed_ack, 40ms);
+  EXPECT_EQ(p.wire.quick_acks, 1u);
+  // An idle poll: 84 + 100 bytes of PDUs, each in one segment with 52 bytes of headers.
+  EXPECT_EQ(p.wire.tcp_message(84).wire_bytes + p.wire.tcp_message(100).wire_bytes, 84u + 100u + 2 * 52u);
+  EXPECT_EQ(p.wire.handshake_to_server().wire_bytes, 60u + 52u);  // SYN, then the third ACK with timestamps
+  EXPECT_EQ(p.wire.handshake_to_client().wire_bytes, 60u);        // SYN-ACK
+}
+
+TEST(WirePreset, WindowsIsTheDefault) {
+  run_plan p;
+  p.wire.tcp_options = 12;
+  p.wire.delayed_ack = 1s;
+  ASSERT_FALSE(apply_override(p, "wire.preset=windows"));
+  const metrics::wire_model defaults;
+  EXPECT_EQ(p.wire.tcp_options, defaults.tcp_options);
+  EXPECT_EQ(p.wire.syn_options, defaults.syn_options);
+  EXPECT_EQ(p.wire.delayed_ack, defaults.delayed_ack);
+  EXPECT_EQ(p.wire.quick_acks, defaults.quick_acks);
+}
+
+TEST(WirePreset, TheFirstDataEachEndReceivesIsAckedAtOnceThenAcksAreDelayed) {
+  const run_plan p = plan_of("[wire]\npreset = \"linux\"\n");
+  metrics::ack_tracker acks;
+  acks.set_quick_acks(p.wire.quick_acks);
+  const time_point t0{};
+  EXPECT_EQ(acks.on_data_received(t0 + 1ms, p.wire.delayed_ack), t0 + 1ms) << "the bind: a pure ACK at once";
+  EXPECT_EQ(acks.pending_deadline(), never);
+  EXPECT_EQ(acks.on_data_received(t0 + 10ms, p.wire.delayed_ack), never) << "then delayed";
+  EXPECT_EQ(acks.pending_deadline(), t0 + 50ms);
+  EXPECT_EQ(acks.on_data_sent(t0 + 20ms), never) << "and carried by data within 40 ms";
+}
+
+TEST(WirePreset, OtherWireKeysOfAFileRefineItInAnyOrder) {
+  for (const char* text : {"[wire]\npreset = \"linux\"\ndelayed_ack = \"200ms\"\n",
+                           "[wire]\ndelayed_ack = \"200ms\"\npreset = \"linux\"\n"}) {
+    const run_plan p = plan_of(text);
+    EXPECT_EQ(p.wire.tcp_options, 12u) << text;
+    EXPECT_EQ(p.wire.delayed_ack, 200ms) << text;
+  }
+}
+
+TEST(WirePreset, AnUnknownNameIsAnErrorThatNamesTheKey) {
+  auto r = parse_scenario("[wire]\npreset = \"solaris\"\n", "test.toml");
+  ASSERT_TRUE(std::holds_alternative<scenario_error>(r));
+  const auto& e = std::get<scenario_error>(r);
+  EXPECT_EQ(e.key, "wire.preset");
+  EXPECT_NE(e.message.find("\"linux\""), std::string::npos) << e.message;
+  run_plan p;
+  const auto o = apply_override(p, "wire.preset=bsd");
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->key, "wire.preset");
+}
+
+}  // namespace
