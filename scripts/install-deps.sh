@@ -13,6 +13,7 @@ packages=(
   tshark wireshark-common  # tshark judges captures; editcap (wireshark-common) converts them to pcapng
   iproute2                 # `ip link set lo up` in the network-namespace test
   gnuplot-nox chromium     # nudge-report draws charts with gnuplot; its test renders report.html in headless Chromium
+  jq time                  # scripts/figures.sh reads results with jq and times runs with /usr/bin/time
   # clang and libclang-rt-14-dev above build the fuzz preset (libFuzzer) that .ci/fuzz.sh runs.
 )
 
