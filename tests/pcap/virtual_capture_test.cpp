@@ -327,7 +327,10 @@ TEST(ClientSimPcapFlags, EpochTextRoundTrips) {
   EXPECT_EQ(sim::parse_pcap_epoch("1970-01-01"), duration::zero());
   EXPECT_FALSE(sim::parse_pcap_epoch("2026-13-01"));
   EXPECT_FALSE(sim::parse_pcap_epoch("2026-01-05T25:00"));
-  EXPECT_EQ(sim::notifier_capture_filter(7777, 7778), "tcp port 7777 or udp port 7778");
+  EXPECT_EQ(sim::notifier_capture_filter(protocol::ip_endpoint::v4(127, 0, 0, 1, 7777),
+                                         protocol::ip_endpoint::v4(127, 0, 0, 3, 7778)),
+            "(tcp and ((src host 127.0.0.1 and src port 7777) or (dst host 127.0.0.1 and dst port 7777))) or "
+            "(udp and ((src host 127.0.0.3 and src port 7778) or (dst host 127.0.0.3 and dst port 7778)))");
 }
 
 TEST(ClientSimPcapFlags, AnUnwritableFileFailsTheVirtualRunBeforeItStarts) {

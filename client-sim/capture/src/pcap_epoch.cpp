@@ -96,8 +96,13 @@ std::string format_pcap_epoch(duration since_1970) {
   return buf;
 }
 
-std::string notifier_capture_filter(std::uint16_t tcp_port, std::uint16_t udp_port) {
-  return "tcp port " + std::to_string(tcp_port) + " or udp port " + std::to_string(udp_port);
+std::string notifier_capture_filter(const protocol::ip_endpoint& tcp, const protocol::ip_endpoint& udp) {
+  auto side = [](const char* proto, const protocol::ip_endpoint& e) {
+    const std::string host = e.address_string(), port = std::to_string(e.port);
+    return std::string("(") + proto + " and ((src host " + host + " and src port " + port + ") or (dst host " + host +
+           " and dst port " + port + ")))";
+  };
+  return side("tcp", tcp) + " or " + side("udp", udp);
 }
 
 }  // namespace nudge::sim

@@ -526,7 +526,7 @@ int run_client_sim(const client_sim_options& o, std::ostream& out, std::ostream&
           live_capture_options lo;
           lo.path = o.pcap.path;
           lo.interface = o.pcap.interface;
-          lo.filter = notifier_capture_filter(ro.notifier.port, ro.notifier_udp.port);
+          lo.filter = notifier_capture_filter(ro.notifier, ro.notifier_udp);
           if (auto e = live.start(lo); !e.empty()) {
             capture_failed = true;
             capture_error(e + "; the run continues without a capture (exit code 1 at the end)");

@@ -24,6 +24,7 @@
 
 #include "nudge/capture/frame_synthesizer.hpp"
 #include "nudge/capture/pcap_file_writer.hpp"
+#include "nudge/protocol/endpoint.hpp"
 #include "nudge/sim/virtual_driver.hpp"
 
 struct pcap;
@@ -41,8 +42,10 @@ std::optional<duration> parse_pcap_epoch(std::string_view text);
 /// The inverse, for messages: "2026-01-05T09:00:00Z" (whole seconds).
 std::string format_pcap_epoch(duration since_1970);
 
-/// What a capture of the notifier's ports filters on: "tcp port X or udp port Y".
-std::string notifier_capture_filter(std::uint16_t tcp_port, std::uint16_t udp_port);
+/// What a capture of the notifier filters on: its TCP and UDP endpoints exactly
+/// (address and port), so that another program's socket that happens to use
+/// the same port number on another loopback address stays out of the file.
+std::string notifier_capture_filter(const protocol::ip_endpoint& tcp, const protocol::ip_endpoint& udp);
 
 struct virtual_pcap_options {
   std::filesystem::path path;
@@ -134,7 +137,7 @@ class virtual_pcap_recorder final : public virtual_capture {
 struct live_capture_options {
   std::filesystem::path path;
   std::string interface = "lo";
-  std::string filter;                          // BPF, e.g. notifier_capture_filter(7777, 7778)
+  std::string filter;                          // BPF, e.g. notifier_capture_filter(tcp, udp)
   int buffer_bytes = 64 * 1024 * 1024;         // kernel ring: big, so bursts are not dropped
   int snaplen = 65535;
 };
