@@ -53,12 +53,15 @@ row "the same day with push and async" "${wall} s wall, ${rss} MB peak RSS" \
 
 echo "figures: the seed article's table"
 "$bin/nudge-seed-table" scenarios/seed-article.toml >"$work/seed-table.txt"
-sim_bytes=$(awk -F'|' '/unnecessary bytes per client-hour/ {gsub(/ /, "", $5); print $5}' "$work/seed-table.txt")
-model_bytes=$(awk -F'|' '/unnecessary bytes per client-hour/ {gsub(/ /, "", $4); print $4}' "$work/seed-table.txt")
-if [[ -n $sim_bytes && -n $model_bytes ]]; then
-  row "unnecessary polling traffic per client-hour (seed article)" \
-    "simulation ${sim_bytes} B, closed form ${model_bytes} B" "nudge-seed-table scenarios/seed-article.toml"
+# "unnecessary bytes" (the simulation, first block) and the closed form's Poisson column.
+sim_bytes=$(awk '$1 == "unnecessary" && $2 == "bytes" && NF == 3 {print $3; exit}' "$work/seed-table.txt")
+model_bytes=$(awk '/unnecessary bytes per client-hour/ {print $NF; exit}' "$work/seed-table.txt")
+if [[ -z $sim_bytes || -z $model_bytes ]]; then
+  echo "figures: could not read nudge-seed-table's output ($work/seed-table.txt)" >&2
+  exit 1
 fi
+row "unnecessary polling traffic per client-hour (seed article's day, abstract profile)" \
+  "simulation ${sim_bytes} B, Poisson closed form ${model_bytes} B" "nudge-seed-table scenarios/seed-article.toml"
 
 if ((large)); then
   echo "figures: a million clients for one simulated hour (one run)"
@@ -80,8 +83,9 @@ real_cmd=(--clients 10000 --mix poll=0.3,push=0.4,async=0.3 --poll-interval 5 --
 "$bin/client-sim" --clock real --notifier 127.0.0.1:$tcp --notifier-udp 127.0.0.1:$udp --control 127.0.0.1:$ctl \
   "${real_cmd[@]}" --json "$work/real.json" >/dev/null
 kill -INT $notifier_pid; wait $notifier_pid || true
-mode_bytes() {  # measured when the result has it, else the model's (older results)
-  jq -r --arg m "$1" '.modes[$m] | (.measured.per_client_hour.wire_bytes // .traffic.per_client_hour.wire_bytes) | floor' "$work/real.json"
+group() { sed ':a;s/\B[0-9]\{3\}\>/,&/;ta'; }  # 341347 -> 341,347
+mode_bytes() {  # measured (a real run's result always has it)
+  jq -r --arg m "$1" '.modes[$m].measured.per_client_hour.wire_bytes | floor' "$work/real.json" | group
 }
 missed=$(jq -r '.total.events.missed' "$work/real.json")
 p50=$(jq -r '.modes.poll.latency.p50_s * 100 | round / 100' "$work/real.json")
