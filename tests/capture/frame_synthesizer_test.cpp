@@ -2,7 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
 #include <numeric>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "frame_parse.hpp"
@@ -360,6 +364,102 @@ TEST(FrameSynthesizer, CustomMss) {
   EXPECT_EQ(sink.frames().size(), 5u);
   EXPECT_EQ(parse(sink.frames()[3].bytes).payload.size(), 536u);
   EXPECT_EQ(parse(sink.frames()[4].bytes).payload.size(), 464u);
+}
+
+std::vector<std::uint8_t> be32(std::uint32_t v) {
+  return {static_cast<std::uint8_t>(v >> 24), static_cast<std::uint8_t>(v >> 16), static_cast<std::uint8_t>(v >> 8),
+          static_cast<std::uint8_t>(v)};
+}
+
+// NOP, NOP, timestamps (RFC 7323 appendix A's layout).
+std::vector<std::uint8_t> timestamp_options(std::uint32_t tsval, std::uint32_t tsecr) {
+  std::vector<std::uint8_t> o = {1, 1, 8, 10};
+  for (auto v : {tsval, tsecr})
+    for (auto b : be32(v)) o.push_back(b);
+  return o;
+}
+
+synthesizer_options linux_options() {
+  synthesizer_options o;
+  o.syn_options_len = 20;
+  o.tcp_options_len = 12;
+  return o;
+}
+
+TEST(FrameSynthesizer, LinuxOptionsCarryTimestampsOnEverySegment) {
+  memory_sink sink;
+  frame_synthesizer s(sink, linux_options());
+  ASSERT_EQ(s.tcp_open(at(5), client, server), capture_error::none);
+  ASSERT_EQ(s.tcp_data(at(1234), client, server, bytes(100)), capture_error::none);
+  ASSERT_EQ(s.tcp_data(at(2000), server, client, bytes(50)), capture_error::none);
+  ASSERT_EQ(s.tcp_pure_ack(at(2100), client, server), capture_error::none);
+  ASSERT_EQ(s.tcp_close(at(3000), client, server), capture_error::none);
+  const auto f = parse_all(sink);
+  ASSERT_EQ(f.size(), 10u);
+
+  // SYN: MSS, SACK-permitted, timestamps (TSecr 0: nothing received yet), NOP, window scale.
+  std::vector<std::uint8_t> syn_options = {2, 4, 0x05, 0xb4, 4, 2, 8, 10};
+  for (auto v : {5u, 0u})
+    for (auto b : be32(v)) syn_options.push_back(b);
+  syn_options.insert(syn_options.end(), {1, 3, 3, 8});
+  EXPECT_EQ(f[0].tcp_options, syn_options);
+  // SYN-ACK: the same layout, echoing the SYN's TSval.
+  std::copy_n(be32(5).begin(), 4, syn_options.begin() + 12);
+  EXPECT_EQ(f[1].tcp_options, syn_options);
+  for (int i : {0, 1}) {
+    EXPECT_EQ(f[i].tcp_header_length, 40u);
+    EXPECT_EQ(f[i].ip_total_length, 60);
+  }
+
+  // Every later segment: NOP, NOP, TSval (ms of its time), TSecr (the peer's latest TSval).
+  EXPECT_EQ(f[2].tcp_options, timestamp_options(5, 5));        // third ACK
+  EXPECT_EQ(f[3].tcp_options, timestamp_options(1234, 5));     // client data
+  EXPECT_EQ(f[4].tcp_options, timestamp_options(2000, 1234));  // server data
+  EXPECT_EQ(f[5].tcp_options, timestamp_options(2100, 2000));  // client pure ACK
+  EXPECT_EQ(f[6].tcp_options, timestamp_options(3000, 2000));  // client FIN
+  EXPECT_EQ(f[7].tcp_options, timestamp_options(3000, 3000));  // server ACK
+  EXPECT_EQ(f[9].tcp_options, timestamp_options(3000, 3000));  // client's last ACK
+  for (std::size_t i = 2; i < f.size(); ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(f[i].tcp_header_length, 32u);
+    EXPECT_EQ(std::size_t{f[i].ip_total_length}, 52 + f[i].payload.size());
+  }
+  EXPECT_EQ(f[3].payload, bytes(100));
+  for (const auto& p : f) {
+    EXPECT_TRUE(p.ip_checksum_ok);
+    EXPECT_TRUE(p.l4_checksum_ok);
+  }
+  // Counted as nudge's linux wire model counts: 20 option bytes on SYNs, 12 on the rest.
+  EXPECT_EQ(s.totals().ip_bytes, 2u * 60 + 8u * 52 + 150);
+  EXPECT_EQ(s.totals().control_ip_bytes, 2u * 60 + 6u * 52);
+}
+
+TEST(FrameSynthesizer, TimestampsWrapAtTwoToThe32Milliseconds) {
+  memory_sink sink;
+  frame_synthesizer s(sink, linux_options());
+  const time_point late{std::chrono::milliseconds((std::int64_t{1} << 32) + 7)};
+  ASSERT_EQ(s.tcp_open(late, client, server), capture_error::none);
+  EXPECT_EQ(parse(sink.frames()[2].bytes).tcp_options, timestamp_options(7, 7));
+}
+
+TEST(FrameSynthesizer, RefusesOptionLengthsItCannotWrite) {
+  EXPECT_EQ(validate(synthesizer_options{}), capture_error::none);
+  EXPECT_EQ(validate(linux_options()), capture_error::none);
+  for (auto [syn_len, tcp_len] : std::vector<std::pair<int, int>>{{12, 12}, {20, 0}, {12, 8}, {16, 0}, {0, 0}, {20, 20}}) {
+    SCOPED_TRACE(std::to_string(syn_len) + "/" + std::to_string(tcp_len));
+    synthesizer_options o;
+    o.syn_options_len = static_cast<std::uint8_t>(syn_len);
+    o.tcp_options_len = static_cast<std::uint8_t>(tcp_len);
+    EXPECT_EQ(validate(o), capture_error::unsupported_tcp_options);
+    memory_sink sink;
+    frame_synthesizer s(sink, o);
+    EXPECT_EQ(s.tcp_open(at(0), client, server), capture_error::unsupported_tcp_options);
+    EXPECT_EQ(s.tcp_data(at(0), client, server, bytes(10)), capture_error::unsupported_tcp_options);
+    EXPECT_EQ(s.tcp_pure_ack(at(0), client, server), capture_error::unsupported_tcp_options);
+    EXPECT_EQ(s.tcp_close(at(0), client, server), capture_error::unsupported_tcp_options);
+    EXPECT_TRUE(sink.frames().empty());
+    EXPECT_EQ(s.totals().frames, 0u);
+  }
 }
 
 }  // namespace

@@ -18,6 +18,7 @@
 #include "nudge/sim/client_sim_cli.hpp"
 #include "nudge/sim/pcap_capture.hpp"
 #include "nudge/sim/run_result.hpp"
+#include "nudge/sim/scenario.hpp"
 #include "nudge/sim/virtual_driver.hpp"
 #include "session_capture.hpp"
 #include "support/require.hpp"
@@ -58,6 +59,7 @@ captured_run capture(const run_plan& plan, const std::string& stem, sim::virtual
   r.path = temp_pcap(stem);
   o.path = r.path;
   o.seed = plan.seed;
+  o.wire = plan.wire;
   sim::virtual_pcap_recorder rec(o);
   EXPECT_EQ(rec.open(), "");
   sim::virtual_options vo;
@@ -210,6 +212,107 @@ TEST_F(VirtualCapture, MixedRunOpensCleanlyAndItsBytesAreTheRunsWireBytes) {
   for (const auto& f : c.flows) (f.proto == capture::transport::tcp ? tcp : udp) += 1;
   EXPECT_EQ(tcp, plan.clients + c.result.modes[static_cast<std::size_t>(client_mode::async)].clients);
   EXPECT_GT(udp, 0u);
+}
+
+TEST_F(VirtualCapture, LinuxPresetWritesTimestampsOnEverySegmentAndItsBytesAreTheRunsWireBytes) {
+  run_plan plan = mixed_plan(12, 90s);
+  ASSERT_TRUE(sim::apply_wire_preset(plan.wire, "linux"));
+  const captured_run c = capture(plan, "nudge_virtual_linux12");
+  cleanup_.push_back(c.path);
+  EXPECT_EQ(c.stats.synthesis_errors, 0u) << c.stats.first_error;
+  const auto rows = decode(c.path, "--disable-protocol mapi");
+  // Known, and not the options': with the linux preset's quick ACKs the driver
+  // reports the server's ACK of the bind before the bind itself, which
+  // Wireshark calls a window update (at most one per connection, at its start;
+  // the same file without options shows it too). Everything else must be clean.
+  std::vector<row> others;
+  std::size_t window_updates = 0;
+  for (const auto& r : rows) {
+    if (r.message == "TCP window update") ++window_updates;
+    else others.push_back(r);
+  }
+  expect_clean(others, severity_warning);
+  EXPECT_LE(window_updates, c.flows.size());
+
+  // Per mode, as for the default (windows) wire model: tshark's ip.len over a
+  // mode's clients is the run's wire bytes, option bytes included.
+  const auto modes = plan.assign_modes();
+  std::array<std::uint64_t, client::client_mode_count> bytes{}, packets{};
+  for (const auto& r : rows) {
+    const bool up = r.src.rfind("198.18.", 0) == 0;
+    const auto i = client_of(up ? r.src : r.dst, !r.tsrc.empty() ? (up ? r.tsrc : r.tdst) : (up ? r.usrc : r.udst));
+    ASSERT_TRUE(i.has_value()) << "frame " << r.frame;
+    const auto m = static_cast<std::size_t>(modes[*i]);
+    bytes[m] += std::stoull(r.ip_len);
+    ++packets[m];
+  }
+  for (std::size_t m = 0; m < client::client_mode_count; ++m) {
+    SCOPED_TRACE(std::string(client::to_string(static_cast<client_mode>(m))));
+    const auto total = c.result.modes[m].metrics.traffic.total();
+    EXPECT_EQ(bytes[m], total.wire_bytes);
+    EXPECT_EQ(packets[m], total.packets);
+    EXPECT_GT(total.packets, 0u);
+  }
+
+  // tshark decodes the options: timestamps on every TCP segment, MSS, SACK
+  // and window scale on SYNs, and each TSecr echoes the peer's latest TSval.
+  const std::string cmd = "'" + tshark_ + "' -n -r '" + c.path.string() +
+                          "' --disable-protocol mapi -Y tcp -T fields -E separator=/t -E occurrence=a"
+                          " -E aggregator=';' -e frame.number -e tcp.stream -e tcp.srcport -e tcp.flags.syn"
+                          " -e tcp.hdr_len -e tcp.options.timestamp.tsval -e tcp.options.timestamp.tsecr"
+                          " -e tcp.options.mss_val -e tcp.options.sack_perm -e tcp.options.wscale.shift";
+  const auto out = run_command(cmd);
+  ASSERT_EQ(out.status, 0) << cmd << "\n" << out.err;
+  std::map<std::pair<std::string, std::string>, std::string> last_tsval;  // (stream, sender port) -> TSval
+  std::map<std::string, std::set<std::string>> ports;                     // stream -> its two ports
+  std::size_t tcp_frames = 0, syns = 0;
+  for (const auto& f : split_rows(out.out, '\t')) {
+    ASSERT_GE(f.size(), 7u) << "short tshark row";
+    ++tcp_frames;
+    const std::string &frame = f[0], &stream = f[1], &port = f[2];
+    const bool syn = f[3] == "1" || f[3] == "True";
+    ASSERT_FALSE(f[5].empty()) << "frame " << frame << " has no TSval";
+    ASSERT_FALSE(f[6].empty()) << "frame " << frame << " has no TSecr";
+    EXPECT_EQ(f[4], syn ? "40" : "32") << "frame " << frame;  // 20 + 20 or 20 + 12 header bytes
+    if (syn) {
+      ++syns;
+      EXPECT_EQ(f.size() > 7 ? f[7] : "", std::to_string(plan.wire.mss)) << "frame " << frame;
+      EXPECT_FALSE(f.size() > 8 && f[8].empty()) << "frame " << frame << " has no SACK-permitted";
+      EXPECT_FALSE(f.size() > 9 && f[9].empty()) << "frame " << frame << " has no window scale";
+    } else {
+      EXPECT_TRUE(f.size() <= 7 || f[7].empty()) << "frame " << frame << " carries an MSS without SYN";
+    }
+    ports[stream].insert(port);
+    std::string peer_tsval = "0";  // nothing received yet: the SYN echoes 0
+    for (const auto& [key, v] : last_tsval)
+      if (key.first == stream && key.second != port) peer_tsval = v;
+    EXPECT_EQ(f[6], peer_tsval) << "frame " << frame << ": TSecr is not the peer's latest TSval";
+    last_tsval[{stream, port}] = f[5];
+  }
+  EXPECT_EQ(tcp_frames, c.stats.frames - [&] {
+    std::uint64_t udp = 0;
+    for (const auto& r : rows) udp += r.usrc.empty() ? 0 : 1;
+    return udp;
+  }());
+  // SYN and SYN-ACK of every connection.
+  EXPECT_EQ(syns, 2 * ports.size());
+  EXPECT_GT(syns, 0u);
+}
+
+TEST(VirtualPcapRecorder, OptionLengthsTheSynthesizerCannotWriteAreRefusedBeforeTheFileIsMade) {
+  sim::virtual_pcap_options o;
+  o.path = temp_pcap("nudge_virtual_refused");
+  std::filesystem::remove(o.path);
+  o.wire.tcp_options = 8;
+  sim::virtual_pcap_recorder rec(o);
+  const std::string e = rec.open();
+  EXPECT_NE(e.find("wire.tcp_options = 8"), std::string::npos) << e;
+  EXPECT_FALSE(std::filesystem::exists(o.path));
+  // Timestamps on data but not on the SYNs is not what any stack does.
+  sim::virtual_pcap_options half;
+  half.path = o.path;
+  half.wire.tcp_options = 12;
+  EXPECT_NE(sim::virtual_pcap_recorder(half).open(), "");
 }
 
 TEST_F(VirtualCapture, FirstClientsAndSamplesCaptureWholeClientsCleanly) {

@@ -114,7 +114,7 @@ TEST(ReplayCapture, AVirtualRunsClientsAreItsPlansClients) {
   plan.send_cookie = true;
   plan.keepalive_interval = 15s;
   const fs::path path = pcap_test::temp_pcap("nudge_replay_plan");
-  sim::virtual_pcap_recorder rec({path, sim::default_pcap_epoch(), 0, 1.0, plan.seed});
+  sim::virtual_pcap_recorder rec({path, sim::default_pcap_epoch(), 0, 1.0, plan.seed, plan.wire});
   ASSERT_EQ(rec.open(), "");
   sim::virtual_options vo;
   vo.capture = &rec;

@@ -50,7 +50,7 @@ std::unique_ptr<virtual_capture> capture_run(std::size_t clients, duration lengt
   p.length = length;
   p.drain = 5s;
   p.seed = seed;
-  sim::virtual_pcap_recorder rec({c->path, sim::default_pcap_epoch(), 0, 1.0, seed});
+  sim::virtual_pcap_recorder rec({c->path, sim::default_pcap_epoch(), 0, 1.0, seed, p.wire});
   EXPECT_EQ(rec.open(), "");
   sim::virtual_options vo;
   vo.capture = &rec;

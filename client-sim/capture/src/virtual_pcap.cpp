@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <string>
 
 #include "nudge/protocol/dcerpc.hpp"
 #include "nudge/protocol/random.hpp"
@@ -36,14 +37,30 @@ void virtual_pcap_recorder::ordering_sink::hold(bool on) {
 
 // ---- the recorder --------------------------------------------------------------------------
 
+capture::synthesizer_options synthesizer_options_for(const metrics::wire_model& wire) {
+  capture::synthesizer_options o;
+  // Out-of-range lengths map to a value validate() refuses, never wrap onto a valid one.
+  constexpr std::uint32_t byte_max = 255;
+  o.syn_options_len = static_cast<std::uint8_t>(std::min(wire.syn_options, byte_max));
+  o.tcp_options_len = static_cast<std::uint8_t>(std::min(wire.tcp_options, byte_max));
+  // Segments carry wire.mss payload bytes, as nudge's counters assume.
+  o.mss = static_cast<std::uint16_t>(std::clamp<std::uint32_t>(wire.mss, 1, 65535));
+  return o;
+}
+
 virtual_pcap_recorder::virtual_pcap_recorder(virtual_pcap_options options)
-    : options_(std::move(options)), order_(writer_, stats_), syn_(order_) {}
+    : options_(std::move(options)), order_(writer_, stats_), syn_(order_, synthesizer_options_for(options_.wire)) {}
 
 virtual_pcap_recorder::~virtual_pcap_recorder() {
   if (writer_.is_open()) (void)writer_.close();
 }
 
 std::string virtual_pcap_recorder::open() {
+  if (capture::validate(syn_.options()) != capture_error::none)
+    return "a virtual capture writes TCP options as Windows (wire.syn_options = 12, wire.tcp_options = 0) or Linux "
+           "(wire.syn_options = 20, wire.tcp_options = 12: timestamps) does; it cannot write wire.syn_options = " +
+           std::to_string(options_.wire.syn_options) + " with wire.tcp_options = " +
+           std::to_string(options_.wire.tcp_options);
   if (writer_.open(options_.path, options_.epoch_offset) != capture_error::none)
     return "cannot create " + options_.path.string() + ": " + writer_.error_text();
   return {};

@@ -560,7 +560,7 @@ int run_client_sim(const client_sim_options& o, std::ostream& out, std::ostream&
       std::optional<virtual_pcap_recorder> recorder;
       if (capturing) {
         recorder.emplace(virtual_pcap_options{o.pcap.path, o.pcap.epoch, o.pcap.first_clients, o.pcap.sample,
-                                              o.plan.seed});
+                                              o.plan.seed, o.plan.wire});
         if (auto e = recorder->open(); !e.empty()) {
           capture_error(e);
           return exit_failure;

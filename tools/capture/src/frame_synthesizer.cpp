@@ -1,6 +1,7 @@
 #include "nudge/capture/frame_synthesizer.hpp"
 
 #include <algorithm>
+#include <chrono>
 
 #include "checksum.hpp"
 
@@ -47,15 +48,27 @@ std::uint64_t mix(std::uint64_t x) {
   return x ^ (x >> 31);
 }
 
+// RFC 7323 timestamps: TSval is the sender's clock in milliseconds; the
+// simulated clock serves, so reruns give identical values.
+std::uint32_t timestamp_ms(time_point t) {
+  return static_cast<std::uint32_t>(std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count());
+}
+
 }  // namespace
 
+capture_error validate(const synthesizer_options& o) {
+  const bool windows = o.syn_options_len == tcp_syn_options_len && o.tcp_options_len == 0;
+  const bool linux_ts = o.syn_options_len == tcp_syn_timestamp_options_len && o.tcp_options_len == tcp_timestamp_options_len;
+  return windows || linux_ts ? capture_error::none : capture_error::unsupported_tcp_options;
+}
+
 frame_synthesizer::frame_synthesizer(frame_sink& sink, synthesizer_options options)
-    : sink_(&sink), options_(options) {
+    : sink_(&sink), options_(options), options_error_(validate(options)) {
   // RFC 7323 caps the shift at 14, and a zero MSS would never make progress.
   options_.window_scale = std::min<std::uint8_t>(options_.window_scale, 14);
   options_.mss = std::max<std::uint16_t>(options_.mss, 1);
   options_.mtu = std::max<std::uint16_t>(options_.mtu, 28);
-  frame_.reserve(ethernet_header_len + ipv4_header_len + tcp_header_len + options_.mss);
+  frame_.reserve(ethernet_header_len + ipv4_header_len + tcp_header_len + tcp_syn_timestamp_options_len + options_.mss);
 }
 
 capture_error frame_synthesizer::check(const ip_endpoint& from, const ip_endpoint& to) {
@@ -97,6 +110,7 @@ std::uint32_t frame_synthesizer::initial_seq(const v4_endpoint& client, const v4
 }
 
 capture_error frame_synthesizer::tcp_open(time_point t, const ip_endpoint& client, const ip_endpoint& server) {
+  if (options_error_ != capture_error::none) return options_error_;
   if (auto e = check(client, server); e != capture_error::none) return e;
   const v4_endpoint c = to_v4(client);
   const v4_endpoint s = to_v4(server);
@@ -121,6 +135,7 @@ capture_error frame_synthesizer::tcp_open(time_point t, const ip_endpoint& clien
 
 capture_error frame_synthesizer::tcp_data(time_point t, const ip_endpoint& from, const ip_endpoint& to,
                                           std::span<const std::uint8_t> payload) {
+  if (options_error_ != capture_error::none) return options_error_;
   if (auto e = check(from, to); e != capture_error::none) return e;
   const tcp_route r = find_tcp(to_v4(from), to_v4(to));
   if (!r.conn) return capture_error::no_connection;
@@ -145,6 +160,7 @@ capture_error frame_synthesizer::tcp_data(time_point t, const ip_endpoint& from,
 }
 
 capture_error frame_synthesizer::tcp_pure_ack(time_point t, const ip_endpoint& from, const ip_endpoint& to) {
+  if (options_error_ != capture_error::none) return options_error_;
   if (auto e = check(from, to); e != capture_error::none) return e;
   const tcp_route r = find_tcp(to_v4(from), to_v4(to));
   if (!r.conn) return capture_error::no_connection;
@@ -153,6 +169,7 @@ capture_error frame_synthesizer::tcp_pure_ack(time_point t, const ip_endpoint& f
 }
 
 capture_error frame_synthesizer::tcp_close(time_point t, const ip_endpoint& closer, const ip_endpoint& other) {
+  if (options_error_ != capture_error::none) return options_error_;
   if (auto e = check(closer, other); e != capture_error::none) return e;
   const tcp_route r = find_tcp(to_v4(closer), to_v4(other));
   if (!r.conn) return capture_error::no_connection;
@@ -175,7 +192,8 @@ void frame_synthesizer::emit_tcp(time_point t, const tcp_route& r, std::uint8_t 
   const bool syn = (flags & tcp_syn) != 0;
   const bool ack = (flags & tcp_ack) != 0;
 
-  const std::size_t header_len = tcp_header_len + (syn ? tcp_syn_options_len : 0);
+  const std::size_t options_len = syn ? options_.syn_options_len : options_.tcp_options_len;
+  const std::size_t header_len = tcp_header_len + options_len;
   const std::size_t l4_len = header_len + payload.size();
   frame_.assign(l4_offset + l4_len, 0);
   const std::size_t h = l4_offset;
@@ -191,8 +209,27 @@ void frame_synthesizer::emit_tcp(time_point t, const tcp_route& r, std::uint8_t 
   // The SYN window is never scaled; later ones are, once both SYNs offered scaling.
   self.window = syn ? options_.syn_window : std::uint32_t{options_.window} << options_.window_scale;
   // checksum (h + 16) filled below; urgent pointer (h + 18) stays 0
-  if (syn) {
-    const std::size_t o = h + tcp_header_len;
+  const std::size_t o = h + tcp_header_len;
+  // Timestamps (kind 8, length 10): TSval now, TSecr the peer's latest TSval.
+  const auto put_timestamps = [&](std::size_t at) {
+    self.tsval = timestamp_ms(t);
+    frame_[at + 0] = 8;
+    frame_[at + 1] = 10;
+    put32(frame_, at + 2, self.tsval);
+    put32(frame_, at + 6, peer.tsval);
+  };
+  if (syn && options_len == tcp_syn_timestamp_options_len) {  // Linux's order
+    frame_[o + 0] = 2;  // MSS
+    frame_[o + 1] = 4;
+    put16(frame_, o + 2, options_.mss);
+    frame_[o + 4] = 4;  // SACK permitted
+    frame_[o + 5] = 2;
+    put_timestamps(o + 6);
+    frame_[o + 16] = 1;  // NOP
+    frame_[o + 17] = 3;  // window scale
+    frame_[o + 18] = 3;
+    frame_[o + 19] = options_.window_scale;
+  } else if (syn) {  // Windows' order
     frame_[o + 0] = 2;  // MSS
     frame_[o + 1] = 4;
     put16(frame_, o + 2, options_.mss);
@@ -204,6 +241,10 @@ void frame_synthesizer::emit_tcp(time_point t, const tcp_route& r, std::uint8_t 
     frame_[o + 9] = 1;  // NOP
     frame_[o + 10] = 4;  // SACK permitted
     frame_[o + 11] = 2;
+  } else if (options_len == tcp_timestamp_options_len) {
+    frame_[o + 0] = 1;  // NOP
+    frame_[o + 1] = 1;  // NOP
+    put_timestamps(o + 2);
   }
   std::copy(payload.begin(), payload.end(), frame_.begin() + static_cast<std::ptrdiff_t>(h + header_len));
   const std::uint64_t sum = detail::checksum_add(pseudo_header_sum(src.addr, dst.addr, ip_proto_tcp, l4_len),

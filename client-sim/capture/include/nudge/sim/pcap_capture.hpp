@@ -24,6 +24,7 @@
 
 #include "nudge/capture/frame_synthesizer.hpp"
 #include "nudge/capture/pcap_file_writer.hpp"
+#include "nudge/metrics/traffic.hpp"
 #include "nudge/protocol/endpoint.hpp"
 #include "nudge/sim/virtual_driver.hpp"
 
@@ -56,7 +57,13 @@ struct virtual_pcap_options {
   /// client's index (1: everyone). Applied after first_clients.
   double sample = 1.0;
   std::uint64_t seed = 1;
+  /// The run's wire model: the TCP option lengths and the MSS the frames carry
+  /// (windows or linux preset; open() refuses lengths it cannot write).
+  metrics::wire_model wire;
 };
+
+/// The synthesizer options that write `wire`'s TCP option lengths and MSS.
+capture::synthesizer_options synthesizer_options_for(const metrics::wire_model& wire);
 
 struct virtual_pcap_stats {
   std::size_t clients_observed = 0;
@@ -77,7 +84,8 @@ class virtual_pcap_recorder final : public virtual_capture {
   virtual_pcap_recorder(const virtual_pcap_recorder&) = delete;
   virtual_pcap_recorder& operator=(const virtual_pcap_recorder&) = delete;
 
-  /// Creates the file; empty on success, else the reason.
+  /// Creates the file; empty on success, else the reason (including option
+  /// lengths in the wire model that the synthesizer cannot write).
   std::string open();
   /// Flushes and closes; empty on success, else the reason.
   std::string close();

@@ -16,6 +16,7 @@ enum class capture_error : std::uint8_t {
   open_failed,        // the pcap file could not be created
   write_failed,       // writing or flushing the pcap file failed
   not_open,           // the pcap writer is not open
+  unsupported_tcp_options,  // option lengths the synthesizer cannot write faithfully (see validate())
 };
 
 constexpr std::string_view to_string(capture_error e) noexcept {
@@ -29,6 +30,7 @@ constexpr std::string_view to_string(capture_error e) noexcept {
     case capture_error::open_failed: return "open_failed";
     case capture_error::write_failed: return "write_failed";
     case capture_error::not_open: return "not_open";
+    case capture_error::unsupported_tcp_options: return "unsupported_tcp_options";
   }
   return "?";
 }

@@ -12,9 +12,18 @@
 //   * "Ethernet bytes" (ethernet_bytes) = ip_bytes + 14 per frame. tshark's
 //     `frame.len` equals this (frames carry no FCS and no padding), so the sum
 //     of frame.len over a capture equals totals().ethernet_bytes.
-//   * SYN and SYN-ACK carry 12 option bytes (MSS, NOP, window scale, NOP, NOP,
-//     SACK-permitted; Windows' order): 52 IP bytes each. Every other TCP segment
-//     has a plain 20-byte header: a pure ACK / FIN is 40 IP bytes, 54 as a frame.
+//   * TCP options follow synthesizer_options (set from nudge's wire_model):
+//     - windows (syn_options_len 12, tcp_options_len 0, the default): SYN and
+//       SYN-ACK carry MSS, NOP, window scale, NOP, NOP, SACK-permitted (52 IP
+//       bytes each); every other segment has a plain 20-byte header, so a pure
+//       ACK / FIN is 40 IP bytes, 54 as a frame.
+//     - linux (syn_options_len 20, tcp_options_len 12): SYN and SYN-ACK carry
+//       MSS, SACK-permitted, timestamps, NOP, window scale (60 IP bytes); every
+//       other segment carries NOP, NOP, timestamps (a pure ACK is 52 IP bytes).
+//       TSval is the frame's time in milliseconds (mod 2^32), TSecr the last
+//       TSval the sender received from its peer (0 on the SYN).
+//     Other lengths cannot be written faithfully: validate() refuses them with
+//     capture_error::unsupported_tcp_options, and so does every TCP call.
 //   * UDP: 28 + payload IP bytes.
 //
 // IPv4 only: an IPv6 endpoint is rejected with capture_error::ipv6_unsupported.
@@ -38,7 +47,9 @@ using protocol::ip_endpoint;
 inline constexpr std::size_t ethernet_header_len = 14;
 inline constexpr std::size_t ipv4_header_len = 20;
 inline constexpr std::size_t tcp_header_len = 20;
-inline constexpr std::size_t tcp_syn_options_len = 12;
+inline constexpr std::size_t tcp_syn_options_len = 12;            // Windows' SYN options
+inline constexpr std::size_t tcp_syn_timestamp_options_len = 20;  // Linux's SYN options, with timestamps
+inline constexpr std::size_t tcp_timestamp_options_len = 12;      // NOP, NOP, timestamps
 inline constexpr std::size_t udp_header_len = 8;
 
 struct synthesizer_options {
@@ -48,7 +59,18 @@ struct synthesizer_options {
   std::uint16_t syn_window = 64240;   // window field of SYN / SYN-ACK (never scaled)
   std::uint16_t window = 1026;        // window field afterwards; 1026 << 8 = 262656 bytes
   std::uint8_t ttl = 128;             // Windows default
+  /// Option bytes on SYN and SYN-ACK: tcp_syn_options_len (Windows) or
+  /// tcp_syn_timestamp_options_len (Linux, timestamps negotiated).
+  std::uint8_t syn_options_len = tcp_syn_options_len;
+  /// Option bytes on every other segment: 0, or tcp_timestamp_options_len
+  /// (NOP, NOP, timestamps) when the SYNs negotiated timestamps.
+  std::uint8_t tcp_options_len = 0;
 };
+
+/// capture_error::none when the synthesizer can write `o`'s option lengths as
+/// a real stack would: (syn 12, others 0) or (syn 20, others 12). Anything else
+/// (e.g. timestamps on data but not on the SYNs) is unsupported_tcp_options.
+capture_error validate(const synthesizer_options& o);
 
 enum class transport : std::uint8_t { tcp, udp };
 
@@ -93,7 +115,8 @@ struct flow_stats {
 
 class frame_synthesizer {
  public:
-  /// `sink` must outlive the synthesizer.
+  /// `sink` must outlive the synthesizer. With options validate() refuses,
+  /// every TCP call returns that error and emits nothing.
   explicit frame_synthesizer(frame_sink& sink, synthesizer_options options = {});
   frame_synthesizer(const frame_synthesizer&) = delete;
   frame_synthesizer& operator=(const frame_synthesizer&) = delete;
@@ -156,6 +179,7 @@ class frame_synthesizer {
     std::uint32_t next_seq = 0;  // sequence number of the next byte this side sends
     std::uint32_t acked = 0;     // highest sequence number the peer has acknowledged
     std::uint32_t window = 0;    // receive window this side last advertised, in bytes
+    std::uint32_t tsval = 0;     // TSval of the last segment this side sent (the peer echoes it)
   };
   struct tcp_connection {
     v4_endpoint client_ep;
@@ -192,6 +216,7 @@ class frame_synthesizer {
   traffic_counters totals_;
   std::uint64_t window_acks_ = 0;
   std::uint64_t connections_opened_ = 0;
+  capture_error options_error_ = capture_error::none;  // validate(options_), checked by every TCP call
   std::vector<std::uint8_t> frame_;  // reused buffer for the frame being built
 };
 
