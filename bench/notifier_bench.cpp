@@ -172,13 +172,8 @@ std::optional<emsmdb::context_handle> log_on(raw_conn& c, std::string_view dn) {
 }
 
 byte_buffer poll_request(const emsmdb::context_handle& cxh) {
-  byte_buffer rgb_in;
-  rop::encode_empty_request(rgb_in);
-  emsmdb::rpc_ext2_request req;
-  req.cxh = cxh;
-  req.rgb_in = rgb_in;
   byte_buffer out;
-  dcerpc::encode_request(out, 3, 0, opnum::do_rpc_ext2, [&](byte_writer& w) { emsmdb::encode(w, req); });
+  emsmdb::encode_empty_poll_request(out, 3, cxh);
   return out;
 }
 

@@ -1,5 +1,9 @@
 #include "nudge/protocol/emsmdb.hpp"
 
+#include "nudge/protocol/dcerpc.hpp"
+#include "nudge/protocol/identifiers.hpp"
+#include "nudge/protocol/rop.hpp"
+
 namespace nudge::protocol::emsmdb {
 
 namespace {
@@ -364,6 +368,20 @@ decoded<async_wait_response> decode_async_wait_response(bytes_view stub) {
   s.flags_out = r.u32();
   s.return_code = r.u32();
   return finish(r, s, "EcDoAsyncWaitEx response truncated");
+}
+
+// ---- the empty poll ------------------------------------------------------------------------
+void encode_empty_poll(byte_writer& w, const context_handle& cxh) {
+  byte_buffer rgb_in;
+  rop::encode_empty_request(rgb_in);
+  rpc_ext2_request req;
+  req.cxh = cxh;
+  req.rgb_in = rgb_in;
+  encode(w, req);
+}
+
+std::size_t encode_empty_poll_request(byte_buffer& out, std::uint32_t call_id, const context_handle& cxh) {
+  return dcerpc::encode_request(out, call_id, 0, opnum::do_rpc_ext2, [&](byte_writer& w) { encode_empty_poll(w, cxh); });
 }
 
 }  // namespace nudge::protocol::emsmdb

@@ -348,15 +348,10 @@ TEST_F(notifier_socket_test, AFragmentedRequestIsAnsweredAndDisconnectEndsTheSes
   ASSERT_TRUE(event_id);
 
   // EcDoRpcExt2 in three fragments, each in its own write.
-  byte_buffer rgb_in;
-  rop::encode_empty_request(rgb_in);
-  emsmdb::rpc_ext2_request req;
-  req.cxh = cxh;
-  req.rgb_in = rgb_in;
   byte_buffer stub;
   {
     byte_writer w(stub);
-    emsmdb::encode(w, req);
+    emsmdb::encode_empty_poll(w, cxh);
   }
   const std::uint32_t call_id = client.take_call_id();
   byte_buffer fragments;
@@ -393,13 +388,8 @@ TEST_F(notifier_socket_test, AFragmentedRequestIsAnsweredAndDisconnectEndsTheSes
   EXPECT_TRUE(ended.value.cxh.is_null());
   EXPECT_EQ(ended.value.return_code, ec::success);
 
-  byte_buffer again;
-  {
-    byte_writer w(again);
-    emsmdb::encode(w, req);
-  }
   byte_buffer pdu;
-  dcerpc::encode_request(pdu, client.take_call_id(), 0, opnum::do_rpc_ext2, [&](byte_writer& w) { w.bytes(again); });
+  emsmdb::encode_empty_poll_request(pdu, client.take_call_id(), cxh);
   ASSERT_TRUE(client.socket().send(pdu));
   auto refused = client.read_decoded(raw);
   ASSERT_TRUE(refused);

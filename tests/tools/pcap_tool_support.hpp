@@ -108,13 +108,8 @@ struct pdu_factory {
     return out;
   }
   byte_buffer ext2_req(std::uint32_t call) const {
-    byte_buffer rgb_in;
-    rop::encode_empty_request(rgb_in);
-    emsmdb::rpc_ext2_request req;
-    req.cxh = cxh;
-    req.rgb_in = rgb_in;
     byte_buffer out;
-    dcerpc::encode_request(out, call, 0, protocol::opnum::do_rpc_ext2, [&](byte_writer& w) { emsmdb::encode(w, req); });
+    emsmdb::encode_empty_poll_request(out, call, cxh);
     return out;
   }
   byte_buffer ext2_rsp(std::uint32_t call, const std::vector<rop::event_stamp>& events = {},

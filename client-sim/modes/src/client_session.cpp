@@ -167,14 +167,7 @@ void client_session::send_ext2(time_point now, call_kind kind, delivery_path rea
   const std::uint32_t id = c.next_call_id++;
   // Every empty EcDoRpcExt2 of a session is the same PDU but for its call_id:
   // encode it once, then copy and patch (polling is the hot path of a big run).
-  if (ext2_template_.empty()) {
-    byte_buffer rgb_in;
-    rop::encode_empty_request(rgb_in);
-    emsmdb::rpc_ext2_request req;
-    req.cxh = cxh_;
-    req.rgb_in = rgb_in;
-    dcerpc::encode_request(ext2_template_, 0, 0, opnum::do_rpc_ext2, [&](byte_writer& w) { emsmdb::encode(w, req); });
-  }
+  if (ext2_template_.empty()) emsmdb::encode_empty_poll_request(ext2_template_, 0, cxh_);
   byte_buffer pdu = ext2_template_;
   for (int i = 0; i < 4; ++i) pdu[dcerpc::call_id_offset + i] = static_cast<std::uint8_t>(id >> (8 * i));
   c.outstanding_call = id;

@@ -14,13 +14,8 @@ empty_poll_sizes empty_poll_on_the_wire(const metrics::wire_model& wire) {
   // Any session's handle: sizes do not depend on its value.
   const emsmdb::context_handle cxh{0, guid::parse("11111111-2222-3333-4444-555555555555")};
 
-  byte_buffer rgb_in;
-  rop::encode_empty_request(rgb_in);
-  emsmdb::rpc_ext2_request req;
-  req.cxh = cxh;
-  req.rgb_in = rgb_in;
   byte_buffer request;
-  dcerpc::encode_request(request, 1, 0, opnum::do_rpc_ext2, [&](byte_writer& w) { emsmdb::encode(w, req); });
+  emsmdb::encode_empty_poll_request(request, 1, cxh);
 
   byte_buffer rgb_out;
   rop::response_builder(rgb_out).finish();  // no NewMail, no RopPending: nothing was queued

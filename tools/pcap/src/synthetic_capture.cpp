@@ -297,14 +297,9 @@ class generator {
 
   // EcDoRpcExt2 request + response carrying the queued events; returns the time after.
   time_point ext2(client& c, message_kind k, time_point at) {
-    byte_buffer rgb_in;
-    rop::encode_empty_request(rgb_in);
-    emsmdb::rpc_ext2_request req;
-    req.cxh = c.cxh;
-    req.rgb_in = rgb_in;
     byte_buffer pdu;
     const std::uint32_t call = c.main.next_call++;
-    dcerpc::encode_request(pdu, call, 0, protocol::opnum::do_rpc_ext2, [&](byte_writer& w) { emsmdb::encode(w, req); });
+    emsmdb::encode_empty_poll_request(pdu, call, c.cxh);
     send(c, false, true, k, pdu, at);
     byte_buffer rgb_out;
     rop::response_builder b(rgb_out);

@@ -130,6 +130,10 @@ void encode(byte_writer& w, const register_push_request& s);
 void encode(byte_writer& w, const register_push_response& s);
 void encode_dummy_response(byte_writer& w, std::uint32_t return_code);
 void encode(byte_writer& w, const rpc_ext2_request& s);
+/// The empty EcDoRpcExt2 a poll sends (RPC_HEADER_EXT with an empty ROP list,
+/// default pcbOut): its stub, and the whole DCE/RPC request PDU appended to `out`.
+void encode_empty_poll(byte_writer& w, const context_handle& cxh);
+std::size_t encode_empty_poll_request(byte_buffer& out, std::uint32_t call_id, const context_handle& cxh);
 void encode(byte_writer& w, const rpc_ext2_response& s);
 void encode(byte_writer& w, const async_connect_request& s);
 void encode(byte_writer& w, const async_connect_response& s);
