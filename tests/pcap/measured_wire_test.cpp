@@ -22,17 +22,13 @@
 #include "nudge/sim/client_sim_cli.hpp"
 #include "session_capture.hpp"
 #include "support/notifier_process.hpp"
+#include "support/require.hpp"
 
 namespace nudge::pcap_test {
 namespace {
 
 using client::client_mode;
 using nlohmann::json;
-
-bool tools_required() {
-  const char* v = std::getenv("NUDGE_REQUIRE_TOOLS");
-  return v && std::string(v) == "1";
-}
 
 sim::parse_outcome parse(std::vector<std::string> args) {
   args.insert(args.begin(), "client-sim");
@@ -141,10 +137,7 @@ TEST_P(MeasuredWire, RealRunMeasuresWhatItsOwnCaptureShowsPerMode) {
   ASSERT_TRUE(notifier.running());
   const std::string processes = GetParam();
   const auto r = run_with_capture(notifier, processes, "nudge_measured_wire_" + processes);
-  if (r.capture_refused) {
-    if (tools_required()) FAIL() << "NUDGE_REQUIRE_TOOLS=1 and capturing on lo is not permitted: " << r.why;
-    GTEST_SKIP() << "no capture permission: " << r.why;
-  }
+  NUDGE_REQUIRE(!r.capture_refused, "permission to capture on lo: " + r.why);
   expect_measured_matches_capture(r, std::stoul(processes));
 }
 
