@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "nudge/sim/scenario.hpp"
+#include "workload/parse_plan.hpp"
 
 using namespace nudge;
 using namespace nudge::sim;
@@ -26,14 +27,7 @@ scenario_error error_of(std::string_view text) {
   return {};
 }
 
-run_plan plan_of(std::string_view text) {
-  auto r = parse_scenario(text, "test.toml");
-  if (auto* e = std::get_if<scenario_error>(&r)) {
-    ADD_FAILURE() << e->what();
-    return {};
-  }
-  return std::get<run_plan>(r);
-}
+using test::plan_of;
 
 scenario_error override_error(run_plan& p, std::string_view assignment) {
   auto e = apply_override(p, assignment);

@@ -5,6 +5,7 @@
 #include <variant>
 
 #include "nudge/sim/scenario.hpp"
+#include "workload/parse_plan.hpp"
 
 using namespace nudge;
 using namespace nudge::sim;
@@ -12,14 +13,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-run_plan plan_of(std::string_view text) {
-  auto r = parse_scenario(text, "test.toml");
-  if (auto* e = std::get_if<scenario_error>(&r)) {
-    ADD_FAILURE() << e->what();
-    return {};
-  }
-  return std::get<run_plan>(r);
-}
+using test::plan_of;
 
 TEST(WirePreset, LinuxPutsTimestampsOnEverySegmentAndAcksAfter40ms) {
   const run_plan p = plan_of("[wire]\npreset = \"linux\"\n");
