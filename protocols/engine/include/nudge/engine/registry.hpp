@@ -1,0 +1,137 @@
+#pragma once
+// The protocol registry: each protocol family (protocols/<family>/) declares
+// once what the rest of nudge needs to know about it, and registers it with one
+// call (protocols/registrations.cpp). Drivers, the counters, the result
+// writer, the report and the capture analyser read names and factories from
+// here or from a result's `vocabulary` block; none of them lists a mode or a
+// message kind (docs/architecture.md).
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "nudge/engine/session.hpp"
+#include "nudge/metrics/traffic.hpp"
+#include "nudge/protocol/clock.hpp"
+#include "nudge/protocol/endpoint.hpp"
+
+namespace nudge::engine {
+
+/// A named thing with a sentence for --help, the docs and the report.
+struct term {
+  std::string name;
+  std::string doc;
+};
+
+/// A scenario key a family owns, e.g. "push.send_cookie" (written as
+/// `[push] send_cookie = true` in a scenario file, `--set push.send_cookie=true`
+/// on the command line). The scenario reader checks the type and keeps the text.
+struct key_spec {
+  enum class type : std::uint8_t { boolean, integer, number, duration, text };
+  std::string key;
+  type kind = type::text;
+  std::string default_value;  // as a scenario file would write it
+  std::string doc;
+};
+
+/// What a family says in results and reports. Indexes into these lists are
+/// what the counters use: message kind k of this family is traffic row k.
+/// Every family's kinds start with the transport's own rows (tcp_setup,
+/// tcp_ack: the wire model's handshakes and pure-ACK estimate), at 0 and 1.
+struct vocabulary {
+  std::vector<term> modes;     // client modes, e.g. poll, push, async
+  std::vector<term> kinds;     // message kinds, counted per direction
+  std::vector<term> paths;     // how an event reached the client (latency per path)
+  std::vector<term> counters;  // per-client-group counters, e.g. polls, wasted_polls
+};
+
+/// The service a server core offers, as clients must address it: the public
+/// endpoint of each of its listeners and UDP sockets (after any NAT).
+struct service_address {
+  struct named_endpoint {
+    std::uint32_t id;  // the core's listener_id or socket_id
+    ip_endpoint at;
+  };
+  std::vector<named_endpoint> listeners;
+  std::vector<named_endpoint> sockets;
+};
+
+/// A family's scenario keys as one run set them: every declared key is
+/// present (its default when the scenario did not set it), already
+/// type-checked by the scenario reader, so the getters cannot fail on a
+/// declared key. Asking for an undeclared key is a programming error.
+class settings {
+ public:
+  void set(std::string key, std::string value);
+  const std::string& text(std::string_view key) const;
+  bool boolean(std::string_view key) const;
+  std::int64_t integer(std::string_view key) const;
+  double number(std::string_view key) const;
+  duration span(std::string_view key) const;
+  const std::vector<std::pair<std::string, std::string>>& entries() const { return entries_; }
+
+ private:
+  std::vector<std::pair<std::string, std::string>> entries_;  // sorted by key
+};
+
+/// What a client core is told when a driver creates it.
+struct client_context {
+  std::size_t client = 0;  // index in the run; per-client randomness derives from (seed, client)
+  std::size_t mode = 0;    // index into the family's vocabulary().modes
+  std::uint64_t seed = 1;
+  std::string mailbox;     // whose changes it learns about (the server's mailbox name)
+  const settings* keys = nullptr;
+  service_address server;  // where the family's server core listens, as the client must address it
+  metrics::wire_model wire;
+  // The counters the client adds to (shared by its group) arrive here too: see
+  // the generic client metrics in nudge/metrics/ (being introduced).
+};
+
+/// A server core: the session contract plus the workload's hooks, which
+/// every family's server offers in the same words (the control port's
+/// `EVENT mailbox` and `STATS` map onto these).
+class server_session : public session {
+ public:
+  /// "Something changed" in `mailbox` (created on first use).
+  virtual void inject_event(time_point now, std::string_view mailbox) = 0;
+  /// Counters for STATS and the result's server block: (name, value) pairs.
+  virtual std::vector<std::pair<std::string, std::uint64_t>> stats() const = 0;
+};
+
+struct server_context {
+  const settings* keys = nullptr;
+  metrics::wire_model wire;
+  /// Datagrams and connections to non-loopback addresses are refused unless
+  /// set (the virtual driver sets it: its addresses never reach a socket).
+  bool allow_non_loopback = false;
+};
+
+struct family {
+  std::string name;  // "emsmdb": also the `protocol` value in a scenario's [[clients]]
+  std::string doc;   // one line: what design it emulates (seed article, spec)
+  vocabulary words;
+  std::vector<key_spec> keys;
+  /// Client and server cores. A family without a server (a pure client of a
+  /// third-party service) leaves make_server empty.
+  std::function<std::unique_ptr<session>(const client_context&)> make_client;
+  std::function<std::unique_ptr<server_session>(const server_context&)> make_server;
+};
+
+/// The registry proper. Families register before main() runs any driver; the
+/// registry never changes afterwards, so readers need no lock.
+class registry {
+ public:
+  static registry& instance();
+  /// Adds a family; a second family of the same name is a programming error.
+  void add(family f);
+  const family* find(std::string_view name) const;
+  const std::vector<family>& families() const { return families_; }
+
+ private:
+  std::vector<family> families_;
+};
+
+}  // namespace nudge::engine
