@@ -1,5 +1,7 @@
 #include "nudge/netsim/nat.hpp"
 
+#include "port_allocation.hpp"
+
 #include <algorithm>
 #include <stdexcept>
 #include <string>
@@ -162,6 +164,12 @@ nat_config linux_snat(const ip_endpoint& public_address) {
   c.inbound_refreshes = true;  // nat.md c3
   c.hairpinning = false;       // plain SNAT does not loop back
   c.null_bindings = true;      // nat.md b2
+  // nf_conntrack_tcp_timeout_established (432000 s), _syn_sent and _time_wait (120 s),
+  // nf_conntrack_tcp_loose=1: an ACK without an entry is picked up mid-stream.
+  c.tcp_established_timeout = std::chrono::seconds(432000);
+  c.tcp_transitory_timeout = std::chrono::seconds(120);
+  c.tcp_stale = tcp_stale_segment::drop;
+  c.tcp_midstream_pickup = true;
   return c;
 }
 
@@ -194,6 +202,8 @@ std::optional<std::string_view> nat::validate(const nat_config& c) noexcept {
   if (c.udp_mapping_timeout <= duration::zero()) return "udp_mapping_timeout must be positive";
   if (c.udp_timeout_established <= duration::zero()) return "udp_timeout_established must be positive";
   if (c.established_after < duration::zero()) return "established_after must not be negative";
+  if (c.tcp_established_timeout <= duration::zero()) return "tcp_established_timeout must be positive";
+  if (c.tcp_transitory_timeout <= duration::zero()) return "tcp_transitory_timeout must be positive";
   if (c.allocation == port_allocation::preserving && c.collision_fallback == port_allocation::preserving)
     return "collision_fallback must be sequential or random";
   const auto len = c.public_address.is_v6 ? 16u : 4u;
@@ -247,54 +257,9 @@ bool nat::port_free(std::uint16_t port, const ip_endpoint& dst, time_point now) 
 
 std::optional<std::uint16_t> nat::allocate_port(std::uint16_t private_port, const ip_endpoint& dst,
                                                 time_point now) {
-  switch (config_.allocation) {
-    case port_allocation::preserving:
-      if (private_port != 0) {
-        if (port_free(private_port, dst, now)) return private_port;
-        ++counters_.port_collisions;
-      }
-      return config_.collision_fallback == port_allocation::random ? allocate_random(dst, now, false)
-                                                                   : allocate_sequential(dst, now, false);
-    case port_allocation::sequential: return allocate_sequential(dst, now, true);
-    case port_allocation::random: return allocate_random(dst, now, true);
-  }
-  return std::nullopt;
-}
-
-std::optional<std::uint16_t> nat::allocate_sequential(const ip_endpoint& dst, time_point now, bool count_collision) {
-  const std::uint32_t lo = config_.port_min;
-  const std::uint32_t range = std::uint32_t{config_.port_max} - lo + 1;
-  const std::uint32_t start = (port_cursor_ >= lo && port_cursor_ - lo < range) ? port_cursor_ - lo : 0;
-  for (std::uint32_t i = 0; i < range; ++i) {
-    const auto port = static_cast<std::uint16_t>(lo + (start + i) % range);
-    if (port_free(port, dst, now)) {
-      if (i > 0 && count_collision) ++counters_.port_collisions;
-      port_cursor_ = lo + (start + i + 1) % range;
-      return port;
-    }
-  }
-  return std::nullopt;
-}
-
-std::optional<std::uint16_t> nat::allocate_random(const ip_endpoint& dst, time_point now, bool count_collision) {
-  const std::uint32_t lo = config_.port_min;
-  const std::uint32_t range = std::uint32_t{config_.port_max} - lo + 1;
-  constexpr int draws = 32;
-  for (int attempt = 0; attempt < draws; ++attempt) {
-    const auto port = static_cast<std::uint16_t>(lo + rng_.next() % range);
-    if (port_free(port, dst, now)) {
-      if (attempt > 0 && count_collision) ++counters_.port_collisions;
-      return port;
-    }
-  }
-  // A nearly full range: scan once from a random start.
-  if (count_collision) ++counters_.port_collisions;
-  const auto start = static_cast<std::uint32_t>(rng_.next() % range);
-  for (std::uint32_t i = 0; i < range; ++i) {
-    const auto port = static_cast<std::uint16_t>(lo + (start + i) % range);
-    if (port_free(port, dst, now)) return port;
-  }
-  return std::nullopt;
+  return detail::allocate_port(
+      config_, rng_, port_cursor_, private_port, [&](std::uint16_t port) { return port_free(port, dst, now); },
+      counters_.port_collisions);
 }
 
 std::uint32_t nat::create_mapping(const mapping_key& key, std::uint16_t port) {

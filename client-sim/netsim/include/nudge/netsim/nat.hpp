@@ -64,9 +64,9 @@
 //              (a1/a2). inbound() counts it (inbound_not_public) and returns nullopt.
 //
 // Limits (what is not modelled)
-//   * UDP only. TCP connections from clients are outbound-initiated and stay
-//     mapped while open; the model does not track them (the RPC channel is not
-//     subject to NAT expiry here), and only UDP mappings expire.
+//   * UDP only here. TCP through the same device is tcp_nat (tcp_nat.hpp, RFC 5382),
+//     driven through topology (topology.hpp); the virtual driver's RPC channel
+//     does not go through it yet.
 //   * One public address; no IP pooling, no parity/contiguity preservation, no
 //     port classes (Linux keeps <512 / 512-1023 / >=1024 on a clash).
 //   * Linux's 5-tuple port sharing: the kernel lets two hosts hold the same public
@@ -101,6 +101,7 @@ using protocol::ip_endpoint;
 enum class mapping_behavior : std::uint8_t { endpoint_independent, address_dependent, address_and_port_dependent };
 enum class filtering_behavior : std::uint8_t { endpoint_independent, address_dependent, address_and_port_dependent };
 enum class port_allocation : std::uint8_t { preserving, sequential, random };
+enum class tcp_stale_segment : std::uint8_t { drop, reset };
 
 /// Long names: "endpoint-independent", "address-dependent", "address-and-port-dependent".
 std::string_view to_string(mapping_behavior b) noexcept;
@@ -138,11 +139,26 @@ struct nat_config {
   /// Range for allocated public ports (preserved ports may lie outside it). 1 <= port_min <= port_max.
   std::uint16_t port_min = 1024;
   std::uint16_t port_max = 65535;
+
+  // TCP (RFC 5382), used by tcp_nat; mapping, filtering, allocation, port range and
+  // hairpinning above apply to TCP too (a separate port space, as in real NATs).
+  /// Idle lifetime of a connection once SYNs went both ways (REQ-5: at least 2 h 4 min;
+  /// many gateways use less, see docs/network-model.md).
+  duration tcp_established_timeout = std::chrono::minutes(124);
+  /// Idle lifetime while partially open (SYN one way) or closing (FIN or RST seen) (REQ-5: at least 4 min).
+  duration tcp_transitory_timeout = std::chrono::minutes(4);
+  /// What the NAT does with a segment that belongs to no live connection (its mapping expired,
+  /// or it never existed): drop it silently, or answer the sender with a RST.
+  tcp_stale_segment tcp_stale = tcp_stale_segment::drop;
+  /// An outbound non-SYN segment with no connection opens one as established and maps it
+  /// again (Linux nf_conntrack_tcp_loose=1, "mid-stream pickup").
+  bool tcp_midstream_pickup = false;
 };
 
 // ---- presets -------------------------------------------------------------------
-// All use the nat_config defaults for timers (30 s / 120 s, inbound refresh on)
-// and no hairpinning.
+// All use the nat_config defaults for timers (30 s / 120 s, inbound refresh on;
+// TCP 2 h 4 min established, 4 min transitory, stale segments dropped) and no
+// hairpinning, except linux_snat.
 
 /// RFC 3489 full cone: EIM + EIF, preserving ports.
 nat_config full_cone(const ip_endpoint& public_address);
@@ -153,7 +169,8 @@ nat_config port_restricted_cone(const ip_endpoint& public_address);
 /// Symmetric: APDM + APDF, random ports (Linux `snat ... random` / `fully-random`).
 nat_config symmetric(const ip_endpoint& public_address);
 /// The kernel as observed in nat.md: EIM + APDF, ports preserved and a random port on a clash,
-/// 30 s / 120 s conntrack timers refreshed both ways, null bindings, no hairpinning.
+/// 30 s / 120 s conntrack timers refreshed both ways, null bindings, no hairpinning;
+/// TCP: 5 days established, 120 s transitory (syn_sent/time_wait), mid-stream pickup.
 nat_config linux_snat(const ip_endpoint& public_address);
 
 inline constexpr std::array<std::string_view, 5> preset_names = {"full-cone", "restricted-cone",
@@ -274,8 +291,6 @@ class nat {
   std::uint32_t find_by_port(std::uint16_t port) const;
   bool port_free(std::uint16_t port, const ip_endpoint& dst, time_point now) const;
   std::optional<std::uint16_t> allocate_port(std::uint16_t private_port, const ip_endpoint& dst, time_point now);
-  std::optional<std::uint16_t> allocate_sequential(const ip_endpoint& dst, time_point now, bool count_collision);
-  std::optional<std::uint16_t> allocate_random(const ip_endpoint& dst, time_point now, bool count_collision);
   std::uint32_t create_mapping(const mapping_key& key, std::uint16_t port);
   void remove_mapping(std::uint32_t slot);
   void build_index();

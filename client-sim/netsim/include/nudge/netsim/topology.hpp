@@ -1,0 +1,172 @@
+#pragma once
+// nudge::netsim::topology -- hosts, access links and NAT devices in virtual time.
+//
+// What it is
+//   The emulated Internet a driver moves packets through, sans-IO: it owns no
+//   socket and reads no clock. A driver asks, for each datagram or TCP segment
+//   (or a whole message, with the flags of its first and last segment), where it
+//   goes; the answer is a verdict: delivered to a host, with the endpoints the
+//   receiver sees and the arrival time, or dropped with a reason. The same calls
+//   in the same order with the same seed give the same verdicts.
+//
+// Shape
+//   * Hosts have an address and an access link. A host is on the public side
+//     until attach(host, nat) puts it behind a NAT; any number of hosts may sit
+//     behind one NAT and share its public address (with distinct public ports).
+//   * A NAT device is a UDP table (nat, RFC 4787) and a TCP table (tcp_nat,
+//     RFC 5382) built from one nat_config, plus an uplink that every packet
+//     entering or leaving its private side crosses (a home's shared broadband).
+//   * Addresses are unique across the whole topology (no two hosts, nor a host
+//     and a NAT, share one), so the sender is found by the source address.
+//
+// Routing (from -> to, `from` the sender's own endpoint, `to` as the sender names it)
+//   1. `to` names a host in the sender's realm (the same NAT's private side, or
+//      both public): delivered directly, untranslated (a LAN, or the Internet).
+//   2. Else a sender behind a NAT goes out through it: the source becomes the
+//      mapped public endpoint (or the packet is dropped: no port, or TCP without
+//      a connection).
+//   3. On the public side, `to` is a public host (delivered), or a NAT's public
+//      address (its inbound filter decides; the receiver sees the translated
+//      source; a NAT's own address is hairpinning), or anything else, such as a
+//      private address behind another NAT: no_route (RFC 1918 addresses are not
+//      routed on the Internet, shared/reference/nat.md a3).
+//   So a server reaches a NATed client only through a mapping the client opened
+//   and the filter admits; two NATed clients meet only through both NATs.
+//
+// Time
+//   NAT state is updated at the send time `now` (calls must not go back in time);
+//   the transit delay is small next to the NAT timers. A packet then crosses its
+//   links in order (sender's access link, sender's NAT uplink, receiver's NAT
+//   uplink, receiver's access link; only those on the path), each adding, as
+//   sim::link_model does: the wait for the link and wire_bytes * 8 / rate_bps
+//   when rate_bps > 0 (per link and direction), the one-way delay, and a uniform
+//   jitter in [0, jitter]. TCP segments of one flow (from, to) never overtake
+//   each other (TCP delivers in order). A datagram is lost with probability
+//   1 - prod(1 - loss) over its links, drawn after the NAT saw it (as the virtual
+//   driver does); TCP segments are never lost.
+// Randomness
+//   One rng seeded by the constructor: per routed datagram one loss draw (always,
+//   even at zero loss), then one jitter draw per link on the path with jitter > 0;
+//   per TCP segment only the jitter draws. NAT port draws use seeds derived from it.
+// RST answers (tcp_stale = reset) reach the sender after the fixed one-way delays
+//   of the path to the NAT and back (no jitter, no queueing).
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+#include "nudge/netsim/nat.hpp"
+#include "nudge/netsim/tcp_nat.hpp"
+#include "nudge/protocol/clock.hpp"
+#include "nudge/protocol/endpoint.hpp"
+#include "nudge/protocol/random.hpp"
+
+namespace nudge::netsim {
+
+/// One link, the same in both directions (each direction queues on its own).
+/// Same meaning as sim::link_model, per link.
+struct link {
+  duration one_way_delay = duration::zero();
+  duration jitter = duration::zero();  // uniform extra delay in [0, jitter]
+  double datagram_loss = 0.0;          // UDP loss probability; TCP is reliable
+  double rate_bps = 0.0;               // bits per second each way; 0: unlimited
+};
+
+using host_id = std::uint32_t;
+using nat_id = std::uint32_t;
+
+/// Where a packet went.
+struct route_verdict {
+  drop_reason dropped = drop_reason::none;
+  host_id receiver = 0;
+  ip_endpoint from;          // the source as the receiver sees it (translated by the sender's NAT)
+  ip_endpoint to;            // the receiver's own endpoint (translated by the receiver's NAT)
+  time_point arrival{};      // when it reaches the receiver
+  bool reset_sent = false;   // a NAT answered the sender with a RST (TCP, tcp_stale = reset)
+  time_point reset_arrival{};  // when that RST reaches the sender
+  bool delivered() const noexcept { return dropped == drop_reason::none; }
+};
+
+class topology {
+ public:
+  explicit topology(std::uint64_t seed = 1);
+
+  /// A host on the public side. Throws std::invalid_argument for an address already used.
+  host_id add_host(const ip_endpoint& address, const link& access = {});
+  /// A NAT device (its public address is config.public_address). Throws std::invalid_argument
+  /// for an invalid config or an address already used.
+  nat_id add_nat(const nat_config& config, const link& uplink = {});
+  /// Put `host` behind `device` (from now on; its address becomes a private one). Throws
+  /// std::invalid_argument for unknown ids.
+  void attach(host_id host, nat_id device);
+
+  route_verdict route_datagram(time_point now, const ip_endpoint& from, const ip_endpoint& to,
+                               std::size_t wire_bytes = 0);
+  route_verdict route_tcp_segment(time_point now, const ip_endpoint& from, const ip_endpoint& to, tcp_flags flags,
+                                  std::size_t wire_bytes = 0);
+
+  /// The host whose address `e` has (the port is ignored).
+  std::optional<host_id> host_at(const ip_endpoint& e) const;
+  const ip_endpoint& address_of(host_id h) const { return hosts_.at(h).address; }
+  /// The NAT a host sits behind; nullopt on the public side.
+  std::optional<nat_id> nat_of(host_id h) const;
+  ip_endpoint public_address(nat_id n) const { return devices_.at(n)->udp.config().public_address; }
+  nat& udp_table(nat_id n) { return devices_.at(n)->udp; }
+  tcp_nat& tcp_table(nat_id n) { return devices_.at(n)->tcp; }
+  const nat& udp_table(nat_id n) const { return devices_.at(n)->udp; }
+  const tcp_nat& tcp_table(nat_id n) const { return devices_.at(n)->tcp; }
+  std::size_t host_count() const noexcept { return hosts_.size(); }
+  std::size_t nat_count() const noexcept { return devices_.size(); }
+
+  /// The earliest NAT deadline (mapping expiry) of any device; `never` when none.
+  time_point next_deadline() const;
+  /// Expire due mappings in every device; returns how many (UDP and TCP).
+  std::size_t expire(time_point now);
+
+ private:
+  static constexpr nat_id public_realm = UINT32_MAX;
+  struct host {
+    ip_endpoint address;
+    link access;
+    nat_id realm = public_realm;
+    time_point free_at[2]{};  // when each direction of the access link is free (0 up, 1 down)
+  };
+  struct device {
+    device(const nat_config& config, std::uint64_t seed) : udp(config, seed), tcp(config, seed ^ 0x7C9u) {}
+    nat udp;
+    tcp_nat tcp;
+    link uplink;
+    time_point free_at[2]{};
+  };
+  struct hop {
+    const link* l;
+    time_point* free_at;
+  };
+  struct flow_key {
+    ip_endpoint from, to;
+    friend bool operator==(const flow_key&, const flow_key&) = default;
+  };
+  struct flow_key_hash {
+    std::size_t operator()(const flow_key& k) const noexcept;
+  };
+  enum class kind : std::uint8_t { datagram, segment };
+
+  route_verdict route(time_point now, const ip_endpoint& from, const ip_endpoint& to, kind k, tcp_flags flags,
+                      std::size_t wire_bytes);
+  void claim_address(const ip_endpoint& address) const;
+  time_point cross(time_point t, const std::vector<hop>& path, std::size_t wire_bytes);
+  static time_point fixed_round_trip(time_point now, const std::vector<hop>& path);
+
+  rng rng_;
+  std::uint64_t seed_;
+  std::vector<host> hosts_;
+  std::vector<std::unique_ptr<device>> devices_;  // stable addresses for the tables
+  std::unordered_map<ip_endpoint, host_id, protocol::ip_endpoint_hash> host_by_address_;
+  std::unordered_map<ip_endpoint, nat_id, protocol::ip_endpoint_hash> nat_by_address_;
+  std::unordered_map<flow_key, time_point, flow_key_hash> last_arrival_;  // TCP order per flow
+  std::vector<hop> path_;  // scratch
+};
+
+}  // namespace nudge::netsim
