@@ -20,7 +20,7 @@ using nudge::netsim::drop_reason;
 using nudge::netsim::filtering_behavior;
 using nudge::netsim::host_id;
 using nudge::netsim::ip_endpoint;
-using nudge::netsim::link;
+using nudge::netsim::link_params;
 using nudge::netsim::nat_config;
 using nudge::netsim::nat_id;
 using nudge::netsim::port_allocation;
@@ -228,9 +228,9 @@ TEST(topology_udp, verdicts_follow_the_udp_nat_model) {
 
 TEST(topology_links, delays_add_up_along_the_path_and_rate_queues_packets) {
   topology net(1);
-  const host_id server = net.add_host(server_ip, link{1ms, 0ms, 0.0, 0.0});
-  const nat_id home = net.add_nat(preset("full-cone", nat_a_ip), link{5ms, 0ms, 0.0, 0.0});
-  const host_id a = net.add_host(a_local, link{20ms, 0ms, 0.0, 1e6});  // 1 Mbit/s access
+  const host_id server = net.add_host(server_ip, link_params{1ms, 0ms, 0.0, 0.0});
+  const nat_id home = net.add_nat(preset("full-cone", nat_a_ip), link_params{5ms, 0ms, 0.0, 0.0});
+  const host_id a = net.add_host(a_local, link_params{20ms, 0ms, 0.0, 1e6});  // 1 Mbit/s access
   net.attach(a, home);
   const route_verdict first = net.route_datagram(at(0s), a_local, rendezvous, 1250);  // 10 ms on the wire
   const route_verdict second = net.route_datagram(at(0s), a_local, rendezvous, 1250);
@@ -250,8 +250,8 @@ struct link_run {
 
 link_run run_lossy_link(std::uint64_t seed) {
   topology net(seed);
-  net.add_host(server_ip, link{2ms, 0ms, 0.0, 0.0});
-  net.add_host(a_local, link{10ms, 30ms, 0.3, 0.0});  // both public: no NAT involved
+  net.add_host(server_ip, link_params{2ms, 0ms, 0.0, 0.0});
+  net.add_host(a_local, link_params{10ms, 30ms, 0.3, 0.0});  // both public: no NAT involved
   link_run r;
   for (int i = 0; i < 1000; ++i) {
     const route_verdict v = net.route_datagram(at(i * 1ms), a_local, rendezvous);
@@ -283,7 +283,7 @@ TEST(topology_links, loss_and_jitter_are_drawn_from_the_seed) {
 TEST(topology_links, tcp_is_never_lost_and_keeps_its_order) {
   topology net(5);
   net.add_host(server_ip);
-  net.add_host(a_local, link{10ms, 30ms, 1.0, 0.0});  // every datagram lost
+  net.add_host(a_local, link_params{10ms, 30ms, 1.0, 0.0});  // every datagram lost
   EXPECT_EQ(net.route_datagram(at(0s), a_local, rendezvous).dropped, drop_reason::lost);
   time_point previous{};
   for (int i = 0; i < 500; ++i) {

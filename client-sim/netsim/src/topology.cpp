@@ -38,7 +38,7 @@ void topology::claim_address(const ip_endpoint& address) const {
     throw std::invalid_argument("topology: address " + a.address_string() + " is already used");
 }
 
-host_id topology::add_host(const ip_endpoint& address, const link& access) {
+host_id topology::add_host(const ip_endpoint& address, const link_params& access) {
   claim_address(address);
   const auto id = static_cast<host_id>(hosts_.size());
   hosts_.push_back(host{address_only(address), access, public_realm, {}});
@@ -46,7 +46,7 @@ host_id topology::add_host(const ip_endpoint& address, const link& access) {
   return id;
 }
 
-nat_id topology::add_nat(const nat_config& config, const link& uplink) {
+nat_id topology::add_nat(const nat_config& config, const link_params& uplink) {
   if (auto problem = nat::validate(config)) throw std::invalid_argument("nat_config: " + std::string(*problem));
   claim_address(config.public_address);
   const auto id = static_cast<nat_id>(devices_.size());

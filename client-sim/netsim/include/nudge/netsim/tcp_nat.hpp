@@ -11,7 +11,7 @@
 //               fits, a mapping keyed by the config's mapping behaviour (REQ-1
 //               asks for endpoint-independent) with the config's port allocation.
 //               TCP ports are a space of their own: a TCP and a UDP mapping may
-//               hold the same public port.
+//               hold the same public port. One owner per public port (REQ-7).
 //   connections A mapping holds connections, one per remote Y:y, each with the
 //               flags seen each way. It lives while any connection does.
 //   filtering   An inbound segment of a live connection (same Y:y) is admitted.
@@ -36,7 +36,7 @@
 //   hairpinning As for UDP: an inbound segment whose source is this NAT's public
 //               address is admitted only with `hairpinning` (REQ-8 asks for it).
 //
-// Limits: no ICMP (REQ-7/9/10), no TIME_WAIT assassination or sequence checks, one
+// Limits: no ALGs (REQ-6), no ICMP (REQ-9/10), no TIME_WAIT assassination or sequence checks, one
 // public address, a connection reopened by a new SYN after a FIN/RST reuses its
 // entry. Tables are hash maps: O(1) per segment at any size.
 #include <cstdint>

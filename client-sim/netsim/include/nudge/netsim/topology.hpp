@@ -67,7 +67,7 @@ namespace nudge::netsim {
 
 /// One link, the same in both directions (each direction queues on its own).
 /// Same meaning as sim::link_model, per link.
-struct link {
+struct link_params {
   duration one_way_delay = duration::zero();
   duration jitter = duration::zero();  // uniform extra delay in [0, jitter]
   double datagram_loss = 0.0;          // UDP loss probability; TCP is reliable
@@ -94,10 +94,10 @@ class topology {
   explicit topology(std::uint64_t seed = 1);
 
   /// A host on the public side. Throws std::invalid_argument for an address already used.
-  host_id add_host(const ip_endpoint& address, const link& access = {});
+  host_id add_host(const ip_endpoint& address, const link_params& access = {});
   /// A NAT device (its public address is config.public_address). Throws std::invalid_argument
   /// for an invalid config or an address already used.
-  nat_id add_nat(const nat_config& config, const link& uplink = {});
+  nat_id add_nat(const nat_config& config, const link_params& uplink = {});
   /// Put `host` behind `device` (from now on; its address becomes a private one). Throws
   /// std::invalid_argument for unknown ids.
   void attach(host_id host, nat_id device);
@@ -129,7 +129,7 @@ class topology {
   static constexpr nat_id public_realm = UINT32_MAX;
   struct host {
     ip_endpoint address;
-    link access;
+    link_params access;
     nat_id realm = public_realm;
     time_point free_at[2]{};  // when each direction of the access link is free (0 up, 1 down)
   };
@@ -137,11 +137,11 @@ class topology {
     device(const nat_config& config, std::uint64_t seed) : udp(config, seed), tcp(config, seed ^ 0x7C9u) {}
     nat udp;
     tcp_nat tcp;
-    link uplink;
+    link_params uplink;
     time_point free_at[2]{};
   };
   struct hop {
-    const link* l;
+    const link_params* l;
     time_point* free_at;
   };
   struct flow_key {
