@@ -242,6 +242,30 @@ TEST(topology_links, delays_add_up_along_the_path_and_rate_queues_packets) {
   EXPECT_EQ(back.dropped, drop_reason::nat_no_mapping);  // a UDP mapping only: TCP has its own ports
 }
 
+TEST(topology_links, a_nat_reset_comes_back_over_the_path_to_the_nat) {
+  nat_config c = preset("port-restricted-cone", nat_a_ip);
+  c.tcp_established_timeout = 10min;
+  c.tcp_stale = nudge::netsim::tcp_stale_segment::reset;
+  topology net(1);
+  net.add_host(server_ip, link_params{2ms, 0ms, 0.0, 0.0});
+  const nat_id home = net.add_nat(c, link_params{3ms, 0ms, 0.0, 0.0});
+  net.attach(net.add_host(a_local, link_params{10ms, 0ms, 0.0, 0.0}), home);
+  const route_verdict syn = net.route_tcp_segment(at(0s), a_local, server_https, tcp_flag::syn);
+  ASSERT_TRUE(syn.delivered());
+  EXPECT_EQ(syn.arrival, at(15ms));
+  ASSERT_TRUE(net.route_tcp_segment(at(0s), server_https, syn.from, tcp_flag::syn | tcp_flag::ack).delivered());
+  // Idle past the timeout: the server's push meets no mapping and the NAT resets it.
+  const route_verdict push = net.route_tcp_segment(at(11min), server_https, syn.from, tcp_flag::data);
+  EXPECT_EQ(push.dropped, drop_reason::nat_no_mapping);
+  EXPECT_TRUE(push.reset_sent);
+  EXPECT_EQ(push.reset_arrival, at(11min) + 2 * (2ms + 3ms));
+  // The client's heartbeat meets the same fate at its own NAT.
+  const route_verdict heartbeat = net.route_tcp_segment(at(12min), a_local, server_https, tcp_flag::data);
+  EXPECT_EQ(heartbeat.dropped, drop_reason::nat_no_connection);
+  EXPECT_TRUE(heartbeat.reset_sent);
+  EXPECT_EQ(heartbeat.reset_arrival, at(12min) + 2 * 10ms);
+}
+
 struct link_run {
   std::vector<bool> lost;
   std::vector<time_point> arrivals;
