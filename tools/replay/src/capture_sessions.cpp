@@ -154,9 +154,9 @@ struct tcp_half {
   bool have_next = false;
   std::uint32_t next = 0;
   std::map<std::uint32_t, std::pair<byte_buffer, time_point>> later;  // out of order, by sequence number
-  byte_buffer buf;        // bytes not yet cut into PDUs
-  time_point buf_start{};  // arrival of the first of them
-  bool broken = false;     // not DCE/RPC: stop framing
+  dcerpc::stream_framer framer;  // bytes not yet cut into PDUs
+  time_point buf_start{};        // arrival of the first of them
+  bool broken = false;           // not DCE/RPC: stop framing
 };
 
 struct tcp_flow {
@@ -170,32 +170,24 @@ struct tcp_flow {
   std::vector<pdu_event> pdus;
 };
 
-void cut_pdus(tcp_flow& f, int dir, time_point t) {
-  tcp_half& h = f.half[static_cast<std::size_t>(dir)];
-  std::size_t used = 0;
-  while (!h.broken && h.buf.size() - used >= dcerpc::common_header_size) {
-    const bytes_view rest = bytes_view(h.buf).subspan(used);
-    const auto hd = dcerpc::decode_common_header(rest);
-    if (hd.malformed()) {
-      h.broken = true;
-      f.not_dcerpc = true;
-      break;
-    }
-    if (rest.size() < hd.value.frag_length) break;
-    f.pdus.push_back({dir, h.buf_start, byte_buffer(rest.begin(), rest.begin() + hd.value.frag_length)});
-    used += hd.value.frag_length;
-    h.buf_start = t;  // what follows in this segment arrived now
-  }
-  h.buf.erase(h.buf.begin(), h.buf.begin() + static_cast<std::ptrdiff_t>(used));
-}
-
 void append(tcp_flow& f, int dir, time_point t, bytes_view data) {
   tcp_half& h = f.half[static_cast<std::size_t>(dir)];
   if (h.broken || data.empty()) return;
-  if (h.buf.empty()) h.buf_start = t;
-  h.buf.insert(h.buf.end(), data.begin(), data.end());
+  if (h.framer.pending() == 0) h.buf_start = t;
   h.next += static_cast<std::uint32_t>(data.size());
-  cut_pdus(f, dir, t);
+  h.framer.append(data);
+  while (true) {
+    const auto p = h.framer.next();
+    if (p.outcome == dcerpc::stream_framer::status::need_more) return;
+    if (p.outcome == dcerpc::stream_framer::status::malformed) {
+      h.broken = true;
+      h.framer.clear();
+      f.not_dcerpc = true;
+      return;
+    }
+    f.pdus.push_back({dir, h.buf_start, byte_buffer(p.pdu.begin(), p.pdu.end())});
+    h.buf_start = t;  // what follows in this segment arrived now
+  }
 }
 
 void add_segment(tcp_flow& f, int dir, time_point t, std::uint32_t seq, bytes_view data) {
