@@ -172,7 +172,7 @@ struct pdu_factory {
 inline analysis analyse_frames(const std::vector<capture::captured_frame>& frames, analyser_options o = {}) {
   analyser a(std::move(o));
   for (const auto& f : frames)
-    a.on_frame(dlt_en10mb, f.time, f.bytes, static_cast<std::uint32_t>(f.bytes.size()));
+    a.on_frame(capture_reader::dlt_en10mb, f.time, f.bytes, static_cast<std::uint32_t>(f.bytes.size()));
   return a.finish();
 }
 

@@ -20,7 +20,7 @@
 #include "nudge/client/client_session.hpp"
 #include "nudge/metrics/latency_histogram.hpp"
 #include "nudge/metrics/traffic.hpp"
-#include "nudge/pcap/packet.hpp"
+#include "nudge/capture_reader/packet.hpp"
 #include "nudge/protocol/endpoint.hpp"
 #include "nudge/protocol/push_datagram.hpp"
 
@@ -30,7 +30,18 @@ using metrics::direction;
 using metrics::message_kind;
 using metrics::traffic_cell;
 using metrics::traffic_meter;
+using protocol::bytes_view;
 using protocol::ip_endpoint;
+// Packets come from the capture layer shared with nudge-replay (tools/capture).
+using capture_reader::decode_frame;
+using capture_reader::decode_ip;
+using capture_reader::frame_verdict;
+using capture_reader::ip_proto_tcp;
+using capture_reader::ip_proto_udp;
+using capture_reader::link_type_name;
+using capture_reader::link_type_supported;
+using capture_reader::packet;
+namespace tcp_flag = capture_reader::tcp_flag;
 
 /// How sessions become the report's clients.
 enum class client_grouping : std::uint8_t {
