@@ -93,10 +93,14 @@ run_result analyse(const std::string& path, nudge::pcap_tool::analysis* keep = n
   run_result r;
   const auto t0 = clock_type::now();
   analyser a;
-  const read_status st = read_capture(path, a);
+  const auto st = read_capture(path, a);
+  if (!st) {
+    std::fprintf(stderr, "%s\n", st.error().message.c_str());
+    std::exit(1);
+  }
   analysis out = a.finish();
   r.seconds = std::chrono::duration<double>(clock_type::now() - t0).count();
-  r.packets = st.records;
+  r.packets = st->records;
   r.checksum = out.total.traffic.total().packets;
   if (keep) *keep = std::move(out);
   return r;

@@ -12,12 +12,12 @@ void read_status::apply_to(analysis& a) const {
 
 namespace {
 
-read_status analyse_all(capture_reader::capture_file& file, analyser& a) {
+result<read_status> analyse_all(capture_reader::capture_file& file, analyser& a) {
   const int dlt = file.dlt();
   if (!link_type_supported(dlt)) {
     const std::string name = file.pcap_link_name();
-    throw capture_open_error("unsupported link type " + std::to_string(dlt) + " (" + (name.empty() ? "?" : name) +
-                             "); supported: EN10MB, NULL, LOOP, LINUX_SLL, LINUX_SLL2, RAW, IPV4, IPV6");
+    return fail("unsupported link type " + std::to_string(dlt) + " (" + (name.empty() ? "?" : name) +
+                "); supported: EN10MB, NULL, LOOP, LINUX_SLL, LINUX_SLL2, RAW, IPV4, IPV6");
   }
   read_status st;
   static_cast<capture_reader::read_status&>(st) =
@@ -27,14 +27,14 @@ read_status analyse_all(capture_reader::capture_file& file, analyser& a) {
 
 }  // namespace
 
-read_status read_capture(pcap* handle, analyser& a, std::string format) {
+result<read_status> read_capture(pcap* handle, analyser& a, std::string format) {
   auto file = capture_reader::capture_file::borrow(handle, std::move(format));
   return analyse_all(file, a);
 }
 
-read_status read_capture(const std::filesystem::path& path, analyser& a) {
+result<read_status> read_capture(const std::filesystem::path& path, analyser& a) {
   auto file = capture_reader::capture_file::open(path);
-  if (!file) throw capture_open_error(file.error().message);
+  if (!file) return file.error();
   return analyse_all(*file, a);
 }
 

@@ -4,23 +4,15 @@
 #include <cstdint>
 #include <filesystem>
 #include <optional>
-#include <stdexcept>
 #include <string>
 
 #include "nudge/capture_reader/capture_file.hpp"
 #include "nudge/pcap/analyser.hpp"
+#include "nudge/protocol/result.hpp"
 
 struct pcap;
 
 namespace nudge::pcap_tool {
-
-/// The capture could not be read at all: missing file, not a capture, an
-/// unsupported link type. (A capture that breaks off midway is not an error:
-/// what was read is kept and read_status says where it stopped.)
-class capture_open_error : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
 
 /// How the read went (capture_reader::read_status), and where it goes in the report.
 struct read_status : capture_reader::read_status {
@@ -29,11 +21,14 @@ struct read_status : capture_reader::read_status {
 };
 
 /// Opens `path` (pcap or pcapng, nanosecond timestamps) and analyses every record.
-read_status read_capture(const std::filesystem::path& path, analyser& a);
+/// Fails when the capture cannot be read at all: missing file, not a capture, an
+/// unsupported link type. (A capture that breaks off midway does not fail: what
+/// was read is analysed and read_status says where it stopped.)
+result<read_status> read_capture(const std::filesystem::path& path, analyser& a);
 
 /// Analyses every record of an already opened capture (e.g. pcap_fopen_offline on
 /// an fmemopen stream). Does not close `handle`. `format` is reported as given.
-read_status read_capture(pcap* handle, analyser& a, std::string format = "unknown");
+result<read_status> read_capture(pcap* handle, analyser& a, std::string format = "unknown");
 
 using capture_reader::sniff_format;
 
