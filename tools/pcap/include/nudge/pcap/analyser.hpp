@@ -18,6 +18,8 @@
 #include <vector>
 
 #include "nudge/client/client_session.hpp"
+#include "nudge/emsmdb/capture_classifier.hpp"
+#include "nudge/engine/capture_classifier.hpp"
 #include "nudge/metrics/latency_histogram.hpp"
 #include "nudge/metrics/traffic.hpp"
 #include "nudge/capture_reader/packet.hpp"
@@ -230,6 +232,9 @@ struct skip_counts {
 };
 
 struct analysis {
+  /// The family's names for the kind and mode indices the counters use: the
+  /// report prints these, never a list of its own.
+  const engine::capture_classifier* names = &protocol::emsmdb::emsmdb_capture_classifier();
   // Filled by the reader (capture_reader.hpp); the analyser leaves them alone.
   std::string file;
   std::string format;     // "pcap" or "pcapng"
