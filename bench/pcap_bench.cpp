@@ -1,9 +1,11 @@
 // nudge_bench_pcap: how fast nudge-pcap's analyser reads a capture, beside a raw
 // libpcap loop over the same file in the same run.
 //
-// Generates a 1,000,000-packet capture in a temporary directory (nudge_pcap_synth:
-// 2,000 clients, 40 % polling every 60 s, 40 % push, 20 % async, Poisson events,
-// delayed pure ACKs, pings), then times, interleaved, `--runs` times each:
+// Writes a capture of about 1,000,000 packets in a temporary directory by running
+// client-sim's virtual driver with its pcap recorder (2,000 clients, 40 % polling
+// every 60 s, 40 % push, 20 % async, Poisson events, pure ACKs, pings; the
+// length is rescaled over a few runs until the packet count is within 2 %), then times,
+// interleaved, `--runs` times each:
 //   raw/pcap_next_ex  pcap_next_ex over every packet, touching each packet's first byte
 //   raw/pcap_loop     the same through pcap_loop and a callback (what the analyser uses)
 //   raw/1MiB-buffer   pcap_next_ex with the 1 MiB stdio buffer the analyser's reader sets
@@ -19,6 +21,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -28,7 +31,7 @@
 
 #include "nudge/pcap/analyser.hpp"
 #include "nudge/pcap/capture_reader.hpp"
-#include "nudge/pcap/synthetic_capture.hpp"
+#include "nudge/sim/pcap_capture.hpp"
 
 namespace {
 
@@ -90,10 +93,14 @@ run_result analyse(const std::string& path, nudge::pcap_tool::analysis* keep = n
   run_result r;
   const auto t0 = clock_type::now();
   analyser a;
-  const read_status st = read_capture(path, a);
+  const auto st = read_capture(path, a);
+  if (!st) {
+    std::fprintf(stderr, "%s\n", st.error().message.c_str());
+    std::exit(1);
+  }
   analysis out = a.finish();
   r.seconds = std::chrono::duration<double>(clock_type::now() - t0).count();
-  r.packets = st.records;
+  r.packets = st->records;
   r.checksum = out.total.traffic.total().packets;
   if (keep) *keep = std::move(out);
   return r;
@@ -109,6 +116,20 @@ struct series {
     return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
   }
 };
+
+/// The benchmark's mix, run for `length` of virtual time.
+nudge::sim::run_plan capture_plan(std::size_t clients, nudge::duration length) {
+  using namespace std::chrono_literals;
+  nudge::sim::run_plan plan;
+  plan.clients = clients;
+  plan.mix = {0.4, 0.4, 0.2};
+  plan.poll_interval = 60s;
+  plan.events_per_client_hour = 6;
+  plan.length = length;
+  plan.drain = 10s;
+  plan.seed = 1;
+  return plan;
+}
 
 }  // namespace
 
@@ -142,18 +163,25 @@ int main(int argc, char** argv) {
   if (file.empty()) {
     dir = std::filesystem::temp_directory_path() / ("nudge_bench_pcap_" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir);
-    file = (dir / "synthetic.pcap").string();
-    nudge::pcap_tool::synth_options o;
-    o.clients = clients;
-    o.target_frames = packets;
+    file = (dir / "virtual-run.pcap").string();
     const auto t0 = clock_type::now();
-    const auto s = nudge::pcap_tool::write_synthetic_capture(file, o);
-    if (!s.error.empty()) {
-      std::fprintf(stderr, "generating the capture failed: %s\n", s.error.c_str());
+    // The length that gives `packets`: start at 10 minutes and rescale by
+    // packets / frames written until within 2 % (a few runs; the start-up burst
+    // makes the count not quite proportional to the length).
+    nudge::duration length = std::chrono::minutes(10);
+    auto s = nudge::sim::capture_virtual_run(capture_plan(clients, length), file);
+    for (int k = 0; k < 4 && s; ++k) {
+      const double ratio = static_cast<double>(packets) / static_cast<double>(std::max<std::uint64_t>(1, s->capture.frames));
+      if (std::abs(ratio - 1.0) < 0.02) break;
+      length = std::chrono::duration_cast<nudge::duration>(length * ratio);
+      s = nudge::sim::capture_virtual_run(capture_plan(clients, length), file);
+    }
+    if (!s) {
+      std::fprintf(stderr, "writing the capture failed: %s\n", s.error().message.c_str());
       return 1;
     }
-    std::printf("capture: %s, %llu packets, %zu clients, %.0f s of traffic, %.1f MB, generated in %.2f s\n",
-                file.c_str(), static_cast<unsigned long long>(s.frames), clients, nudge::to_seconds(s.length),
+    std::printf("capture: %s, %llu packets, %zu clients, %.0f s of traffic, %.1f MB, written in %.2f s\n",
+                file.c_str(), static_cast<unsigned long long>(s->capture.frames), clients, nudge::to_seconds(length),
                 static_cast<double>(std::filesystem::file_size(file)) / 1e6,
                 std::chrono::duration<double>(clock_type::now() - t0).count());
   } else {

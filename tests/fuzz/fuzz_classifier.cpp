@@ -29,6 +29,7 @@
 
 using namespace nudge;
 using namespace nudge::pcap_tool;
+using namespace nudge::capture_reader;  // link types and packets
 using protocol::byte_buffer;
 using protocol::byte_writer;
 namespace dcerpc = protocol::dcerpc;

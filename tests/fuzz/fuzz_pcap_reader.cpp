@@ -27,13 +27,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     return 0;
   }
   analyser an;
-  read_status st;
-  bool opened = true;
-  try {
-    st = read_capture(p, an, "memory");
-  } catch (const capture_open_error&) {
-    opened = false;  // an unsupported link type: refused before any record
-  }
+  const auto read = read_capture(p, an, "memory");
+  const bool opened = read.ok();  // not: an unsupported link type, refused before any record
+  const read_status st = opened ? *read : read_status{};
   pcap_close(p);  // closes f
   analysis a = an.finish();
   st.apply_to(a);

@@ -164,6 +164,36 @@ void dcerpc_seeds() {
   }
 }
 
+// fuzz_dcerpc_stream: byte 0 picks the rule (bit 0: lenient) and the limit
+// (bit 1: none, else 16 + 4 * byte 1); byte 2 counts the cut sizes that follow;
+// then the stream: a client's bind, poll and disconnect back to back.
+void stream_seeds() {
+  const std::string t = "fuzz_dcerpc_stream";
+  byte_buffer stream;
+  dcerpc::bind_pdu b;
+  b.call_id = 1;
+  dcerpc::presentation_context pc;
+  pc.abstract_syntax = emsmdb_syntax();
+  pc.transfer_syntaxes.push_back(ndr_syntax());
+  b.contexts.push_back(pc);
+  dcerpc::encode(stream, b);
+  emsmdb::rpc_ext2_request req;
+  req.cxh = sample_handle();
+  const byte_buffer rgb_in = empty_rgb_in();
+  req.rgb_in = rgb_in;
+  dcerpc::encode_request(stream, 3, 0, opnum::do_rpc_ext2, [&](byte_writer& w) { emsmdb::encode(w, req); });
+  dcerpc::encode_request(stream, 5, 0, opnum::do_disconnect,
+                         [](byte_writer& w) { emsmdb::encode(w, emsmdb::disconnect_request{sample_handle()}); });
+  auto put = [&](const std::string& name, byte_buffer head) {
+    head.insert(head.end(), stream.begin(), stream.end());
+    write_seed(t, name, head);
+  };
+  put("strict-whole", {2, 0, 0});
+  put("strict-cut", {2, 0, 4, 0, 6, 15, 39});       // pieces of 1, 7, 16 and 40 bytes
+  put("lenient-cut", {3, 0, 2, 22, 60});
+  put("limit-80", {0, 16, 1, 9});                   // the 84-byte poll is over the limit
+}
+
 void emsmdb_seeds() {
   const std::string t = "fuzz_emsmdb_stubs";
   auto put = [&](std::uint8_t sel, const std::string& name, const byte_buffer& stub) {
@@ -612,6 +642,7 @@ int main(int argc, char** argv) {
   }
   g_root = argv[1];
   dcerpc_seeds();
+  stream_seeds();
   emsmdb_seeds();
   rop_seeds();
   sockaddr_seeds();

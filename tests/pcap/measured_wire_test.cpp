@@ -70,7 +70,11 @@ measured_run run_with_capture(const test_support::notifier_process& n, const std
   ao.udp_port = n.udp_ep().port;
   pcap_tool::analyser a(ao);
   const auto status = pcap_tool::read_capture(pcap, a);
-  EXPECT_TRUE(status.error.empty()) << status.error;
+  if (!status) {
+    ADD_FAILURE() << status.error().message;
+  } else {
+    EXPECT_TRUE(status->error.empty()) << status->error;
+  }
   out.capture = a.finish();
   if (!std::getenv("NUDGE_KEEP_PCAP")) {
     std::filesystem::remove(pcap);

@@ -36,8 +36,8 @@ const change* find_change(const report_model& m, std::string_view mode, std::str
 
 TEST(baseline, the_change_table_has_every_compared_metric_per_mode) {
   pair_of_runs p;
-  const auto now = load_inputs({p.new_file.string()});
-  const auto old = load_inputs({p.old_file.string()});
+  const auto now = load_inputs({p.new_file.string()}).value();
+  const auto old = load_inputs({p.old_file.string()}).value();
   const report_model m = build_model(now, &old, {});
   ASSERT_EQ(m.change_tables.size(), 1u);
   const table& t = m.change_tables[0];
@@ -65,8 +65,8 @@ TEST(baseline, the_change_table_has_every_compared_metric_per_mode) {
 
 TEST(baseline, thresholds_on_changes) {
   pair_of_runs p;
-  const auto now = load_inputs({p.new_file.string()});
-  const auto old = load_inputs({p.old_file.string()});
+  const auto now = load_inputs({p.new_file.string()}).value();
+  const auto old = load_inputs({p.old_file.string()}).value();
   auto check = [&](std::string_view text) {
     auto t = std::get<threshold>(parse_threshold(text));
     EXPECT_FALSE(check_against(t, now, &old));
@@ -97,8 +97,8 @@ TEST(baseline, thresholds_on_changes) {
 TEST(baseline, runs_pair_by_name_or_one_to_one) {
   pair_of_runs p;
   write_file(p.dir.path / "other" / "renamed.json", read_file(small_json()));
-  const auto now = load_inputs({p.new_file.string()});
-  const auto renamed = load_inputs({(p.dir.path / "other" / "renamed.json").string()});
+  const auto now = load_inputs({p.new_file.string()}).value();
+  const auto renamed = load_inputs({(p.dir.path / "other" / "renamed.json").string()}).value();
   // One run each: compared, whatever the names.
   const report_model m = build_model(now, &renamed, {});
   ASSERT_EQ(m.change_tables.size(), 1u);
@@ -107,7 +107,7 @@ TEST(baseline, runs_pair_by_name_or_one_to_one) {
   // Two runs now, one baseline of another name: no pair for either.
   write_file(p.dir.path / "two" / "a.json", read_file(small_json()));
   write_file(p.dir.path / "two" / "b.json", read_file(small_json()));
-  const auto two = load_inputs({(p.dir.path / "two").string()});
+  const auto two = load_inputs({(p.dir.path / "two").string()}).value();
   const report_model m2 = build_model(two, &renamed, {});
   EXPECT_TRUE(m2.change_tables.empty());
   EXPECT_EQ(m2.baseline_notes.size(), 2u);

@@ -92,7 +92,7 @@ TEST(report_sim, a_virtual_run_reports_consistently) {
 
   temp_dir dir;
   write_file(dir.path / "virtual.json", result.dump());
-  const auto set = load_inputs({(dir.path / "virtual.json").string()});
+  const auto set = load_inputs({(dir.path / "virtual.json").string()}).value();
   const report_model model = build_model(set, nullptr, {});
   // Charts carry the tables' numbers: the bars the overview's cells, the CDF
   // reaches 1 at the table's max, the markers are the table's percentiles.

@@ -9,7 +9,7 @@ namespace {
 
 using namespace testing;
 
-input_set small_set() { return load_inputs({small_json().string()}); }
+input_set small_set() { return load_inputs({small_json().string()}).value(); }
 
 std::vector<evaluation> eval(std::string_view text, const input_set& set, const input_set* baseline = nullptr) {
   auto r = parse_threshold(text);
@@ -135,7 +135,7 @@ TEST(threshold_eval, unqualified_thresholds_apply_to_every_run_that_has_the_mode
   poll_only["modes"].erase("async");
   write_file(dir.path / "a.json", small().dump());
   write_file(dir.path / "b.json", poll_only.dump());
-  const auto set = load_inputs({dir.path.string()});
+  const auto set = load_inputs({dir.path.string()}).value();
   ASSERT_EQ(set.names(), (std::vector<std::string>{"a", "b"}));
 
   const auto poll = eval("poll.missed == 0", set);
@@ -177,7 +177,7 @@ TEST(threshold_eval, scenario_thresholds_are_read_from_the_plan_and_bound_to_the
   temp_dir dir;
   write_file(dir.path / "a.json", small().dump());
   write_file(dir.path / "b.json", small().dump());
-  const auto set = load_inputs({dir.path.string()});
+  const auto set = load_inputs({dir.path.string()}).value();
   EXPECT_EQ(set.runs[0].declared_thresholds(), (std::vector<std::string>{"push.missed == 0"}));
   auto t = std::get<threshold>(parse_threshold("push.missed == 0", "a: plan.report.thresholds[0]"));
   t.scope_run = "a";
@@ -201,7 +201,7 @@ TEST(threshold_eval, real_runs_use_their_measured_wire_figures) {
   temp_dir dir;
   const auto path = dir.path / "real.json";
   write_file(path, result.dump());
-  const auto set = load_inputs({path.string()});
+  const auto set = load_inputs({path.string()}).value();
   ASSERT_EQ(set.runs.size(), 1u);
   EXPECT_DOUBLE_EQ(one("poll.wire_bytes_per_client_hour == 0", set).values[0].second.value_or(-1), modelled + 1234);
   EXPECT_DOUBLE_EQ(one("poll.packets_per_client_hour == 0", set).values[0].second.value_or(-1), 5);

@@ -42,12 +42,8 @@ std::vector<std::size_t> record_offsets(const std::vector<std::uint8_t>& f) {
 }
 
 std::string open_error(const std::filesystem::path& p) {
-  try {
-    (void)analyse_file(p);
-  } catch (const capture_open_error& e) {
-    return e.what();
-  }
-  return "";
+  const auto r = try_analyse_file(p);
+  return r ? "" : r.error().message;
 }
 
 TEST(PcapFiles, TruncatedLastRecordKeepsWhatWasRead) {

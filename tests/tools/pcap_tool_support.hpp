@@ -2,6 +2,7 @@
 // Test support for nudge-pcap: PDUs from nudge_protocol's encoders, frames
 // from nudge_capture's synthesizer, and helpers that run the analyser over
 // them or over a file.
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -172,17 +173,29 @@ struct pdu_factory {
 inline analysis analyse_frames(const std::vector<capture::captured_frame>& frames, analyser_options o = {}) {
   analyser a(std::move(o));
   for (const auto& f : frames)
-    a.on_frame(dlt_en10mb, f.time, f.bytes, static_cast<std::uint32_t>(f.bytes.size()));
+    a.on_frame(capture_reader::dlt_en10mb, f.time, f.bytes, static_cast<std::uint32_t>(f.bytes.size()));
   return a.finish();
 }
 
-inline analysis analyse_file(const std::filesystem::path& p, analyser_options o = {}) {
+/// The analysis of a capture file, or why it could not be read at all.
+inline result<analysis> try_analyse_file(const std::filesystem::path& p, analyser_options o = {}) {
   analyser a(std::move(o));
-  const read_status st = read_capture(p, a);
+  const auto st = read_capture(p, a);
+  if (!st) return st.error();
   analysis r = a.finish();
   r.file = p.string();
-  st.apply_to(r);
+  st->apply_to(r);
   return r;
+}
+
+/// The analysis of a capture file that must be readable (a test failure if not).
+inline analysis analyse_file(const std::filesystem::path& p, analyser_options o = {}) {
+  auto r = try_analyse_file(p, std::move(o));
+  if (!r) {
+    ADD_FAILURE() << r.error().message;
+    return {};
+  }
+  return std::move(r).value();
 }
 
 /// A per-process scratch directory, removed at exit.

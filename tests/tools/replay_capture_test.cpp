@@ -176,7 +176,7 @@ TEST(ReplayCapture, ReadsTheGoldenCaptures) {
 
 // ---- the command line ----------------------------------------------------------------------
 
-replay_parse_outcome parse(std::vector<std::string> args) {
+result<replay_cli_options> parse(std::vector<std::string> args) {
   args.insert(args.begin(), "nudge-replay");
   std::vector<const char*> argv;
   for (const auto& a : args) argv.push_back(a.c_str());
@@ -184,9 +184,12 @@ replay_parse_outcome parse(std::vector<std::string> args) {
 }
 
 TEST(ReplayCli, RefusesTargetsOutsideLoopback) {
-  using kind = replay_parse_outcome::kind;
-  EXPECT_EQ(parse({"x.pcap"}).what, kind::run);
-  EXPECT_EQ(parse({"x.pcap", "--notifier", "[::1]:7777", "--notifier-udp", "[::1]:7778"}).what, kind::run);
+  using action = replay_cli_options::action;
+  ASSERT_TRUE(parse({"x.pcap"}));
+  EXPECT_EQ(parse({"x.pcap"})->what, action::run);
+  const auto v6 = parse({"x.pcap", "--notifier", "[::1]:7777", "--notifier-udp", "[::1]:7778"});
+  ASSERT_TRUE(v6) << v6.error().message;
+  EXPECT_EQ(v6->what, action::run);
   for (const auto& bad : std::vector<std::vector<std::string>>{
            {"x.pcap", "--notifier", "192.0.2.1:7777"},  // a capture's own (documentation) address
            {"x.pcap", "--notifier-udp", "198.18.0.2:7778"},
@@ -198,7 +201,8 @@ TEST(ReplayCli, RefusesTargetsOutsideLoopback) {
            {},
        }) {
     const auto r = parse(bad);
-    EXPECT_EQ(r.what, kind::usage_error) << (bad.size() > 1 ? bad[1] + " " + bad[2] : "no args");
+    ASSERT_FALSE(r) << (bad.size() > 1 ? bad[1] + " " + bad[2] : "no args");
+    EXPECT_EQ(r.error().exit_code, exit_usage);
   }
   // The library refuses too, before any socket opens.
   capture_sessions empty;
@@ -209,9 +213,10 @@ TEST(ReplayCli, RefusesTargetsOutsideLoopback) {
 
 TEST(ReplayCli, DryRunListsTheClients) {
   auto parsed = parse({(fs::path(NUDGE_SOURCE_DIR) / "captures" / "virtual-mixed-10.pcap").string(), "--dry-run"});
-  ASSERT_EQ(parsed.what, replay_parse_outcome::kind::run);
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  ASSERT_EQ(parsed->what, replay_cli_options::action::run);
   std::ostringstream out, err;
-  EXPECT_EQ(run_replay_cli(parsed.options, out, err), exit_ok) << err.str();
+  EXPECT_EQ(run_replay_cli(*parsed, out, err), exit_ok) << err.str();
   EXPECT_NE(out.str().find("10 clients"), std::string::npos) << out.str();
   EXPECT_NE(out.str().find("[async]"), std::string::npos);
 }

@@ -151,9 +151,10 @@ TEST(ReplaySocket, WithoutMailHeldWaitsBlockWhatFollowsAndTheCliReportsIt) {
   std::vector<const char*> argv;
   for (const auto& a : args) argv.push_back(a.c_str());
   const auto parsed = parse_replay_options(static_cast<int>(argv.size()), argv.data());
-  ASSERT_EQ(parsed.what, replay_parse_outcome::kind::run) << parsed.text;
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  ASSERT_EQ(parsed->what, replay_cli_options::action::run);
   std::ostringstream out, err;
-  EXPECT_EQ(run_replay_cli(parsed.options, out, err), exit_ok) << err.str();
+  EXPECT_EQ(run_replay_cli(*parsed, out, err), exit_ok) << err.str();
   std::ifstream in(json_path);
   const auto j = nlohmann::json::parse(in);
   fs::remove(json_path);

@@ -134,4 +134,16 @@ void virtual_pcap_recorder::finishing(time_point) { order_.hold(true); }
 
 void virtual_pcap_recorder::finished(time_point) { order_.hold(false); }
 
+result<captured_virtual_run> capture_virtual_run(const run_plan& plan, const std::filesystem::path& path) {
+  virtual_pcap_recorder rec({path, default_pcap_epoch(), 0, 1.0, plan.seed, plan.wire});
+  if (auto why = rec.open(); !why.empty()) return fail("cannot write " + path.string() + ": " + why);
+  virtual_options vo;
+  vo.capture = &rec;
+  captured_virtual_run out{run_virtual(plan, vo), {}};
+  if (auto why = rec.close(); !why.empty()) return fail("cannot write " + path.string() + ": " + why);
+  out.capture = rec.stats();
+  if (out.capture.synthesis_errors != 0) return fail("the capture misses frames: " + out.capture.first_error);
+  return out;
+}
+
 }  // namespace nudge::sim

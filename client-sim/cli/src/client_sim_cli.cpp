@@ -1,4 +1,5 @@
 #include "nudge/sim/client_sim_cli.hpp"
+#include "nudge/cli/options.hpp"
 #include "nudge/sim/scenario.hpp"
 
 #include <fmt/format.h>
@@ -76,8 +77,8 @@ std::string_view trim(std::string_view s) {
 
 /// "127.0.0.1:7777" as a loopback IPv4 endpoint for a real run; empty on success.
 std::string parse_real_endpoint(const std::string& flag, const std::string& text, protocol::ip_endpoint& out) {
-  auto ep = protocol::ip_endpoint::parse(text);
-  if (!ep || ep->port == 0) return flag + " " + text + ": expected ADDRESS:PORT, e.g. 127.0.0.1:7777";
+  auto ep = cli::parse_endpoint(flag, text);
+  if (!ep) return ep.error().message;
   if (!ep->is_loopback())
     return flag + " " + text + ": refusing a non-loopback address; real runs only talk to 127.0.0.0/8";
   if (ep->is_v6) return flag + " " + text + ": real runs need IPv4 loopback (127.0.0.0/8), not IPv6";
@@ -200,8 +201,7 @@ parse_outcome parse_client_sim_options(int argc, const char* const* argv) {
       ->type_name("RATE")
       ->check(CLI::NonNegativeNumber)
       ->group(run_group);
-  app.add_option("--seed", p.seed, "Seeds every random choice (modes, event times, jitter)")
-      ->type_name("N")->group(run_group);
+  cli::add_seed_option(app, p.seed, "Seeds every random choice (modes, event times, jitter)")->group(run_group);
 
   app.add_option("--clients", p.clients, "Number of emulated clients, one mailbox each")
       ->type_name("N")
@@ -241,16 +241,15 @@ parse_outcome parse_client_sim_options(int argc, const char* const* argv) {
   app.add_flag("--pure-push", pure_push, "Trust the registration at once instead of polling until the first ping")
       ->group(push_group);
 
-  auto* o_notifier = app.add_option("--notifier", notifier, "The notifier's DCE/RPC endpoint (its --listen)")
-      ->type_name("ADDR:PORT")
-                         ->group(real_group);
-  auto* o_udp = app.add_option("--notifier-udp", notifier_udp, "The notifier's UDP endpoint (its --udp), for cookies")
-      ->type_name("ADDR:PORT")
-                    ->group(real_group);
-  auto* o_control =
-      app.add_option("--control", control, "The notifier's control port (its --control), where mail is injected")
-      ->type_name("ADDR:PORT")
+  auto* o_notifier =
+      cli::add_endpoint_option(app, "--notifier", notifier, "The notifier's DCE/RPC endpoint (its --listen)")
           ->group(real_group);
+  auto* o_udp = cli::add_endpoint_option(app, "--notifier-udp", notifier_udp,
+                                         "The notifier's UDP endpoint (its --udp), for cookies")
+                    ->group(real_group);
+  auto* o_control = cli::add_endpoint_option(app, "--control", control,
+                                             "The notifier's control port (its --control), where mail is injected")
+                        ->group(real_group);
   auto* o_workers = app.add_option("--workers", o.real.workers, "Worker threads in all; 0 = one per CPU")
       ->type_name("N")
                         ->group(real_group);
@@ -293,8 +292,8 @@ parse_outcome parse_client_sim_options(int argc, const char* const* argv) {
                      ->check(CLI::Range(0.0, 1.0))
                      ->group(virt_group);
 
-  app.add_option("--json", o.json_path, "Write the result as JSON to FILE ('-' = stdout; the table then goes to stderr)")
-      ->type_name("FILE")
+  cli::add_output_file_option(app, "--json", o.json_path,
+                              "Write the result as JSON to FILE ('-' = stdout; the table then goes to stderr)")
       ->group(out_group);
   app.add_flag("--quiet", o.quiet, "No progress line and no warnings on stderr (errors still are)")->group(out_group);
 

@@ -4,6 +4,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "nudge/cli/options.hpp"
+
 #ifndef NUDGE_VERSION
 #define NUDGE_VERSION "0.0.0"
 #endif
@@ -110,21 +112,19 @@ parse_result parse_notifier_options(int argc, const char* const* argv) {
   app.get_formatter()->column_width(34);
 
   const std::string endpoints = "Endpoints";
-  app.add_option("--listen", listen, wrap("TCP address:port serving DCE/RPC (EMSMDB and AsyncEMSMDB); port 0 picks a free one"))
+  cli::add_endpoint_option(app, "--listen", listen,
+                           wrap("TCP address:port serving DCE/RPC (EMSMDB and AsyncEMSMDB); port 0 picks a free one"))
       ->group(endpoints)
-      ->type_name("ADDR:PORT")
       ->capture_default_str();
-  app.add_option("--udp", udp,
-                 wrap("UDP address:port the pings leave from and reachability cookies arrive at (clients of the "
-                      "`verified` policy send their cookie here)"))
+  cli::add_endpoint_option(app, "--udp", udp,
+                           wrap("UDP address:port the pings leave from and reachability cookies arrive at (clients "
+                                "of the `verified` policy send their cookie here)"))
       ->group(endpoints)
-      ->type_name("ADDR:PORT")
       ->capture_default_str();
-  app.add_option("--control", control,
-                 wrap("loopback TCP address:port of the text control port (EVENT, EVENTS, STATS, QUIT; see below); "
-                      "off by default"))
-      ->group(endpoints)
-      ->type_name("ADDR:PORT");
+  cli::add_endpoint_option(app, "--control", control,
+                           wrap("loopback TCP address:port of the text control port (EVENT, EVENTS, STATS, QUIT; see "
+                                "below); off by default"))
+      ->group(endpoints);
 
   const std::string timers = "Protocol timers";
   app.add_option("--polls-max-ms", o.polls_max_ms,

@@ -69,6 +69,107 @@ decoded<common_header> decode_common_header(bytes_view in) {
   return result::ok(h, common_header_size);
 }
 
+bool plausible_common_header(bytes_view in) {
+  if (in.size() < common_header_size) return false;
+  const std::uint8_t* d = in.data();
+  if (d[0] != 5 || d[1] > 1) return false;
+  const std::uint8_t ptype = d[2];
+  if (ptype > 19 || (ptype >= 4 && ptype <= 10)) return false;  // 4..10 are connectionless types
+  if ((d[4] & 0xF0) != 0x10) return false;
+  const auto frag = static_cast<std::uint16_t>(d[8] | (d[9] << 8));
+  const auto auth = static_cast<std::uint16_t>(d[10] | (d[11] << 8));
+  std::size_t min = common_header_size;
+  if (ptype == 0 || ptype == 2) min = request_header_size;
+  if (ptype == 3) min = fault_size;
+  if (auth != 0) min += 8 + auth;
+  return frag >= min;
+}
+
+// ---- stream_framer ----------------------------------------------------------------------
+
+void stream_framer::append(bytes_view bytes) {
+  if (reason_ || bytes.empty()) return;
+  if (borrowed_.empty()) {
+    borrowed_ = bytes;
+    return;
+  }
+  // Appended again before next() drained the last bytes: hold both (in order).
+  hold(borrowed_.size());
+  held_.insert(held_.end(), bytes.begin(), bytes.end());
+}
+
+void stream_framer::hold(std::size_t want) {
+  const std::size_t take = std::min(want, borrowed_.size());
+  held_.insert(held_.end(), borrowed_.begin(), borrowed_.begin() + static_cast<std::ptrdiff_t>(take));
+  borrowed_ = borrowed_.subspan(take);
+}
+
+std::size_t stream_framer::check_header(bytes_view in) {
+  std::size_t frag = 0;
+  if (rule_ == header_rule::strict) {
+    const auto hd = decode_common_header(in);
+    if (hd.malformed()) {
+      refuse(hd.reason);
+      return 0;
+    }
+    frag = hd.value.frag_length;
+  } else {
+    if (!plausible_common_header(in)) {
+      refuse("no plausible DCE/RPC common header");
+      return 0;
+    }
+    frag = static_cast<std::size_t>(in[8] | (in[9] << 8));
+  }
+  if (frag > max_pdu_) {
+    refuse("PDU longer than the receiver's limit");
+    return 0;
+  }
+  return frag;
+}
+
+stream_framer::frame stream_framer::refuse(std::string_view reason) {
+  reason_ = reason.data();  // static text, as every decoder's reason
+  return {status::malformed, {}, reason};
+}
+
+stream_framer::frame stream_framer::next() {
+  if (reason_) return {status::malformed, {}, reason_};
+  if (held_returned_ != 0) {
+    held_.erase(held_.begin(), held_.begin() + static_cast<std::ptrdiff_t>(held_returned_));
+    held_returned_ = 0;
+  }
+  if (!held_.empty()) {
+    // An incomplete PDU is held: complete it from the borrowed bytes.
+    if (held_.size() < common_header_size) hold(common_header_size - held_.size());
+    if (held_.size() < common_header_size) return {};
+    const std::size_t frag = check_header(held_);
+    if (frag == 0) return {status::malformed, {}, reason_};
+    if (held_.size() < frag) hold(frag - held_.size());
+    if (held_.size() < frag) return {};
+    held_returned_ = static_cast<std::uint16_t>(frag);
+    return {status::complete, bytes_view(held_).first(frag), {}};
+  }
+  // At a PDU boundary (the usual case): frame straight from the borrowed bytes.
+  if (borrowed_.size() >= common_header_size) {
+    const std::size_t frag = check_header(borrowed_);
+    if (frag == 0) return {status::malformed, {}, reason_};
+    if (borrowed_.size() >= frag) {
+      const bytes_view whole = borrowed_.first(frag);
+      borrowed_ = borrowed_.subspan(frag);
+      return {status::complete, whole, {}};
+    }
+  }
+  hold(borrowed_.size());  // an incomplete PDU: the caller's bytes may go away now
+  return {};
+}
+
+void stream_framer::clear() {
+  reason_ = nullptr;
+  held_returned_ = 0;
+  held_ = byte_buffer{};
+  borrowed_ = {};
+}
+
 decoded<pdu> decode_pdu(bytes_view in) {
   using result = decoded<pdu>;
   auto hd = decode_common_header(in);

@@ -214,7 +214,6 @@ struct half_stream {
   std::uint32_t next_seq = 0;
   bool seq_known = false;
   bool hunting = true;           // the next segment must begin a PDU
-  std::uint16_t pdu_len = 0;     // frag_length of the PDU in progress (0: none or header incomplete)
   std::uint32_t pend_packets = 0;  // segments whose first new byte lies in the PDU in progress
   std::uint64_t pend_overhead = 0;  // their IP + TCP header bytes
   std::uint8_t last_slot = slot_other;
@@ -222,7 +221,8 @@ struct half_stream {
   bool gap_known = false;        // the last gap: bytes [gap_from, gap_to) were never seen
   std::uint32_t gap_from = 0;
   std::uint32_t gap_to = 0;
-  std::vector<std::uint8_t> buf;  // the PDU in progress, only when it spans segments
+  /// Cuts the stream into PDUs; holds the PDU in progress only when it spans segments.
+  dcerpc::stream_framer framer{dcerpc::stream_framer::max_frag_length, dcerpc::stream_framer::header_rule::lenient};
 };
 
 struct call_entry {
@@ -315,22 +315,6 @@ time_point clamp_ts(time_point t) {
   return time_point(duration(std::clamp<std::int64_t>(t.time_since_epoch().count(), -ts_limit, ts_limit)));
 }
 
-// A DCE/RPC common header good enough to frame on: version 5.0/5.1,
-// little-endian data representation, a PDU type of connection-oriented RPC and
-// a frag_length that covers the type's fixed header.
-bool plausible_header(const std::uint8_t* d) {
-  if (d[0] != 5 || d[1] > 1) return false;
-  const std::uint8_t ptype = d[2];
-  if (ptype > 19 || (ptype >= 4 && ptype <= 10)) return false;  // 4..10 are connectionless types
-  if ((d[4] & 0xF0) != 0x10) return false;
-  const std::uint16_t frag = le16(d + 8);
-  const std::uint16_t auth = le16(d + 10);
-  std::size_t min = dcerpc::common_header_size;
-  if (ptype == 0 || ptype == 2) min = dcerpc::request_header_size;
-  if (ptype == 3) min = dcerpc::fault_size;
-  if (auth != 0) min += 8 + auth;
-  return frag >= min;
-}
 
 }  // namespace
 
@@ -635,7 +619,7 @@ struct analyser::impl {
     }
     if (f.detail == npos) {
       // The first data: does it look like the notifier's DCE/RPC?
-      if (p.payload.size() < dcerpc::common_header_size || !plausible_header(p.payload.data())) {
+      if (!dcerpc::plausible_common_header(p.payload)) {
         f.pre[pre_other][side] += traffic_cell{0, p.payload_length, p.ip_bytes, 1};
         if (++f.unframed_segments >= 4) f.state = flow_state::foreign;
         return;
@@ -647,12 +631,11 @@ struct analyser::impl {
 
   void lose_partial(flow_detail& d, int side) {
     half_stream& h = d.half[side];
-    if (!h.buf.empty() || h.pend_packets != 0) {
-      const std::uint64_t n = h.buf.size();
+    if (h.framer.pending() != 0 || h.pend_packets != 0) {
+      const std::uint64_t n = h.framer.pending();
       d.cells[slot_other][side] += traffic_cell{0, n, n + h.pend_overhead, h.pend_packets};
     }
-    h.buf.clear();
-    h.pdu_len = 0;
+    h.framer.clear();
     h.pend_packets = 0;
     h.pend_overhead = 0;
   }
@@ -705,7 +688,7 @@ struct analyser::impl {
     }
     bytes_view data = p.payload.subspan(skip, fresh);
     if (h.hunting) {
-      if (data.size() < dcerpc::common_header_size || !plausible_header(data.data())) {
+      if (!dcerpc::plausible_common_header(data)) {
         ++d.stats.unframed_segments;
         d.cells[slot_other][side] += traffic_cell{0, fresh, p.ip_bytes, 1};
         if (f.state != flow_state::rpc && ++f.unframed_segments >= 4) f.state = flow_state::foreign;
@@ -724,8 +707,7 @@ struct analyser::impl {
     ++d.stats.malformed_pdus;
     const std::uint64_t n = dropped;
     d.cells[slot_other][side] += traffic_cell{0, n, n + h.pend_overhead, h.pend_packets};
-    h.buf.clear();
-    h.pdu_len = 0;
+    h.framer.clear();
     h.pend_packets = 0;
     h.pend_overhead = 0;
     h.hunting = true;
@@ -733,41 +715,12 @@ struct analyser::impl {
 
   void feed(flow_rec& f, flow_detail& d, int side, bytes_view data, time_point ts) {
     half_stream& h = d.half[side];
-    while (!data.empty()) {
-      if (h.buf.empty()) {
-        // At a PDU boundary: frame straight from the segment when the PDU is whole.
-        if (data.size() < dcerpc::common_header_size) {
-          h.buf.assign(data.begin(), data.end());
-          h.pdu_len = 0;
-          return;
-        }
-        if (!plausible_header(data.data())) return malformed(d, side, data.size());
-        const std::uint16_t frag = le16(data.data() + 8);
-        if (data.size() >= frag) {
-          complete(f, d, side, data.first(frag), ts);
-          data = data.subspan(frag);
-          continue;
-        }
-        h.buf.assign(data.begin(), data.end());
-        h.pdu_len = frag;
-        return;
-      }
-      if (h.pdu_len == 0) {
-        const std::size_t take = std::min(dcerpc::common_header_size - h.buf.size(), data.size());
-        h.buf.insert(h.buf.end(), data.begin(), data.begin() + static_cast<std::ptrdiff_t>(take));
-        data = data.subspan(take);
-        if (h.buf.size() < dcerpc::common_header_size) return;
-        if (!plausible_header(h.buf.data())) return malformed(d, side, h.buf.size() + data.size());
-        h.pdu_len = le16(h.buf.data() + 8);
-      }
-      const std::size_t take = std::min<std::size_t>(h.pdu_len - h.buf.size(), data.size());
-      h.buf.insert(h.buf.end(), data.begin(), data.begin() + static_cast<std::ptrdiff_t>(take));
-      data = data.subspan(take);
-      if (h.buf.size() == h.pdu_len) {
-        complete(f, d, side, h.buf, ts);
-        h.buf.clear();
-        h.pdu_len = 0;
-      }
+    h.framer.append(data);  // whole PDUs are framed straight from the segment
+    while (true) {
+      const auto pdu = h.framer.next();
+      if (pdu.outcome == dcerpc::stream_framer::status::need_more) return;
+      if (pdu.outcome == dcerpc::stream_framer::status::malformed) return malformed(d, side, h.framer.pending());
+      complete(f, d, side, pdu.pdu, ts);
     }
   }
 
@@ -1367,8 +1320,9 @@ analysis analyser::impl::finish() const {
         r.traffic.other[di] += d.cells[slot_other][si];
         // A PDU still incomplete when the capture ends: its segments count as "other".
         const half_stream& h = d.half[si];
-        if (h.pend_packets != 0 || !h.buf.empty())
-          r.traffic.other[di] += traffic_cell{0, h.buf.size(), h.buf.size() + h.pend_overhead, h.pend_packets};
+        if (h.pend_packets != 0 || h.framer.pending() != 0)
+          r.traffic.other[di] +=
+              traffic_cell{0, h.framer.pending(), h.framer.pending() + h.pend_overhead, h.pend_packets};
       }
     }
     if (f.detail != npos) r.stream = details[f.detail].stats;

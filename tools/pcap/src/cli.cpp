@@ -6,14 +6,13 @@
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <stdexcept>
 
 #include "nudge/pcap/capture_reader.hpp"
 #include "nudge/pcap/report.hpp"
 
 namespace nudge::pcap_tool {
 
-pcap_options parse_pcap_options(int argc, const char* const* argv, std::string& help_text) {
+result<pcap_options> parse_pcap_options(int argc, const char* const* argv) {
   pcap_options o;
   CLI::App app{"nudge-pcap: what the notifier's traffic in a capture cost, per client, per mode, per message kind",
                "nudge-pcap"};
@@ -65,18 +64,18 @@ pcap_options parse_pcap_options(int argc, const char* const* argv, std::string& 
   try {
     app.parse(args);
   } catch (const CLI::CallForHelp&) {
-    help_text = app.help();
+    o.help_text = app.help();
     o.cmd = pcap_options::command::help;
     return o;
   } catch (const CLI::CallForAllHelp&) {
-    help_text = app.help("", CLI::AppFormatMode::All);
+    o.help_text = app.help("", CLI::AppFormatMode::All);
     o.cmd = pcap_options::command::help;
     return o;
   } catch (const CLI::ParseError& e) {
-    throw std::invalid_argument(e.what());
+    return fail(e.what(), exit_usage);
   }
   if (!analyse->parsed()) {
-    help_text = app.help("", CLI::AppFormatMode::All);
+    o.help_text = app.help("", CLI::AppFormatMode::All);
     o.cmd = pcap_options::command::help;
     return o;
   }
@@ -86,7 +85,7 @@ pcap_options parse_pcap_options(int argc, const char* const* argv, std::string& 
   if (*sp) o.analysis.server_port = server_port;
   if (*up) o.analysis.udp_port = udp_port;
   if (*co) {
-    if (!std::isfinite(clock_offset)) throw std::invalid_argument("--clock-offset: not a number");
+    if (!std::isfinite(clock_offset)) return fail("--clock-offset: not a number", exit_usage);
     o.analysis.clock_offset_s = clock_offset;
   }
   o.analysis.fetch_window = std::chrono::duration_cast<duration>(std::chrono::duration<double>(fetch_window));
@@ -98,27 +97,24 @@ pcap_options parse_pcap_options(int argc, const char* const* argv, std::string& 
 }
 
 int pcap_main(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
-  pcap_options o;
-  std::string help;
-  try {
-    o = parse_pcap_options(argc, argv, help);
-  } catch (const std::invalid_argument& e) {
-    err << "nudge-pcap: " << e.what() << "\n(try nudge-pcap analyse --help)\n";
-    return exit_usage;
+  const auto parsed = parse_pcap_options(argc, argv);
+  if (!parsed) {
+    err << "nudge-pcap: " << parsed.error().message << "\n(try nudge-pcap analyse --help)\n";
+    return parsed.error().exit_code;
   }
+  const pcap_options& o = *parsed;
   if (o.cmd == pcap_options::command::help) {
-    out << help;
+    out << o.help_text;
     return exit_ok;
   }
 
   analyser an(o.analysis);
-  read_status st;
-  try {
-    st = read_capture(o.input, an);
-  } catch (const capture_open_error& e) {
-    err << "nudge-pcap: " << e.what() << "\n";
+  const auto read = read_capture(o.input, an);
+  if (!read) {
+    err << "nudge-pcap: " << read.error().message << "\n";
     return exit_unreadable;
   }
+  const read_status& st = *read;
   analysis a = an.finish();
   a.file = o.input.string();
   st.apply_to(a);

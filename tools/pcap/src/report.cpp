@@ -58,14 +58,15 @@ json cell_json(const traffic_cell& c) {
 
 // `all_kinds`: every kind, as nudge.result/1 has them (modes, total); otherwise only
 // kinds with traffic (clients and flows: thousands of them).
-json traffic_json(const kind_traffic& t, const traffic_cell& teardown, bool all_kinds) {
+json traffic_json(const kind_traffic& t, const traffic_cell& teardown, bool all_kinds,
+                  const engine::capture_classifier& names) {
   json by_kind = json::object();
   for (std::size_t k = 0; k < metrics::message_kind_count; ++k) {
     const auto kind = static_cast<message_kind>(k);
     if (!all_kinds && t.meter.cell(kind, direction::to_server) == traffic_cell{} &&
         t.meter.cell(kind, direction::to_client) == traffic_cell{})
       continue;
-    by_kind[std::string(metrics::to_string(kind))] = {{"to_server", cell_json(t.meter.cell(kind, direction::to_server))},
+    by_kind[std::string(names.kind_name(k))] = {{"to_server", cell_json(t.meter.cell(kind, direction::to_server))},
                                                       {"to_client", cell_json(t.meter.cell(kind, direction::to_client))}};
   }
   return {{"total", cell_json(t.total())},
@@ -98,7 +99,7 @@ json stream_json(const stream_stats& s) {
           {"unframed_segments", s.unframed_segments}};
 }
 
-json mode_json(const mode_report& m) {
+json mode_json(const mode_report& m, const engine::capture_classifier& names) {
   return {{"clients", m.clients},
           {"polls", m.polls},
           {"wasted_polls", m.wasted_polls},
@@ -121,7 +122,7 @@ json mode_json(const mode_report& m) {
            {{"ping_to_fetch", latency_json(latency_summary::of(m.ping_to_fetch))},
             {"async_to_fetch", latency_json(latency_summary::of(m.async_to_fetch))},
             {"event", latency_json(latency_summary::of(m.event_latency))}}},
-          {"traffic", traffic_json(m.traffic, m.teardown, true)}};
+          {"traffic", traffic_json(m.traffic, m.teardown, true, names)}};
 }
 
 template <class T>
@@ -172,9 +173,9 @@ json to_json(const analysis& a, const json_options& opt) {
 
   json modes = json::object();
   for (std::size_t m = 0; m < client_mode_count; ++m)
-    if (a.modes[m].clients) modes[std::string(to_string(static_cast<client_mode>(m)))] = mode_json(a.modes[m]);
+    if (a.modes[m].clients) modes[std::string(a.names->mode_name(m))] = mode_json(a.modes[m], *a.names);
   j["modes"] = modes;
-  j["total"] = mode_json(a.total);
+  j["total"] = mode_json(a.total, *a.names);
 
   json clients = json::array();
   for (const client_report& c : a.clients) {
@@ -190,10 +191,10 @@ json to_json(const analysis& a, const json_options& opt) {
                        {"saw_syn", f.saw_syn},
                        {"saw_close", f.saw_close},
                        {"stream", stream_json(f.stream)},
-                       {"traffic", traffic_json(f.traffic, f.teardown, false)}});
+                       {"traffic", traffic_json(f.traffic, f.teardown, false, *a.names)}});
     }
     clients.push_back({{"address", client_name(c)},
-                       {"mode", to_string(c.mode)},
+                       {"mode", a.names->mode_name(static_cast<std::size_t>(c.mode))},
                        {"poll_interval_s", optional_json(c.poll_interval_s)},
                        {"poll_gaps", c.poll_gaps},
                        {"polls_max_ms", optional_json(c.polls_max_ms)},
@@ -217,7 +218,7 @@ json to_json(const analysis& a, const json_options& opt) {
                        {"events", c.events},
                        {"ping_to_fetch", latency_json(c.ping_to_fetch)},
                        {"event_latency", latency_json(c.event_latency)},
-                       {"traffic", traffic_json(c.traffic, c.teardown, false)},
+                       {"traffic", traffic_json(c.traffic, c.teardown, false, *a.names)},
                        {"flows", flows}});
   }
   j["clients"] = clients;
@@ -301,7 +302,7 @@ void write_table(std::ostream& out, const analysis& a, const table_options& opt)
                      m.events, opt_secs(ptf, &latency_summary::p50_s), opt_secs(ev, &latency_summary::p50_s)));
   };
   for (std::size_t m = 0; m < client_mode_count; ++m)
-    if (a.modes[m].clients) mode_row(std::string(to_string(static_cast<client_mode>(m))), a.modes[m]);
+    if (a.modes[m].clients) mode_row(std::string(a.names->mode_name(m)), a.modes[m]);
   mode_row("total", a.total);
   line("");
 
@@ -309,7 +310,7 @@ void write_table(std::ostream& out, const analysis& a, const table_options& opt)
   line("Per message kind: packets / wire bytes (both directions), per mode");
   std::string head = fmt::format("{:<13}", "kind");
   for (std::size_t m = 0; m < client_mode_count; ++m)
-    if (a.modes[m].clients) head += fmt::format(" {:>17}", to_string(static_cast<client_mode>(m)));
+    if (a.modes[m].clients) head += fmt::format(" {:>17}", a.names->mode_name(m));
   head += fmt::format(" {:>17} {:>13} {:>13}", "total", "up pkts/B", "down pkts/B");
   line(head);
   auto kind_row = [&](const std::string& name, auto&& cell_of) {
@@ -331,7 +332,7 @@ void write_table(std::ostream& out, const analysis& a, const table_options& opt)
   };
   for (std::size_t k = 0; k < metrics::message_kind_count; ++k) {
     const auto kind = static_cast<message_kind>(k);
-    kind_row(std::string(metrics::to_string(kind)),
+    kind_row(std::string(a.names->kind_name(k)),
              [kind](const mode_report& m, direction d) { return m.traffic.meter.cell(kind, d); });
   }
   kind_row("other", [](const mode_report& m, direction d) { return m.traffic.other[static_cast<std::size_t>(d)]; });
@@ -359,7 +360,7 @@ void write_table(std::ostream& out, const analysis& a, const table_options& opt)
     const client_report& c = a.clients[order[i]];
     const auto t = c.traffic.total();
     line(fmt::format("{:<{}} {:<5} {:>5} {:>8} {:>10} {:>7} {:>9} {:>7} {:>9} {:>10} {:>7} {:>10}",
-                     client_name(c), w, to_string(c.mode), c.flows.size(), si(t.packets), si(t.wire_bytes),
+                     client_name(c), w, a.names->mode_name(static_cast<std::size_t>(c.mode)), c.flows.size(), si(t.packets), si(t.wire_bytes),
                      c.polls, c.poll_interval_s ? secs(*c.poll_interval_s) : "-", c.fetches,
                      fmt::format("{}/{}", c.pings_answered, c.pings), opt_secs(c.ping_to_fetch, &latency_summary::p50_s),
                      c.events, opt_secs(c.event_latency, &latency_summary::p50_s)));

@@ -1,12 +1,12 @@
 #include "nudge/replay/capture_sessions.hpp"
 
-#include <pcap/pcap.h>
-
 #include <algorithm>
 #include <map>
 #include <memory>
 #include <unordered_map>
 
+#include "nudge/capture_reader/capture_file.hpp"
+#include "nudge/capture_reader/tcp_flows.hpp"
 #include "nudge/protocol/dcerpc.hpp"
 #include "nudge/protocol/emsmdb.hpp"
 #include "nudge/protocol/push_datagram.hpp"
@@ -52,196 +52,6 @@ std::vector<std::size_t> captured_client::lane_ops(lane l) const {
 
 namespace {
 
-// ---- packets -------------------------------------------------------------------------------
-
-struct packet {
-  time_point t;  // absolute
-  ip_endpoint src, dst;
-  std::uint8_t proto = 0;  // 6 or 17
-  std::uint32_t seq = 0;
-  std::uint8_t flags = 0;  // TCP flags
-  bytes_view payload;
-};
-
-constexpr std::uint8_t tcp_fin = 0x01, tcp_syn = 0x02, tcp_rst = 0x04, tcp_ack = 0x10;
-
-std::uint16_t be16(const std::uint8_t* p) { return static_cast<std::uint16_t>(p[0] << 8 | p[1]); }
-std::uint32_t be32(const std::uint8_t* p) {
-  return std::uint32_t{p[0]} << 24 | std::uint32_t{p[1]} << 16 | std::uint32_t{p[2]} << 8 | p[3];
-}
-
-/// The IPv4 packet inside a frame of this link type (empty if none).
-bytes_view ip_of(int dlt, bytes_view f) {
-  auto ethertype_payload = [](bytes_view rest, std::uint16_t type) -> bytes_view {
-    while ((type == 0x8100 || type == 0x88A8) && rest.size() >= 4) {  // VLAN tags
-      type = be16(rest.data() + 2);
-      rest = rest.subspan(4);
-    }
-    return type == 0x0800 ? rest : bytes_view{};
-  };
-  switch (dlt) {
-    case DLT_EN10MB:
-      if (f.size() < 14) return {};
-      return ethertype_payload(f.subspan(14), be16(f.data() + 12));
-    case DLT_LINUX_SLL:
-      if (f.size() < 16) return {};
-      return ethertype_payload(f.subspan(16), be16(f.data() + 14));
-#ifdef DLT_LINUX_SLL2
-    case DLT_LINUX_SLL2:
-      if (f.size() < 20) return {};
-      return ethertype_payload(f.subspan(20), be16(f.data()));
-#endif
-    case DLT_NULL:
-    case DLT_LOOP: {
-      if (f.size() < 4) return {};
-      const std::uint32_t fam_le = std::uint32_t{f[0]} | std::uint32_t{f[1]} << 8 | std::uint32_t{f[2]} << 16 |
-                                   std::uint32_t{f[3]} << 24;
-      const std::uint32_t fam_be = be32(f.data());
-      return (fam_le == 2 || fam_be == 2) ? f.subspan(4) : bytes_view{};
-    }
-    case DLT_RAW:
-#ifdef DLT_IPV4
-    case DLT_IPV4:
-#endif
-      return (!f.empty() && (f[0] >> 4) == 4) ? f : bytes_view{};
-    default:
-      // DLT_RAW's value differs between platforms (12 or 14) in some files.
-      if ((dlt == 12 || dlt == 14 || dlt == 101) && !f.empty() && (f[0] >> 4) == 4) return f;
-      return {};
-  }
-}
-
-bool parse_ip(bytes_view ip, packet& p) {
-  if (ip.size() < 20 || (ip[0] >> 4) != 4) return false;
-  const std::size_t ihl = std::size_t{ip[0] & 0x0Fu} * 4;
-  const std::size_t total = be16(ip.data() + 2);
-  if (ihl < 20 || total < ihl || ip.size() < ihl) return false;
-  if ((be16(ip.data() + 6) & 0x3FFF) != 0) return false;  // a fragment: not reassembled
-  const bytes_view l4 = ip.subspan(ihl, std::min(total, ip.size()) - ihl);
-  p.proto = ip[9];
-  const std::uint32_t src = be32(ip.data() + 12), dst = be32(ip.data() + 16);
-  if (p.proto == 6) {
-    if (l4.size() < 20) return false;
-    const std::size_t off = static_cast<std::size_t>(l4[12] >> 4) * 4;
-    if (off < 20 || l4.size() < off) return false;
-    p.src = ip_endpoint::v4(src, be16(l4.data()));
-    p.dst = ip_endpoint::v4(dst, be16(l4.data() + 2));
-    p.seq = be32(l4.data() + 4);
-    p.flags = l4[13];
-    p.payload = l4.subspan(off);
-    return true;
-  }
-  if (p.proto == 17) {
-    if (l4.size() < 8) return false;
-    p.src = ip_endpoint::v4(src, be16(l4.data()));
-    p.dst = ip_endpoint::v4(dst, be16(l4.data() + 2));
-    const std::size_t len = be16(l4.data() + 4);
-    p.payload = l4.subspan(8, std::min(l4.size(), std::max<std::size_t>(len, 8)) - 8);
-    return true;
-  }
-  return false;
-}
-
-// ---- TCP reassembly and DCE/RPC framing ----------------------------------------------------
-
-struct pdu_event {
-  int dir = 0;  // 0: from flow.a, 1: from flow.b
-  time_point t;
-  byte_buffer bytes;
-};
-
-struct tcp_half {
-  bool have_next = false;
-  std::uint32_t next = 0;
-  std::map<std::uint32_t, std::pair<byte_buffer, time_point>> later;  // out of order, by sequence number
-  byte_buffer buf;        // bytes not yet cut into PDUs
-  time_point buf_start{};  // arrival of the first of them
-  bool broken = false;     // not DCE/RPC: stop framing
-};
-
-struct tcp_flow {
-  ip_endpoint a, b;  // a: the first packet's sender
-  std::optional<int> client_dir;  // who sent the SYN
-  time_point opened{};
-  bool syn_seen = false;
-  bool closed = false;  // FIN or RST seen
-  bool not_dcerpc = false;
-  std::array<tcp_half, 2> half;
-  std::vector<pdu_event> pdus;
-};
-
-void cut_pdus(tcp_flow& f, int dir, time_point t) {
-  tcp_half& h = f.half[static_cast<std::size_t>(dir)];
-  std::size_t used = 0;
-  while (!h.broken && h.buf.size() - used >= dcerpc::common_header_size) {
-    const bytes_view rest = bytes_view(h.buf).subspan(used);
-    const auto hd = dcerpc::decode_common_header(rest);
-    if (hd.malformed()) {
-      h.broken = true;
-      f.not_dcerpc = true;
-      break;
-    }
-    if (rest.size() < hd.value.frag_length) break;
-    f.pdus.push_back({dir, h.buf_start, byte_buffer(rest.begin(), rest.begin() + hd.value.frag_length)});
-    used += hd.value.frag_length;
-    h.buf_start = t;  // what follows in this segment arrived now
-  }
-  h.buf.erase(h.buf.begin(), h.buf.begin() + static_cast<std::ptrdiff_t>(used));
-}
-
-void append(tcp_flow& f, int dir, time_point t, bytes_view data) {
-  tcp_half& h = f.half[static_cast<std::size_t>(dir)];
-  if (h.broken || data.empty()) return;
-  if (h.buf.empty()) h.buf_start = t;
-  h.buf.insert(h.buf.end(), data.begin(), data.end());
-  h.next += static_cast<std::uint32_t>(data.size());
-  cut_pdus(f, dir, t);
-}
-
-void add_segment(tcp_flow& f, int dir, time_point t, std::uint32_t seq, bytes_view data) {
-  tcp_half& h = f.half[static_cast<std::size_t>(dir)];
-  if (data.empty()) return;
-  if (!h.have_next) {  // no SYN seen: start where the capture starts
-    h.have_next = true;
-    h.next = seq;
-  }
-  const auto ahead = static_cast<std::int32_t>(seq - h.next);
-  if (ahead > 0) {
-    h.later.try_emplace(seq, byte_buffer(data.begin(), data.end()), t);
-    return;
-  }
-  const auto skip = static_cast<std::size_t>(-static_cast<std::int64_t>(ahead));
-  if (skip >= data.size()) return;  // a retransmission of what we have
-  append(f, dir, t, data.subspan(skip));
-  // Segments that arrived early may now continue the stream.
-  for (bool progressed = true; progressed && !h.later.empty();) {
-    progressed = false;
-    for (auto it = h.later.begin(); it != h.later.end(); ++it) {
-      const auto a = static_cast<std::int32_t>(it->first - h.next);
-      if (a > 0) continue;
-      auto [bytes, when] = std::move(it->second);
-      const std::uint32_t s = it->first;
-      h.later.erase(it);
-      const auto k = static_cast<std::size_t>(h.next - s);
-      if (k < bytes.size()) append(f, dir, when, bytes_view(bytes).subspan(k));
-      progressed = true;
-      break;
-    }
-  }
-}
-
-struct flow_key {
-  ip_endpoint lo, hi;
-  friend bool operator==(const flow_key&, const flow_key&) = default;
-};
-struct flow_key_hash {
-  std::size_t operator()(const flow_key& k) const noexcept {
-    protocol::ip_endpoint_hash h;
-    return h(k.lo) * 31 ^ h(k.hi);
-  }
-};
-flow_key key_of(const ip_endpoint& x, const ip_endpoint& y) { return x < y ? flow_key{x, y} : flow_key{y, x}; }
-
 struct datagram {
   time_point t;
   ip_endpoint src, dst;
@@ -271,7 +81,7 @@ struct connection {
   std::size_t client_index = SIZE_MAX;  // set when claimed by a client
 };
 
-connection to_connection(const tcp_flow& f) {
+connection to_connection(const capture_reader::tcp_flow& f) {
   connection c;
   // The client sent the SYN; without one, the side that sent the first request or bind.
   int client_dir = f.client_dir.value_or(-1);
@@ -351,84 +161,46 @@ bytes_view stub_of(const byte_buffer& pdu) {
   return {};
 }
 
-std::string link_name(int dlt) {
-  const char* n = pcap_datalink_val_to_name(dlt);
-  return n ? n : "DLT " + std::to_string(dlt);
-}
 
 }  // namespace
 
 capture_sessions read_capture_sessions(const std::filesystem::path& path) {
   capture_sessions out;
   capture_summary& sum = out.summary;
-  char err[PCAP_ERRBUF_SIZE] = {};
-  std::unique_ptr<pcap, decltype(&pcap_close)> in(
-      pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_NANO, err), &pcap_close);
-  if (!in) {
-    out.error = "cannot read " + path.string() + ": " + err;
+  auto file = capture_reader::capture_file::open(path);
+  if (!file) {
+    out.error = "cannot read " + file.error().message;
     return out;
   }
-  const int dlt = pcap_datalink(in.get());
-  sum.link_type = link_name(dlt);
+  const int dlt = file->dlt();
+  const std::string pcap_name = file->pcap_link_name();
+  sum.link_type = pcap_name.empty() ? "DLT " + std::to_string(dlt) : pcap_name;
 
   // ---- pass over the packets: TCP flows (reassembled) and datagrams ----
-  std::vector<std::unique_ptr<tcp_flow>> flows;  // every flow, in order of first packet
-  std::unordered_map<flow_key, std::size_t, flow_key_hash> live;  // key -> index of its current flow
+  capture_reader::tcp_flows tcp;
   std::vector<datagram> datagrams;
-  pcap_pkthdr* h = nullptr;
-  const std::uint8_t* data = nullptr;
-  int rc = 0;
-  while ((rc = pcap_next_ex(in.get(), &h, &data)) == 1) {
+  const auto st = file->read_all([&](const capture_reader::record& r) {
     ++sum.packets;
-    packet p;
-    p.t = time_point(std::chrono::seconds(h->ts.tv_sec) + std::chrono::nanoseconds(h->ts.tv_usec));
-    if (!parse_ip(ip_of(dlt, {data, h->caplen}), p)) {
+    capture_reader::packet p;
+    if (capture_reader::decode_frame(dlt, r.frame, r.wire_length, r.ts, p) != capture_reader::frame_verdict::ok ||
+        p.ip_version != 4) {
       ++sum.other_packets;
-      continue;
+      return;
     }
-    if (p.proto == 17) {
+    const ip_endpoint src = ip_endpoint::v4(p.src4, p.src_port), dst = ip_endpoint::v4(p.dst4, p.dst_port);
+    if (p.protocol == capture_reader::ip_proto_udp) {
       ++sum.ipv4_udp;
-      datagrams.push_back({p.t, p.src, p.dst, byte_buffer(p.payload.begin(), p.payload.end())});
-      continue;
+      datagrams.push_back({p.ts, src, dst, byte_buffer(p.payload.begin(), p.payload.end())});
+      return;
     }
     ++sum.ipv4_tcp;
-    const flow_key key = key_of(p.src, p.dst);
-    const bool syn_only = (p.flags & tcp_syn) && !(p.flags & tcp_ack);
-    auto it = live.find(key);
-    // A new SYN on a pair that closed (or already had its SYN) starts a new connection.
-    if (it != live.end() && syn_only) {
-      const tcp_flow& old = *flows[it->second];
-      if (old.closed || old.syn_seen) it = live.end();
-    }
-    if (it == live.end()) {
-      auto f = std::make_unique<tcp_flow>();
-      f->a = p.src;
-      f->b = p.dst;
-      f->opened = p.t;
-      flows.push_back(std::move(f));
-      it = live.insert_or_assign(key, flows.size() - 1).first;
-    }
-    tcp_flow& f = *flows[it->second];
-    const int dir = p.src == f.a ? 0 : 1;
-    if (p.flags & tcp_syn) {
-      tcp_half& half = f.half[static_cast<std::size_t>(dir)];
-      if (!half.have_next) {
-        half.have_next = true;
-        half.next = p.seq + 1;
-      }
-      if (syn_only) {
-        f.client_dir = dir;
-        f.syn_seen = true;
-        f.opened = p.t;
-      }
-    }
-    if (p.flags & (tcp_fin | tcp_rst)) f.closed = true;
-    add_segment(f, dir, p.t, (p.flags & tcp_syn) ? p.seq + 1 : p.seq, p.payload);
-  }
-  if (rc == PCAP_ERROR) {
-    out.error = "reading " + path.string() + ": " + pcap_geterr(in.get());
+    tcp.add(p, src, dst);
+  });
+  if (!st.error.empty()) {
+    out.error = "reading " + path.string() + ": " + st.error;
     return out;
   }
+  const auto& flows = tcp.flows();
   sum.tcp_connections = flows.size();
 
   // ---- connections with DCE/RPC calls ----

@@ -7,6 +7,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "nudge/cli/options.hpp"
 #include "nudge/replay/capture_sessions.hpp"
 #include "nudge/replay/report.hpp"
 
@@ -45,13 +46,13 @@ constexpr const char* footer = R"(Examples:
 Exit codes: 0 every client replayed consistently and none failed; 1 the replay
 could not run, or a client differs or failed; 2 usage error.)";
 
-std::string parse_target(const std::string& flag, const std::string& text, protocol::ip_endpoint& out) {
-  auto ep = protocol::ip_endpoint::parse(text);
-  if (!ep || ep->port == 0) return flag + " " + text + ": expected ADDRESS:PORT, e.g. 127.0.0.1:7777";
-  if (!ep->is_loopback())
-    return flag + " " + text + ": refusing a non-loopback target; a replay only talks to 127.0.0.0/8 or ::1";
-  out = *ep;
-  return {};
+/// A loopback endpoint: nudge-replay never talks to a capture's own addresses.
+result<protocol::ip_endpoint> parse_target(const std::string& flag, const std::string& text) {
+  auto ep = cli::parse_endpoint(flag, text);
+  if (ep && !ep->is_loopback())
+    return fail(flag + " " + text + ": refusing a non-loopback target; a replay only talks to 127.0.0.0/8 or ::1",
+                exit_usage);
+  return ep;
 }
 
 std::string parse_sources(const std::string& text, replay_options& o) {
@@ -64,9 +65,8 @@ std::string parse_sources(const std::string& text, replay_options& o) {
 
 }  // namespace
 
-replay_parse_outcome parse_replay_options(int argc, const char* const* argv) {
-  replay_parse_outcome r;
-  replay_cli_options& o = r.options;
+result<replay_cli_options> parse_replay_options(int argc, const char* const* argv) {
+  replay_cli_options o;
   CLI::App app{description, "nudge-replay"};
   app.footer(footer);
   app.option_defaults()->always_capture_default();
@@ -77,13 +77,11 @@ replay_parse_outcome parse_replay_options(int argc, const char* const* argv) {
   double grace = to_seconds(o.replay.grace);
   bool version = false;
   app.add_option("capture", o.capture, "The capture to replay (pcap or pcapng)")->type_name("FILE");
-  app.add_option("--notifier", notifier, "The live notifier's DCE/RPC endpoint (loopback)")->type_name("ADDR:PORT");
-  app.add_option("--notifier-udp", notifier_udp, "Its UDP endpoint, where cookies go (loopback)")
-      ->type_name("ADDR:PORT");
-  auto* o_control = app.add_option("--control", control,
-                                   "Its control port: inject the capture's mail there (EVENT per completed async "
-                                   "wait and per ping), so waits complete as captured")
-                        ->type_name("ADDR:PORT");
+  cli::add_endpoint_option(app, "--notifier", notifier, "The live notifier's DCE/RPC endpoint (loopback)");
+  cli::add_endpoint_option(app, "--notifier-udp", notifier_udp, "Its UDP endpoint, where cookies go (loopback)");
+  auto* o_control = cli::add_endpoint_option(app, "--control", control,
+                                             "Its control port: inject the capture's mail there (EVENT per completed "
+                                             "async wait and per ping), so waits complete as captured");
   auto* o_speed = app.add_option("--speed", o.replay.speed, "Replay this many times faster than captured")
                       ->type_name("X")
                       ->check(CLI::PositiveNumber);
@@ -97,44 +95,46 @@ replay_parse_outcome parse_replay_options(int argc, const char* const* argv) {
       ->type_name("FIRST-LAST");
   app.add_option("--clients", o.replay.max_clients, "Replay only the first N clients of the capture (0 = all)")
       ->type_name("N");
-  app.add_option("--json", o.json_path, "Write the report as JSON to FILE ('-' = stdout)")->type_name("FILE");
+  cli::add_output_file_option(app, "--json", o.json_path, "Write the report as JSON to FILE ('-' = stdout)");
   app.add_flag("--verbose", o.verbose, "Show every client's operations, not only those that differ");
   app.add_flag("--quiet", o.quiet, "No text report (errors still go to stderr)");
   app.add_flag("--dry-run", o.dry_run, "Only list the clients found in the capture; send nothing");
   app.add_flag("--version", version, "Print the version and exit");
 
-  auto usage = [&](std::string msg) {
-    r.what = replay_parse_outcome::kind::usage_error;
-    r.text = std::move(msg) + "\nRun 'nudge-replay --help' for the options.";
-    return r;
+  auto usage = [&](std::string msg) -> result<replay_cli_options> {
+    return fail(std::move(msg) + "\nRun 'nudge-replay --help' for the options.", exit_usage);
   };
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {
-    r.what = replay_parse_outcome::kind::help;
-    r.text = app.help();
-    return r;
+    o.what = replay_cli_options::action::help;
+    o.text = app.help();
+    return o;
   } catch (const CLI::ParseError& e) {
     return usage(e.what());
   }
   if (version) {
-    r.what = replay_parse_outcome::kind::version;
-    r.text = std::string("nudge-replay ") + NUDGE_VERSION;
-    return r;
+    o.what = replay_cli_options::action::version;
+    o.text = std::string("nudge-replay ") + NUDGE_VERSION;
+    return o;
   }
   if (o.capture.empty()) return usage("no capture given: nudge-replay FILE");
   if (o_speed->count() && o_top->count()) return usage("--speed and --topspeed exclude each other");
-  if (auto e = parse_target("--notifier", notifier, o.replay.notifier); !e.empty()) return usage(e);
-  if (auto e = parse_target("--notifier-udp", notifier_udp, o.replay.notifier_udp); !e.empty()) return usage(e);
+  const auto n = parse_target("--notifier", notifier);
+  if (!n) return usage(n.error().message);
+  o.replay.notifier = *n;
+  const auto nu = parse_target("--notifier-udp", notifier_udp);
+  if (!nu) return usage(nu.error().message);
+  o.replay.notifier_udp = *nu;
   if (o_control->count()) {
-    protocol::ip_endpoint c;
-    if (auto e = parse_target("--control", control, c); !e.empty()) return usage(e);
-    o.replay.control = c;
+    const auto c = parse_target("--control", control);
+    if (!c) return usage(c.error().message);
+    o.replay.control = *c;
   }
   if (auto e = parse_sources(sources, o.replay); !e.empty()) return usage(e);
   o.replay.grace = std::chrono::duration_cast<duration>(std::chrono::duration<double>(grace));
   if (auto e = validate(o.replay); !e.empty()) return usage(e);
-  return r;
+  return o;
 }
 
 int run_replay_cli(const replay_cli_options& o, std::ostream& out, std::ostream& err) {
@@ -193,13 +193,15 @@ int run_replay_cli(const replay_cli_options& o, std::ostream& out, std::ostream&
 
 int replay_main(int argc, const char* const* argv) {
   const auto parsed = parse_replay_options(argc, argv);
-  switch (parsed.what) {
-    case replay_parse_outcome::kind::help:
-    case replay_parse_outcome::kind::version: std::cout << parsed.text << '\n'; return exit_ok;
-    case replay_parse_outcome::kind::usage_error: std::cerr << "nudge-replay: " << parsed.text << '\n'; return exit_usage;
-    case replay_parse_outcome::kind::run: break;
+  if (!parsed) {
+    std::cerr << "nudge-replay: " << parsed.error().message << '\n';
+    return parsed.error().exit_code;
   }
-  return run_replay_cli(parsed.options, std::cout, std::cerr);
+  if (parsed->what != replay_cli_options::action::run) {
+    std::cout << parsed->text << '\n';
+    return exit_ok;
+  }
+  return run_replay_cli(*parsed, std::cout, std::cerr);
 }
 
 }  // namespace nudge::replay

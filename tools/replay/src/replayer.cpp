@@ -101,7 +101,7 @@ struct tcp_lane {
   std::optional<std::size_t> outstanding;
   std::uint32_t outstanding_id = 0;
   std::uint32_t next_call_id = 1;
-  byte_buffer rx;
+  dcerpc::stream_framer rx;  // the notifier's bytes, cut into PDUs
   std::vector<std::uint8_t> rbuf;
   std::deque<byte_buffer> wq;
   bool writing = false;
@@ -387,18 +387,15 @@ class engine {
     l.sock.async_read_some(asio::buffer(l.rbuf), [this, &c, &l](const error_code& ec, std::size_t n) {
       if (stopping_ || c.failed) return;
       if (ec) return lane_lost(c, l, ec == asio::error::eof ? "the notifier closed the connection" : ec.message());
-      l.rx.insert(l.rx.end(), l.rbuf.begin(), l.rbuf.begin() + static_cast<std::ptrdiff_t>(n));
-      std::size_t used = 0;
-      while (!c.failed && l.rx.size() - used >= dcerpc::common_header_size) {
-        const bytes_view rest = bytes_view(l.rx).subspan(used);
-        const auto hd = dcerpc::decode_common_header(rest);
-        if (hd.malformed()) return lane_lost(c, l, "malformed PDU from the notifier");
-        if (rest.size() < hd.value.frag_length) break;
-        answer(c, l, rest.first(hd.value.frag_length));
-        used += hd.value.frag_length;
+      l.rx.append(bytes_view(l.rbuf).first(n));  // borrowed until next() says need_more
+      while (!c.failed) {
+        const auto f = l.rx.next();
+        if (f.outcome == dcerpc::stream_framer::status::need_more) break;
+        if (f.outcome == dcerpc::stream_framer::status::malformed)
+          return lane_lost(c, l, "malformed PDU from the notifier");
+        answer(c, l, f.pdu);
       }
       if (c.failed) return;
-      l.rx.erase(l.rx.begin(), l.rx.begin() + static_cast<std::ptrdiff_t>(used));
       read(c, l);
     });
   }

@@ -46,9 +46,9 @@ Exit codes:
   3  at least one threshold failed (every output written)
 )";
 
-std::string read_text(const std::string& path) {
+result<std::string> read_text(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error(fmt::format("{}: cannot open the file", path));
+  if (!in) return fail(fmt::format("{}: cannot open the file", path));
   std::ostringstream s;
   s << in.rdbuf();
   return s.str();
@@ -67,7 +67,7 @@ bool write_text(const fs::path& p, const std::string& text, std::ostream& err) {
 
 }  // namespace
 
-int report_main(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
+result<report_options> parse_report_options(int argc, const char* const* argv) {
   CLI::App app{"Reports client-sim results: per-mode tables, charts, threshold verdicts, JUnit (docs/report.md).",
                "nudge-report"};
   report_options o;
@@ -97,15 +97,27 @@ int report_main(int argc, const char* const* argv, std::ostream& out, std::ostre
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {
-    out << app.help();
-    return exit_code::ok;
+    o.help_text = app.help();
+    return o;
   } catch (const CLI::ParseError& e) {
-    err << "nudge-report: " << e.what() << "\n(nudge-report --help lists the options)\n";
-    return exit_code::usage_error;
+    return fail(std::string(e.what()) + "\n(nudge-report --help lists the options)", exit_code::usage_error);
   }
   o.charts = !no_charts;
   o.scenario_thresholds = !no_scenario_thresholds;
-  return run_report(o, out, err);
+  return o;
+}
+
+int report_main(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
+  const auto o = parse_report_options(argc, argv);
+  if (!o) {
+    err << "nudge-report: " << o.error().message << "\n";
+    return o.error().exit_code;
+  }
+  if (!o->help_text.empty()) {
+    out << o->help_text;
+    return exit_code::ok;
+  }
+  return run_report(*o, out, err);
 }
 
 int run_report(const report_options& o, std::ostream& out, std::ostream& err) {
@@ -120,14 +132,12 @@ int run_report(const report_options& o, std::ostream& out, std::ostream& err) {
     thresholds.push_back(std::get<threshold>(std::move(r)));
   }
   for (const auto& file : o.threshold_files) {
-    std::string text;
-    try {
-      text = read_text(file);
-    } catch (const std::exception& e) {
-      err << "nudge-report: --thresholds-file " << e.what() << "\n";
+    const auto text = read_text(file);
+    if (!text) {
+      err << "nudge-report: --thresholds-file " << text.error().message << "\n";
       return exit_code::usage_error;
     }
-    auto r = parse_threshold_lines(text, file);
+    auto r = parse_threshold_lines(*text, file);
     if (auto* e = std::get_if<threshold_error>(&r)) {
       err << "nudge-report: " << e->what() << "\n";
       return exit_code::usage_error;
@@ -136,12 +146,21 @@ int run_report(const report_options& o, std::ostream& out, std::ostream& err) {
   }
 
   input_set now, base;
-  try {
-    now = load_inputs(o.inputs);
-    if (!o.baseline.empty()) base = load_inputs(o.baseline);
-  } catch (const input_error& e) {
-    err << "nudge-report: " << e.what() << "\n";
-    return exit_code::runtime_error;
+  try {  // nlohmann's type errors on a malformed result: caught here, reported as one
+    auto loaded = load_inputs(o.inputs);
+    if (!loaded) {
+      err << "nudge-report: " << loaded.error().message << "\n";
+      return exit_code::runtime_error;
+    }
+    now = std::move(loaded).value();
+    if (!o.baseline.empty()) {
+      auto old = load_inputs(o.baseline);
+      if (!old) {
+        err << "nudge-report: " << old.error().message << "\n";
+        return exit_code::runtime_error;
+      }
+      base = std::move(old).value();
+    }
   } catch (const nlohmann::json::exception& e) {
     err << "nudge-report: an input is not a well-formed result: " << e.what() << "\n";
     return exit_code::runtime_error;

@@ -108,16 +108,16 @@ struct loaded {
   json doc;
 };
 
-json read_json(const fs::path& p) {
+result<json> read_json(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
-  if (!in) throw input_error(fmt::format("{}: cannot open the file", p.string()));
+  if (!in) return fail(fmt::format("{}: cannot open the file", p.string()));
   std::ostringstream text;
   text << in.rdbuf();
-  if (in.bad()) throw input_error(fmt::format("{}: cannot read the file", p.string()));
-  try {
+  if (in.bad()) return fail(fmt::format("{}: cannot read the file", p.string()));
+  try {  // nlohmann's parse error carries the position: caught here, it becomes a value
     return json::parse(text.str());
   } catch (const json::parse_error& e) {
-    throw input_error(fmt::format("{}: not JSON ({})", p.string(), e.what()));
+    return fail(fmt::format("{}: not JSON ({})", p.string(), e.what()));
   }
 }
 
@@ -134,63 +134,65 @@ std::string result_problem(const json& doc) {
 }
 
 // Adds the runs of one file; `explicit_file`: named on the command line (problems are errors).
-void add_file(const fs::path& p, bool explicit_file, std::vector<loaded>& out, std::vector<std::string>& notes) {
-  json doc;
-  try {
-    doc = read_json(p);
-  } catch (const input_error& e) {
-    if (explicit_file) throw;
-    notes.push_back(fmt::format("skipped {}", e.what()));
-    return;
+result<void> add_file(const fs::path& p, bool explicit_file, std::vector<loaded>& out,
+                      std::vector<std::string>& notes) {
+  auto read = read_json(p);
+  if (!read) {
+    if (explicit_file) return read.error();
+    notes.push_back(fmt::format("skipped {}", read.error().message));
+    return {};
   }
+  json doc = std::move(read).value();
   if (doc.is_object() && doc.value("schema", std::string()) == "nudge.report/1") {
     // A previous report: its inputs again, under their names.
     if (!explicit_file) {
       notes.push_back(fmt::format("skipped {}: a report (nudge.report/1); name it to use its inputs", p.string()));
-      return;
+      return {};
     }
     const auto inputs = doc.find("inputs");
     if (inputs == doc.end() || !inputs->is_array() || inputs->empty())
-      throw input_error(fmt::format("{}: a report without inputs", p.string()));
+      return fail(fmt::format("{}: a report without inputs", p.string()));
     for (const auto& in : *inputs) {
       if (!in.is_object() || !in.contains("result"))
-        throw input_error(fmt::format("{}: an input without \"result\"", p.string()));
+        return fail(fmt::format("{}: an input without \"result\"", p.string()));
       if (auto problem = result_problem(in["result"]); !problem.empty())
-        throw input_error(fmt::format("{}: input {}: {}", p.string(), in.value("name", std::string("?")), problem));
+        return fail(fmt::format("{}: input {}: {}", p.string(), in.value("name", std::string("?")), problem));
       out.push_back({in.value("name", p.stem().string()), in.value("path", p.string()), in["result"]});
     }
-    return;
+    return {};
   }
   if (auto problem = result_problem(doc); !problem.empty()) {
-    if (explicit_file) throw input_error(fmt::format("{}: {}", p.string(), problem));
+    if (explicit_file) return fail(fmt::format("{}: {}", p.string(), problem));
     notes.push_back(fmt::format("skipped {}: {}", p.string(), problem));
-    return;
+    return {};
   }
   out.push_back({p.stem().string(), p.string(), std::move(doc)});
+  return {};
 }
 
 }  // namespace
 
-input_set load_inputs(const std::vector<std::string>& paths) {
-  if (paths.empty()) throw input_error("no input given");
+result<input_set> load_inputs(const std::vector<std::string>& paths) {
+  if (paths.empty()) return fail("no input given");
   std::vector<loaded> files;
   input_set set;
   for (const auto& given : paths) {
     const fs::path p(given);
     std::error_code ec;
     const auto status = fs::status(p, ec);
-    if (ec || !fs::exists(status)) throw input_error(fmt::format("{}: no such file or directory", given));
+    if (ec || !fs::exists(status)) return fail(fmt::format("{}: no such file or directory", given));
     if (fs::is_directory(status)) {
       std::vector<fs::path> entries;
       for (const auto& e : fs::directory_iterator(p, ec))
         if (e.path().extension() == ".json" && e.is_regular_file()) entries.push_back(e.path());
-      if (ec) throw input_error(fmt::format("{}: cannot list the directory ({})", given, ec.message()));
+      if (ec) return fail(fmt::format("{}: cannot list the directory ({})", given, ec.message()));
       std::sort(entries.begin(), entries.end());
       const std::size_t before = files.size();
-      for (const auto& e : entries) add_file(e, false, files, set.notes);
-      if (files.size() == before) throw input_error(fmt::format("{}: no nudge.result/1 files in the directory", given));
+      for (const auto& e : entries)
+        if (auto added = add_file(e, false, files, set.notes); !added) return added.error();
+      if (files.size() == before) return fail(fmt::format("{}: no nudge.result/1 files in the directory", given));
     } else {
-      add_file(p, true, files, set.notes);
+      if (auto added = add_file(p, true, files, set.notes); !added) return added.error();
     }
   }
   // Unique names: the stem, else parent/stem, else a counter.

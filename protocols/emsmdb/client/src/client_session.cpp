@@ -210,26 +210,18 @@ void client_session::send_cookie(time_point now) {
 void client_session::receive(time_point now, channel ch, bytes_view bytes) {
   if (state_ == state::failed) return;
   channel_state& c = chan(ch);
-  // Nothing buffered (the usual case): parse straight from the caller's bytes.
-  const bool buffered = !c.rx.empty();
-  if (buffered) c.rx.insert(c.rx.end(), bytes.begin(), bytes.end());
-  const bytes_view input = buffered ? bytes_view(c.rx) : bytes;
-  std::size_t used = 0;
-  while (state_ != state::failed && used < input.size()) {
-    bytes_view rest = input.subspan(used);
-    auto hd = dcerpc::decode_common_header(rest);
-    if (hd.need_more()) break;
-    if (hd.malformed()) {
+  c.rx.append(bytes);  // borrowed: framed in place, only an incomplete tail is kept
+  while (state_ != state::failed) {
+    const auto f = c.rx.next();
+    if (f.outcome == dcerpc::stream_framer::status::need_more) return;
+    if (f.outcome == dcerpc::stream_framer::status::malformed) {
       ++m_.protocol_errors;
-      fail(std::string("malformed PDU from the notifier: ") + std::string(hd.reason));
+      fail(std::string("malformed PDU from the notifier: ") + std::string(f.reason));
       break;
     }
-    if (rest.size() < hd.value.frag_length) break;
-    on_pdu(now, ch, rest.first(hd.value.frag_length));
-    used += hd.value.frag_length;
+    on_pdu(now, ch, f.pdu);
   }
-  if (buffered) c.rx.erase(c.rx.begin(), c.rx.begin() + static_cast<std::ptrdiff_t>(used));
-  else if (used < input.size() && state_ != state::failed) c.rx.assign(input.begin() + static_cast<std::ptrdiff_t>(used), input.end());
+  c.rx.clear();  // failed: nothing more is read
 }
 
 void client_session::on_pdu(time_point now, channel ch, bytes_view bytes) {

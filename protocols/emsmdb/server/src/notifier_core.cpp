@@ -102,7 +102,7 @@ void notifier_core::connection_closed(time_point, connection_id id) {
       s.wait_deadline = never;
     }
   c->live = false;
-  c->rx = {};
+  c->rx.clear();
   c->fragments.reset();
   c->sessions = {};
   free_connections_.push_back(static_cast<std::uint32_t>(id & 0xFFFFFFFFu));
@@ -125,31 +125,27 @@ void notifier_core::drop_connection(connection_id id, std::string reason) {
 void notifier_core::receive(time_point now, connection_id id, bytes_view bytes) {
   connection* first = find_connection(id);
   if (!first) return;
-  // Nothing buffered (the usual case): parse straight from the caller's bytes,
-  // and keep only an incomplete tail.
-  const bool buffered = !first->rx.empty();
-  if (buffered) first->rx.insert(first->rx.end(), bytes.begin(), bytes.end());
-  const bytes_view input = buffered ? bytes_view(first->rx) : bytes;
-  std::size_t used = 0;
-  while (used < input.size()) {
+  first->rx.append(bytes);  // borrowed: framed in place, only an incomplete tail is kept
+  while (true) {
     connection* cp = find_connection(id);  // a PDU may close the connection
     if (!cp) return;
     connection& c = *cp;
-    auto d = dcerpc::decode_pdu(input.subspan(used));
-    if (d.need_more()) break;
+    const auto f = c.rx.next();
+    if (f.outcome == dcerpc::stream_framer::status::need_more) return;
+    if (f.outcome == dcerpc::stream_framer::status::malformed) {
+      ++stats_.connections_dropped_malformed;
+      drop_connection(id, "malformed DCE/RPC PDU from " + c.peer.to_string() + ": " + std::string(f.reason));
+      return;
+    }
+    auto d = dcerpc::decode_pdu(f.pdu);
     if (d.malformed()) {
       ++stats_.connections_dropped_malformed;
       drop_connection(id, "malformed DCE/RPC PDU from " + c.peer.to_string() + ": " + std::string(d.reason));
       return;
     }
     ++stats_.pdus_received;
-    used += d.consumed;
     process_pdu(now, id, c, d.value, d.consumed);
   }
-  connection* last = find_connection(id);
-  if (!last) return;
-  if (buffered) last->rx.erase(last->rx.begin(), last->rx.begin() + static_cast<std::ptrdiff_t>(used));
-  else if (used < input.size()) last->rx.assign(input.begin() + static_cast<std::ptrdiff_t>(used), input.end());
 }
 
 void notifier_core::process_pdu(time_point now, connection_id id, connection& c, const dcerpc::pdu& p,

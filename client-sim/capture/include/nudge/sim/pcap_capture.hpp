@@ -26,6 +26,9 @@
 #include "nudge/capture/pcap_file_writer.hpp"
 #include "nudge/metrics/traffic.hpp"
 #include "nudge/protocol/endpoint.hpp"
+#include "nudge/protocol/result.hpp"
+#include "nudge/sim/run_plan.hpp"
+#include "nudge/sim/run_result.hpp"
 #include "nudge/sim/virtual_driver.hpp"
 
 struct pcap;
@@ -141,6 +144,19 @@ class virtual_pcap_recorder final : public virtual_capture {
   capture::frame_synthesizer syn_;
   std::unordered_map<std::uint64_t, channel_ends> ends_;
 };
+
+/// A virtual run and the capture it wrote.
+struct captured_virtual_run {
+  run_result result;
+  virtual_pcap_stats capture;
+};
+
+/// Runs `plan` in virtual time with every client observed and writes their
+/// traffic to `path` (epoch default_pcap_epoch(), the plan's wire model): a
+/// capture of many clients whose contents the run's own result describes, for
+/// the tests and the benchmark that need one. Fails when the file cannot be
+/// written or the synthesizer refused a frame.
+result<captured_virtual_run> capture_virtual_run(const run_plan& plan, const std::filesystem::path& path);
 
 struct live_capture_options {
   std::filesystem::path path;

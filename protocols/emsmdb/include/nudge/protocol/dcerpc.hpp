@@ -5,6 +5,7 @@
 // fragments (PFC_FIRST_FRAG .. PFC_LAST_FRAG): the decoder returns each fragment
 // with its flags, `stub_reassembler` joins them up to a bound, and the fragment
 // encoders cut a long stub at the negotiated max_xmit_frag.
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -122,6 +123,64 @@ struct common_header {
 };
 
 decoded<common_header> decode_common_header(bytes_view in);
+
+/// A plausible connection-oriented common header at the front of `in` (at
+/// least 16 bytes): version 5.0 or 5.1, little-endian data representation, a
+/// connection-oriented PDU type and a frag_length covering that type's fixed
+/// header. Looser than decode_common_header: what a capture reader accepts as
+/// the start of a PDU on a stream it joins midway.
+bool plausible_common_header(bytes_view in);
+
+/// Cuts a TCP byte stream into whole PDUs by their frag_length, holding at most
+/// one incomplete PDU (so at most `max_pdu` bytes). Bytes are borrowed, not
+/// copied, while they hold whole PDUs: after `append(bytes)`, call `next()`
+/// until it says need_more (or malformed, or the caller stops using the
+/// framer) before `bytes` go away; only a PDU's incomplete tail is copied.
+class stream_framer {
+ public:
+  /// strict: decode_common_header's rules (version 5.0, frag_length >= 16),
+  /// what a peer speaking to nudge must send; lenient: plausible_common_header.
+  enum class header_rule : std::uint8_t { strict, lenient };
+  enum class status : std::uint8_t { complete, need_more, malformed };
+  struct frame {
+    status outcome = status::need_more;
+    bytes_view pdu;           // the whole PDU when complete; valid until the next call
+    std::string_view reason;  // static text when malformed
+  };
+  static constexpr std::size_t max_frag_length = 0xFFFF;
+
+  stream_framer() = default;
+  explicit stream_framer(std::size_t max_pdu, header_rule rule = header_rule::strict)
+      : max_pdu_(static_cast<std::uint32_t>(std::min(max_pdu, max_frag_length))), rule_(rule) {}
+
+  /// Adds received bytes (borrowed: see the class comment).
+  void append(bytes_view bytes);
+  /// The next whole PDU, need_more, or malformed (the stream cannot be framed
+  /// any further: every later call says malformed again until clear()).
+  frame next();
+  /// Bytes appended but not yet returned in a PDU: an incomplete PDU after
+  /// need_more, everything unframed after malformed.
+  std::size_t pending() const { return held_.size() - held_returned_ + borrowed_.size(); }
+  std::size_t max_pdu() const { return max_pdu_; }
+  /// Forgets everything appended (and a malformed stream), freeing the buffer.
+  void clear();
+
+ private:
+  /// frag_length of the header at the front of `in` (16 bytes at least), or 0 when refused.
+  std::size_t check_header(bytes_view in);
+  frame refuse(std::string_view reason);
+  /// Moves up to `want` bytes from the front of borrowed_ to the end of held_.
+  void hold(std::size_t want);
+
+  // Packed small: a framer lives in every connection of a core.
+  bytes_view borrowed_;             // appended bytes after held_, not yet framed
+  byte_buffer held_;                // the start of an incomplete PDU (front of the stream)
+  const char* reason_ = nullptr;    // why the stream was refused (static text); null while framing
+  std::uint32_t max_pdu_ = max_frag_length;
+  std::uint16_t held_returned_ = 0;  // the front of held_ is a PDU returned by the last next()
+  header_rule rule_ = header_rule::strict;
+};
+
 
 /// Decodes one PDU from the front of a TCP byte stream: need_more until the
 /// whole fragment is present; `consumed` is frag_length when complete.

@@ -18,9 +18,11 @@
 #include <vector>
 
 #include "nudge/client/client_session.hpp"
+#include "nudge/emsmdb/capture_classifier.hpp"
+#include "nudge/engine/capture_classifier.hpp"
 #include "nudge/metrics/latency_histogram.hpp"
 #include "nudge/metrics/traffic.hpp"
-#include "nudge/pcap/packet.hpp"
+#include "nudge/capture_reader/packet.hpp"
 #include "nudge/protocol/endpoint.hpp"
 #include "nudge/protocol/push_datagram.hpp"
 
@@ -30,7 +32,18 @@ using metrics::direction;
 using metrics::message_kind;
 using metrics::traffic_cell;
 using metrics::traffic_meter;
+using protocol::bytes_view;
 using protocol::ip_endpoint;
+// Packets come from the capture layer shared with nudge-replay (tools/capture).
+using capture_reader::decode_frame;
+using capture_reader::decode_ip;
+using capture_reader::frame_verdict;
+using capture_reader::ip_proto_tcp;
+using capture_reader::ip_proto_udp;
+using capture_reader::link_type_name;
+using capture_reader::link_type_supported;
+using capture_reader::packet;
+namespace tcp_flag = capture_reader::tcp_flag;
 
 /// How sessions become the report's clients.
 enum class client_grouping : std::uint8_t {
@@ -219,6 +232,9 @@ struct skip_counts {
 };
 
 struct analysis {
+  /// The family's names for the kind and mode indices the counters use: the
+  /// report prints these, never a list of its own.
+  const engine::capture_classifier* names = &protocol::emsmdb::emsmdb_capture_classifier();
   // Filled by the reader (capture_reader.hpp); the analyser leaves them alone.
   std::string file;
   std::string format;     // "pcap" or "pcapng"

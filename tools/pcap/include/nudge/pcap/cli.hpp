@@ -8,12 +8,14 @@
 #include <vector>
 
 #include "nudge/pcap/analyser.hpp"
+#include "nudge/protocol/result.hpp"
 
 namespace nudge::pcap_tool {
 
 struct pcap_options {
   enum class command { analyse, help };
   command cmd = command::help;
+  std::string help_text;  // command::help: what to print
   std::filesystem::path input;
   std::optional<std::filesystem::path> json;
   analyser_options analysis;
@@ -29,9 +31,9 @@ inline constexpr int exit_unreadable = 1;  // the capture could not be opened, o
 inline constexpr int exit_usage = 2;
 inline constexpr int exit_truncated = 3;   // the capture broke off: partial results were reported
 
-/// Parses argv (argv[0] is the program name). Throws std::invalid_argument with
-/// the message to print for bad usage; `help_text` receives the help when asked.
-pcap_options parse_pcap_options(int argc, const char* const* argv, std::string& help_text);
+/// Parses argv (argv[0] is the program name): the options (command::help with
+/// the help text when asked), or the usage error (exit code exit_usage).
+result<pcap_options> parse_pcap_options(int argc, const char* const* argv);
 
 int pcap_main(int argc, const char* const* argv, std::ostream& out, std::ostream& err);
 

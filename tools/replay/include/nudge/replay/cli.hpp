@@ -1,6 +1,6 @@
 #pragma once
-// The `nudge-replay` command line: parsing (pure: help, version and usage
-// errors come back as values) and the run that follows.
+// The `nudge-replay` command line: parsing (pure: help and version come back
+// as options to act on, usage errors as a result's failure) and the run that follows.
 //
 // Exit codes: 0 every client replayed consistently with the capture (see
 // client_report::consistent) and none failed; 1 the replay could not run (the
@@ -10,6 +10,7 @@
 #include <iosfwd>
 #include <string>
 
+#include "nudge/protocol/result.hpp"
 #include "nudge/replay/replayer.hpp"
 
 namespace nudge::replay {
@@ -19,6 +20,9 @@ inline constexpr int exit_failure = 1;
 inline constexpr int exit_usage = 2;
 
 struct replay_cli_options {
+  enum class action { run, help, version };
+  action what = action::run;
+  std::string text;  // help / version: what to print
   std::string capture;
   replay_options replay;
   std::string json_path;  // "-": stdout (the text report then goes to stderr)
@@ -27,14 +31,8 @@ struct replay_cli_options {
   bool dry_run = false;   // only list what the capture holds
 };
 
-struct replay_parse_outcome {
-  enum class kind { run, help, version, usage_error };
-  kind what = kind::run;
-  replay_cli_options options;
-  std::string text;
-};
-
-replay_parse_outcome parse_replay_options(int argc, const char* const* argv);
+/// The options, or a usage error (exit code exit_usage) with its message.
+result<replay_cli_options> parse_replay_options(int argc, const char* const* argv);
 
 /// Reads the capture, replays it, reports. Returns the exit code.
 int run_replay_cli(const replay_cli_options& o, std::ostream& out, std::ostream& err);

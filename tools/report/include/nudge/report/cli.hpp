@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "nudge/protocol/result.hpp"
+
 namespace nudge::report {
 
 /// Exit codes (also in --help).
@@ -30,8 +32,11 @@ struct report_options {
   bool charts = true;
   std::string title = "nudge report: polling vs push";
   bool quiet = false;  // no summary on stdout (errors still go to stderr)
+  std::string help_text;  // --help: what to print instead of running
 };
 
+/// Parses the command line: the options, or the usage error (exit_code::usage_error).
+result<report_options> parse_report_options(int argc, const char* const* argv);
 /// Parses the command line and runs; returns the exit code.
 int report_main(int argc, const char* const* argv, std::ostream& out, std::ostream& err);
 /// Runs with parsed options.

@@ -3,19 +3,15 @@
 // given as files or directories, or a previous report's result.json
 // (nudge.report/1, whose inputs are taken again). Each becomes a `run`, named
 // after its file (business-day.json -> "business-day").
-#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
-namespace nudge::report {
+#include "nudge/protocol/result.hpp"
 
-/// An input that cannot be used: unreadable, not JSON, not a result (exit code 1).
-struct input_error : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
+namespace nudge::report {
 
 struct run {
   std::string name;  // unique among the inputs of one set
@@ -46,8 +42,9 @@ struct input_set {
 
 /// Loads files and directories in the order given (a directory's *.json files
 /// in name order; there, files that are not results are skipped with a note,
-/// while a file named explicitly must be one). Throws input_error.
-input_set load_inputs(const std::vector<std::string>& paths);
+/// while a file named explicitly must be one). Fails when an input cannot be
+/// used: unreadable, not JSON, not a result (exit code 1).
+result<input_set> load_inputs(const std::vector<std::string>& paths);
 
 /// The baseline run to compare `r` with: the one of the same name, or, when
 /// both sets hold exactly one run, that one. nullptr when there is none.

@@ -165,7 +165,7 @@ class client_session {
     std::size_t bytes = 0;  // PDU bytes of the fragments so far
   };
   struct channel_state {
-    byte_buffer rx;
+    protocol::dcerpc::stream_framer rx;  // received bytes, cut into PDUs
     std::uint32_t next_call_id = 1;
     std::uint32_t outstanding_call = 0;
     call_kind outstanding = call_kind::none;

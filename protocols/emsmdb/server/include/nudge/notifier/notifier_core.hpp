@@ -158,7 +158,7 @@ class notifier_core {
     bool live = false;
     std::uint32_t generation = 0;
     ip_endpoint peer;
-    byte_buffer rx;
+    protocol::dcerpc::stream_framer rx;  // received bytes, cut into PDUs
     interface_kind bound = interface_kind::none;
     std::uint16_t context_id = 0;
     /// What bind negotiated: responses longer than this go out in fragments.

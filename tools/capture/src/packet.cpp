@@ -1,8 +1,8 @@
-#include "nudge/pcap/packet.hpp"
+#include "nudge/capture_reader/packet.hpp"
 
 #include <algorithm>
 
-namespace nudge::pcap_tool {
+namespace nudge::capture_reader {
 
 namespace {
 
@@ -214,4 +214,4 @@ frame_verdict decode_ip(bytes_view ip, std::uint32_t wire, time_point ts, packet
   return frame_verdict::other_protocol;
 }
 
-}  // namespace nudge::pcap_tool
+}  // namespace nudge::capture_reader

@@ -1,15 +1,15 @@
 #pragma once
-// One captured packet as the analyser sees it: IP and TCP/UDP headers already
+// One captured packet as nudge's capture readers see it: IP and TCP/UDP headers already
 // decoded, the payload still a view into the capture buffer. decode_frame()
 // turns a link-layer frame into this; tests and the fuzz target can build one
-// directly and hand it to analyser::on_packet().
+// directly (e.g. to hand it to nudge-pcap's analyser::on_packet()).
 #include <cstdint>
 #include <string_view>
 
 #include "nudge/protocol/byte_io.hpp"
 #include "nudge/protocol/clock.hpp"
 
-namespace nudge::pcap_tool {
+namespace nudge::capture_reader {
 
 using protocol::bytes_view;
 
@@ -74,4 +74,4 @@ frame_verdict decode_frame(int dlt, bytes_view frame, std::uint32_t wire_length,
 /// Decodes an IP packet (no link header). `wire_length` is the IP packet's length on the wire.
 frame_verdict decode_ip(bytes_view ip, std::uint32_t wire_length, time_point ts, packet& out);
 
-}  // namespace nudge::pcap_tool
+}  // namespace nudge::capture_reader
