@@ -46,11 +46,11 @@ int run(const nudge::notifier::notifier_options& opts) {
   }
   io.run();
 
-  const auto uptime = steady_now() - server.started_at();
-  fmt::print(stderr, "{}\n", summary_line(server.core(), server.stats(), uptime));
+  const auto now = steady_now();
+  fmt::print(stderr, "{}\n", summary_line(server.core(), server.stats(), now - server.started_at()));
   if (!opts.stats_json.empty()) {
     std::ofstream out(opts.stats_json);
-    out << dump_json(stats_json(server.core(), server.stats(), uptime), 2) << '\n';
+    out << dump_json(server.host().stats_json(now), 2) << '\n';
     if (!out) {
       fmt::print(stderr, "notifier: cannot write {}\n", opts.stats_json);
       return 1;

@@ -104,6 +104,12 @@ class server_session : public session {
   /// A dotted name ("traffic.ping.to_client.messages") nests in JSON.
   virtual std::vector<std::pair<std::string, std::uint64_t>> stats() const = 0;
 
+  /// The mailboxes the core knows, numbered densely in the order it first
+  /// met them (the live host's event generator picks among them).
+  virtual std::size_t mailbox_count() const { return 0; }
+  /// Mailbox `index` (< mailbox_count()); the view lasts until the next call into the core.
+  virtual std::string_view mailbox_name(std::size_t /*index*/) const { return {}; }
+
   /// A mailbox whose events are not all fetched yet.
   struct mailbox_backlog {
     std::string mailbox;

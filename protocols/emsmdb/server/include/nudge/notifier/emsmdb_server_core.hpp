@@ -40,6 +40,10 @@ class emsmdb_server_core final : public engine::server_session {
   std::uint64_t inject_event(time_point now, std::string_view mailbox) override;
   std::vector<std::pair<std::string, std::uint64_t>> stats() const override;
   std::vector<mailbox_backlog> backlog(std::size_t max, bool& truncated) const override;
+  std::size_t mailbox_count() const override { return core_.mailbox_count(); }
+  std::string_view mailbox_name(std::size_t index) const override {
+    return core_.mailbox_name(static_cast<mailbox_id>(index));
+  }
 
   /// The protocol engine itself, for EMSMDB-specific reports and tests.
   const notifier_core& core() const { return core_; }
