@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "nudge/engine/session.hpp"
@@ -95,10 +96,27 @@ struct client_context {
 /// `EVENT mailbox` and `STATS` map onto these).
 class server_session : public session {
  public:
-  /// "Something changed" in `mailbox` (created on first use).
-  virtual void inject_event(time_point now, std::string_view mailbox) = 0;
+  /// "Something changed" in `mailbox` (created on first use). Returns the
+  /// event's id as the protocol stamps it (the control port's `OK <id>`), 0
+  /// when the protocol numbers no events.
+  virtual std::uint64_t inject_event(time_point now, std::string_view mailbox) = 0;
   /// Counters for STATS and the result's server block: (name, value) pairs.
+  /// A dotted name ("traffic.ping.to_client.messages") nests in JSON.
   virtual std::vector<std::pair<std::string, std::uint64_t>> stats() const = 0;
+
+  /// A mailbox whose events are not all fetched yet.
+  struct mailbox_backlog {
+    std::string mailbox;
+    std::uint64_t generated = 0;
+    std::uint64_t fetched = 0;
+    std::uint64_t pending = 0;
+  };
+  /// Up to `max` mailboxes with undelivered events (STATS' pending_mailboxes);
+  /// `truncated` is set when more were left out.
+  virtual std::vector<mailbox_backlog> backlog(std::size_t /*max*/, bool& truncated) const {
+    truncated = false;
+    return {};
+  }
 };
 
 struct server_context {
