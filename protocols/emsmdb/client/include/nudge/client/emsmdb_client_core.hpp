@@ -14,7 +14,6 @@
 // started and failed, as a client whose connect fails always did.
 #include <array>
 #include <cstdint>
-#include <optional>
 #include <vector>
 
 #include "nudge/client/client_session.hpp"
@@ -44,11 +43,11 @@ class emsmdb_client_core final : public engine::session {
   void finish(time_point now) override;
 
   /// Observes the estimated pure ACKs (captures); set before `start`.
-  void set_tap(session_tap* tap) { tap_ = tap; }
+  void set_tap(session_tap* tap) { session_.set_tap(tap); }
   /// The state machine, once every connection is up (null before).
-  const client_session* session() const { return session_ ? &*session_ : nullptr; }
-  const client_config& config() const { return session_ ? session_->config() : cfg_; }
-  bool failed() const { return dead_ || (session_ && session_->failed()); }
+  const client_session* session() const { return started_ ? &session_ : nullptr; }
+  const client_config& config() const { return session_.config(); }
+  bool failed() const { return dead_ || session_.failed(); }
 
  private:
   enum : std::uint8_t { main_up = 1, async_up = 2, udp_up = 4 };
@@ -58,14 +57,13 @@ class emsmdb_client_core final : public engine::session {
   void collect();
   static std::optional<channel> channel_of(engine::connection_id c);
 
-  client_config cfg_;
+  client_session session_;
   client_metrics& m_;
   engine::ip_endpoint server_;
-  std::optional<client_session> session_;
-  session_tap* tap_ = nullptr;
   std::uint8_t needed_ = 0;  // which of main_up / async_up / udp_up this client waits for
   std::uint8_t up_ = 0;
-  bool dead_ = false;
+  bool started_ = false;  // the session has started (every connection was up)
+  bool dead_ = false;     // gave up before starting
   std::vector<engine::action> actions_;
 };
 
