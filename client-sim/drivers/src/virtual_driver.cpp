@@ -58,12 +58,17 @@ struct event {
 constexpr std::uint16_t server_tcp_port = 7777;
 constexpr std::uint16_t server_udp_port = 7778;
 
-// Forwards a session's estimated pure ACKs to the capture, with the client's index.
-struct ack_tap final : client::session_tap {
-  ack_tap(virtual_capture& c, std::size_t i) : capture(&c), client(i) {}
-  void pure_ack(time_point at, channel ch, metrics::direction d) override { capture->pure_ack(at, client, ch, d); }
+// Forwards an observed client's estimated pure ACKs to the capture, naming the
+// connection as the capture does: the client's index and the connection's ordinal.
+struct ack_tap final : engine::transport_observer {
+  ack_tap(virtual_capture& c, const virtual_network& n, node_id i) : capture(&c), net(&n), client(i) {}
+  void pure_ack(time_point at, engine::connection_id conn, metrics::direction d) override {
+    const std::uint32_t index = net->find(client, conn);
+    if (index != virtual_network::none) capture->pure_ack(at, client, static_cast<channel>(net->at(index).ordinal), d);
+  }
   virtual_capture* capture;
-  std::size_t client;
+  const virtual_network* net;
+  node_id client;
 };
 
 // Runs the cores (the server, then one per client) through the session
@@ -144,7 +149,7 @@ class world {
     if (observed) {
       if (observed_.empty()) observed_.assign(plan_.clients, false);
       observed_[i] = true;
-      core->set_tap(&taps_.emplace_back(*capture_, i));
+      core->set_observer(&taps_.emplace_back(*capture_, net_, static_cast<node_id>(i)));
     }
     return core;
   }

@@ -15,6 +15,11 @@ std::optional<channel> emsmdb_client_core::channel_of(engine::connection_id c) {
   return std::nullopt;
 }
 
+void emsmdb_client_core::set_observer(engine::transport_observer* o) {
+  tap_ = o ? std::make_unique<forward_acks>(o) : nullptr;
+  session_.set_tap(tap_.get());
+}
+
 void emsmdb_client_core::start(time_point) {
   needed_ = main_up;
   actions_.push_back(engine::connect{main_connection, server_});

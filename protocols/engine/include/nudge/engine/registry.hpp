@@ -83,6 +83,8 @@ struct client_context {
   std::size_t client = 0;  // index in the run; per-client randomness derives from (seed, client)
   std::size_t mode = 0;    // index into the family's vocabulary().modes
   std::uint64_t seed = 1;
+  /// Optional (captures): the core reports its estimated pure ACKs here, in time order.
+  transport_observer* observer = nullptr;
   std::string mailbox;     // whose changes it learns about (the server's mailbox name)
   const settings* keys = nullptr;
   service_address server;  // where the family's server core listens, as the client must address it

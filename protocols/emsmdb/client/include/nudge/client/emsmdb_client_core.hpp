@@ -14,6 +14,7 @@
 // started and failed, as a client whose connect fails always did.
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "nudge/client/client_session.hpp"
@@ -42,8 +43,9 @@ class emsmdb_client_core final : public engine::session {
   std::vector<engine::action>& actions() override { return actions_; }
   void finish(time_point now) override;
 
-  /// Observes the estimated pure ACKs (captures); set before `start`.
-  void set_tap(session_tap* tap) { session_.set_tap(tap); }
+  /// Observes the estimated pure ACKs (captures), named by connection; set
+  /// before `start`, with client_config::eager_acks so they come in time order.
+  void set_observer(engine::transport_observer* o);
   /// The state machine, once every connection is up (null before).
   const client_session* session() const { return started_ ? &session_ : nullptr; }
   const client_config& config() const { return session_.config(); }
@@ -57,7 +59,15 @@ class emsmdb_client_core final : public engine::session {
   void collect();
   static std::optional<channel> channel_of(engine::connection_id c);
 
+  // Turns the session's per-channel ACK reports into per-connection ones.
+  struct forward_acks final : session_tap {
+    explicit forward_acks(engine::transport_observer* o) : to(o) {}
+    void pure_ack(time_point at, channel ch, metrics::direction d) override { to->pure_ack(at, connection_of(ch), d); }
+    engine::transport_observer* to;
+  };
+
   client_session session_;
+  std::unique_ptr<forward_acks> tap_;  // only while observed
   client_metrics& m_;
   engine::ip_endpoint server_;
   std::uint8_t needed_ = 0;  // which of main_up / async_up / udp_up this client waits for
