@@ -7,7 +7,7 @@
 namespace nudge::client {
 
 emsmdb_client_core::emsmdb_client_core(client_config cfg, client_metrics& metrics, engine::ip_endpoint server)
-    : cfg_(std::move(cfg)), m_(metrics), server_(server) {}
+    : session_(std::move(cfg), metrics), m_(metrics), server_(server) {}
 
 std::optional<channel> emsmdb_client_core::channel_of(engine::connection_id c) {
   if (c == main_connection) return channel::main;
@@ -15,28 +15,32 @@ std::optional<channel> emsmdb_client_core::channel_of(engine::connection_id c) {
   return std::nullopt;
 }
 
+void emsmdb_client_core::set_observer(engine::transport_observer* o) {
+  tap_ = o ? std::make_unique<forward_acks>(o) : nullptr;
+  session_.set_tap(tap_.get());
+}
+
 void emsmdb_client_core::start(time_point) {
   needed_ = main_up;
   actions_.push_back(engine::connect{main_connection, server_});
-  if (cfg_.mode == client_mode::async) {
+  if (session_.needs_async_channel()) {
     needed_ |= async_up;
     actions_.push_back(engine::connect{async_connection, server_});
   }
-  if (cfg_.mode == client_mode::push) {
+  if (session_.needs_udp()) {
     needed_ |= udp_up;
     actions_.push_back(engine::bind_udp{push_socket, 0});
   }
 }
 
 void emsmdb_client_core::begin(time_point now) {
-  session_.emplace(std::move(cfg_), m_);
-  if (tap_) session_->set_tap(tap_);
-  session_->start(now);
+  started_ = true;
+  session_.start(now);
   collect();
 }
 
 void emsmdb_client_core::give_up(std::string why) {
-  if (dead_ || session_) return;
+  if (dead_ || started_) return;
   dead_ = true;
   ++m_.clients_started;
   ++m_.clients_failed;
@@ -47,12 +51,12 @@ void emsmdb_client_core::give_up(std::string why) {
 
 void emsmdb_client_core::handle(time_point now, const engine::event& e) {
   if (dead_) return;
-  if (!session_) {
+  if (!started_) {
     if (auto* c = std::get_if<engine::connected>(&e)) {
       if (auto ch = channel_of(c->conn)) up_ |= *ch == channel::main ? main_up : async_up;
     } else if (auto* u = std::get_if<engine::udp_bound>(&e)) {
       if (u->socket == push_socket) {
-        cfg_.callback_address = u->local;
+        session_.set_callback_address(u->local);
         up_ |= udp_up;
       }
     } else if (auto* r = std::get_if<engine::refused>(&e)) {
@@ -63,7 +67,7 @@ void emsmdb_client_core::handle(time_point now, const engine::event& e) {
     if ((up_ & needed_) == needed_) begin(now);
     return;
   }
-  client_session& s = *session_;
+  client_session& s = session_;
   std::visit(
       [&](const auto& ev) {
         using T = std::decay_t<decltype(ev)>;
@@ -83,19 +87,19 @@ void emsmdb_client_core::handle(time_point now, const engine::event& e) {
 }
 
 void emsmdb_client_core::collect() {
-  for (auto& o : session_->outputs()) {
+  for (auto& o : session_.outputs()) {
     if (auto* t = std::get_if<tcp_send>(&o))
       actions_.push_back(engine::send{connection_of(t->ch), std::move(t->bytes)});
     else if (auto* u = std::get_if<udp_send>(&o))
       actions_.push_back(engine::send_datagram{push_socket, u->to, std::move(u->bytes)});
   }
-  session_->outputs().clear();
+  session_.outputs().clear();
 }
 
-time_point emsmdb_client_core::next_deadline() const { return session_ ? session_->next_deadline() : never; }
+time_point emsmdb_client_core::next_deadline() const { return started_ ? session_.next_deadline() : never; }
 
 void emsmdb_client_core::finish(time_point now) {
-  if (session_) session_->finish(now);
+  if (started_) session_.finish(now);
 }
 
 }  // namespace nudge::client

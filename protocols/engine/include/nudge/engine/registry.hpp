@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -60,12 +61,16 @@ struct service_address {
   std::vector<named_endpoint> sockets;
 };
 
+struct family;
+
 /// A family's scenario keys as one run set them: every declared key is
 /// present (its default when the scenario did not set it), already
 /// type-checked by the scenario reader, so the getters cannot fail on a
 /// declared key. Asking for an undeclared key is a programming error.
 class settings {
  public:
+  /// Every key the family declares, at its default.
+  static settings defaults(const family& f);
   void set(std::string key, std::string value);
   const std::string& text(std::string_view key) const;
   bool boolean(std::string_view key) const;
@@ -83,6 +88,8 @@ struct client_context {
   std::size_t client = 0;  // index in the run; per-client randomness derives from (seed, client)
   std::size_t mode = 0;    // index into the family's vocabulary().modes
   std::uint64_t seed = 1;
+  /// Optional (captures): the core reports its estimated pure ACKs here, in time order.
+  transport_observer* observer = nullptr;
   std::string mailbox;     // whose changes it learns about (the server's mailbox name)
   const settings* keys = nullptr;
   service_address server;  // where the family's server core listens, as the client must address it
@@ -143,6 +150,9 @@ struct family {
   std::function<std::unique_ptr<session>(const client_context&)> make_client;
   std::function<std::unique_ptr<server_session>(const server_context&)> make_server;
 };
+
+/// The index of `name` in a vocabulary list (modes, kinds, paths, counters).
+std::optional<std::size_t> index_of(const std::vector<term>& terms, std::string_view name);
 
 /// The registry proper. Families register before main() runs any driver; the
 /// registry never changes afterwards, so readers need no lock.

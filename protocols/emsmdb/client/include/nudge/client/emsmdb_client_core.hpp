@@ -14,7 +14,7 @@
 // started and failed, as a client whose connect fails always did.
 #include <array>
 #include <cstdint>
-#include <optional>
+#include <memory>
 #include <vector>
 
 #include "nudge/client/client_session.hpp"
@@ -43,12 +43,13 @@ class emsmdb_client_core final : public engine::session {
   std::vector<engine::action>& actions() override { return actions_; }
   void finish(time_point now) override;
 
-  /// Observes the estimated pure ACKs (captures); set before `start`.
-  void set_tap(session_tap* tap) { tap_ = tap; }
+  /// Observes the estimated pure ACKs (captures), named by connection; set
+  /// before `start`, with client_config::eager_acks so they come in time order.
+  void set_observer(engine::transport_observer* o);
   /// The state machine, once every connection is up (null before).
-  const client_session* session() const { return session_ ? &*session_ : nullptr; }
-  const client_config& config() const { return session_ ? session_->config() : cfg_; }
-  bool failed() const { return dead_ || (session_ && session_->failed()); }
+  const client_session* session() const { return started_ ? &session_ : nullptr; }
+  const client_config& config() const { return session_.config(); }
+  bool failed() const { return dead_ || session_.failed(); }
 
  private:
   enum : std::uint8_t { main_up = 1, async_up = 2, udp_up = 4 };
@@ -58,14 +59,21 @@ class emsmdb_client_core final : public engine::session {
   void collect();
   static std::optional<channel> channel_of(engine::connection_id c);
 
-  client_config cfg_;
+  // Turns the session's per-channel ACK reports into per-connection ones.
+  struct forward_acks final : session_tap {
+    explicit forward_acks(engine::transport_observer* o) : to(o) {}
+    void pure_ack(time_point at, channel ch, metrics::direction d) override { to->pure_ack(at, connection_of(ch), d); }
+    engine::transport_observer* to;
+  };
+
+  client_session session_;
+  std::unique_ptr<forward_acks> tap_;  // only while observed
   client_metrics& m_;
   engine::ip_endpoint server_;
-  std::optional<client_session> session_;
-  session_tap* tap_ = nullptr;
   std::uint8_t needed_ = 0;  // which of main_up / async_up / udp_up this client waits for
   std::uint8_t up_ = 0;
-  bool dead_ = false;
+  bool started_ = false;  // the session has started (every connection was up)
+  bool dead_ = false;     // gave up before starting
   std::vector<engine::action> actions_;
 };
 
