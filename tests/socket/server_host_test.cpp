@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <deque>
 #include <string>
 #include <thread>
 #include <variant>
@@ -18,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "nudge/live/asio_bridge.hpp"
+#include "nudge/notifier/notifier_server.hpp"
 #include "nudge/notifier/server_host.hpp"
 
 using namespace nudge;
@@ -146,4 +148,36 @@ TEST(server_host, RefusesAListenerOutsideLoopbackUnlessAllowed) {
   ASSERT_TRUE(error);
   EXPECT_NE(error->find("not a loopback address"), std::string::npos) << *error;
   EXPECT_FALSE(host.listener_endpoint(0, 7));
+}
+
+TEST(notifier_server, ServesEveryRegisteredFamilyNextToEmsmdbOnItsOwnPorts) {
+  engine::family f;
+  f.name = "test_echo";
+  f.words.kinds = {{"tcp_setup", "handshakes"}, {"tcp_ack", "pure ACKs"}, {"echo", "bytes sent back"}};
+  f.make_server = [](const engine::server_context&) { return std::make_unique<echo_core>(); };
+  engine::registry::instance().add(std::move(f));
+
+  asio::io_context io;
+  notifier::server_config cfg;
+  cfg.tcp_listen = protocol::ip_endpoint::v4(127, 0, 0, 1, 0);
+  cfg.udp_bind = protocol::ip_endpoint::v4(127, 0, 0, 1, 0);
+  std::deque<engine::settings> keys;
+  notifier::notifier_server server(io, cfg, notifier::stderr_log(true), notifier::other_registered_servers(cfg, keys));
+  ASSERT_FALSE(server.start());
+  ASSERT_EQ(server.host().protocol_count(), 2u);
+  EXPECT_EQ(server.host().protocol_name(0), "emsmdb");
+  EXPECT_EQ(server.host().protocol_name(1), "test_echo");
+  const auto echo_at = server.host().listener_endpoint(1, 7);
+  ASSERT_TRUE(echo_at);
+  EXPECT_NE(echo_at->port, server.tcp_endpoint().port);
+
+  std::thread loop([&] { io.run(); });
+  asio::io_context client_io;
+  tcp::socket t(client_io);
+  t.connect(live::to_asio<tcp::endpoint>(*echo_at));
+  asio::write(t, asio::buffer(std::string("still here\n")));
+  asio::streambuf buf;
+  EXPECT_EQ(line_from(t, buf), "still here");
+  asio::post(io, [&] { server.stop(); });
+  loop.join();
 }

@@ -40,6 +40,23 @@ host_config host_config_of(const server_config& c) {
 
 }  // namespace
 
+std::vector<served_protocol> other_registered_servers(const server_config& cfg, std::deque<engine::settings>& keys) {
+  std::vector<served_protocol> out;
+  for (const engine::family& f : engine::registry::instance().families()) {
+    if (f.name == "emsmdb" || !f.make_server) continue;
+    keys.push_back(engine::settings::defaults(f));
+    engine::server_context ctx;
+    ctx.keys = &keys.back();
+    ctx.wire = cfg.core.wire;
+    ctx.allow_non_loopback = cfg.core.allow_non_loopback;
+    ip_endpoint tcp_at = cfg.tcp_listen;
+    ip_endpoint udp_at = cfg.udp_bind;
+    tcp_at.port = udp_at.port = 0;  // the core's `listen` / `bind_udp` name the ports
+    out.push_back(served_protocol{f.name, f.make_server(ctx), tcp_at, udp_at, {}});
+  }
+  return out;
+}
+
 notifier_server::notifier_server(boost::asio::io_context& io, server_config cfg, log_sink log,
                                  std::vector<served_protocol> others)
     : cfg_(std::move(cfg)),

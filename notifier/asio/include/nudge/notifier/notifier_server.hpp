@@ -10,11 +10,13 @@
 // Errors are values: start() returns the reason it could not bind; at run time
 // a failing peer, accept (EMFILE) or send is counted and logged, never fatal.
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "nudge/engine/registry.hpp"
 #include "nudge/live/asio_bridge.hpp"
 #include "nudge/notifier/emsmdb_server_core.hpp"
 #include "nudge/notifier/notifier_core.hpp"
@@ -45,6 +47,12 @@ struct server_config {
   std::size_t max_queued_datagrams = 1u << 20;
   duration accept_retry = std::chrono::milliseconds(100);
 };
+
+/// Every registered family's server core except EMSMDB's (which the options
+/// above configure), made by its make_server at its keys' defaults, to be
+/// served on the notifier's TCP and UDP addresses at the ports each core asks
+/// for. `keys` holds their settings as long as the cores live.
+std::vector<served_protocol> other_registered_servers(const server_config& cfg, std::deque<engine::settings>& keys);
 
 class notifier_server {
  public:
