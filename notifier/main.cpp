@@ -1,6 +1,9 @@
-// notifier: parse the command line, serve until SIGINT/SIGTERM or --duration,
-// then print a one-line summary and write --stats-json.
+// notifier: parse the command line, serve every registered protocol (EMSMDB
+// as the options configure it, each other family at its defaults on its own
+// ports) until SIGINT/SIGTERM or --duration, then print a one-line summary and
+// write --stats-json.
 #include <csignal>
+#include <deque>
 #include <cstdio>
 #include <exception>
 #include <fstream>
@@ -13,13 +16,17 @@
 #include "nudge/notifier/notifier_options.hpp"
 #include "nudge/notifier/notifier_server.hpp"
 #include "nudge/notifier/stats_report.hpp"
+#include "nudge/protocols/registrations.hpp"
 
 namespace {
 
 int run(const nudge::notifier::notifier_options& opts) {
   using namespace nudge::notifier;
+  nudge::protocols::register_all();
   boost::asio::io_context io(1);
-  notifier_server server(io, to_server_config(opts), stderr_log(opts.quiet));
+  const server_config cfg = to_server_config(opts);
+  std::deque<nudge::engine::settings> keys;  // the other families' settings, as long as their cores
+  notifier_server server(io, cfg, stderr_log(opts.quiet), other_registered_servers(cfg, keys));
   if (auto error = server.start()) {
     fmt::print(stderr, "notifier: {}\n", *error);
     return 1;
@@ -46,11 +53,11 @@ int run(const nudge::notifier::notifier_options& opts) {
   }
   io.run();
 
-  const auto uptime = steady_now() - server.started_at();
-  fmt::print(stderr, "{}\n", summary_line(server.core(), server.stats(), uptime));
+  const auto now = steady_now();
+  fmt::print(stderr, "{}\n", summary_line(server.core(), server.stats(), now - server.started_at()));
   if (!opts.stats_json.empty()) {
     std::ofstream out(opts.stats_json);
-    out << dump_json(stats_json(server.core(), server.stats(), uptime), 2) << '\n';
+    out << dump_json(server.host().stats_json(now), 2) << '\n';
     if (!out) {
       fmt::print(stderr, "notifier: cannot write {}\n", opts.stats_json);
       return 1;

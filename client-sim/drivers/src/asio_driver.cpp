@@ -32,8 +32,12 @@
 #include <stdexcept>
 #include <thread>
 #include <utility>
+#include <variant>
 #include <vector>
 
+#include "nudge/client/emsmdb_client_core.hpp"
+#include "nudge/engine/session.hpp"
+#include "nudge/live/asio_bridge.hpp"
 #include "nudge/protocol/random.hpp"
 #include "nudge/sim/asio_codec.hpp"
 #include "nudge/sim/event_schedule.hpp"
@@ -48,7 +52,6 @@ using boost::system::error_code;
 using client::channel;
 using client::client_metrics;
 using client::client_mode;
-using client::client_session;
 using nlohmann::json;
 using protocol::byte_buffer;
 using protocol::ip_endpoint;
@@ -195,29 +198,12 @@ std::string validate(const real_options& o) {
 
 namespace {
 
-time_point clock_now() {
-  return time_point(
-      std::chrono::duration_cast<duration>(std::chrono::steady_clock::now().time_since_epoch()));
-}
-
-std::chrono::steady_clock::time_point to_steady(time_point t) {
-  if (t == never) return std::chrono::steady_clock::time_point::max();
-  return std::chrono::steady_clock::time_point(
-      std::chrono::duration_cast<std::chrono::steady_clock::duration>(t.time_since_epoch()));
-}
-
-asio::ip::address_v4 v4_address(const ip_endpoint& e) { return asio::ip::address_v4(e.v4_host_order()); }
-tcp::endpoint to_tcp(const ip_endpoint& e) { return {v4_address(e), e.port}; }
-udp::endpoint to_udp(const ip_endpoint& e) { return {v4_address(e), e.port}; }
-ip_endpoint from_udp(const udp::endpoint& e) {
-  if (e.address().is_v4()) return ip_endpoint::v4(e.address().to_v4().to_uint(), e.port());
-  ip_endpoint r;
-  r.is_v6 = true;
-  const auto b = e.address().to_v6().to_bytes();
-  std::copy(b.begin(), b.end(), r.address.begin());
-  r.port = e.port();
-  return r;
-}
+template <class... Ts>
+struct overloaded : Ts... {
+  using Ts::operator()...;
+};
+template <class... Ts>
+overloaded(Ts...) -> overloaded<Ts...>;
 
 std::string one_line(std::string_view s) {
   std::string out(s);
@@ -370,6 +356,12 @@ void add_progress_json(real_progress& p, const json& j) {
 }
 
 // ---- one worker thread: its clients, one io_context, one timer over a deadline heap ------------
+// The client host proper: it runs client cores through the session contract
+// (nudge/engine/session.hpp). A core asks for its connections (`connect`),
+// UDP sockets (`bind_udp`) and, should it need them, listeners (`listen`);
+// the worker opens each on the client's own source address and feeds the
+// core what happens on them. What the wire really carried is measured from
+// the kernel (TCP_INFO) as each connection closes.
 
 class worker {
  public:
@@ -377,13 +369,13 @@ class worker {
       : f_(frame), sink_(sink), timer_(io_), rbuf_(64 * 1024) {
     for (const std::size_t g : clients) {
       const client_mode m = f_.modes[g];
-      slots_.emplace_back(io_, static_cast<std::uint32_t>(slots_.size()), g, m, f_.start_of(g));
+      slots_.emplace_back(static_cast<std::uint32_t>(slots_.size()), g, m, f_.start_of(g));
       ++clients_[static_cast<std::size_t>(m)];
     }
   }
 
   void run() {
-    next_publish_ = clock_now();
+    next_publish_ = live::steady_now();
     arm(next_wakeup());
     io_.run();
   }
@@ -394,24 +386,54 @@ class worker {
   const mode_array<std::size_t>& clients() const { return clients_; }
 
  private:
+  /// A TCP connection of a client: one the core dialled, or one accepted on its listener.
+  struct link {
+    link(asio::io_context& io, engine::connection_id c) : id(c), sock(io) {}
+    engine::connection_id id;
+    tcp::socket sock;
+    std::deque<byte_buffer> queue;
+    bool writing = false;
+  };
+  struct datagram_socket {
+    datagram_socket(asio::io_context& io, engine::socket_id i) : id(i), sock(io) {}
+    engine::socket_id id;
+    udp::socket sock;
+  };
+  struct listener {
+    listener(asio::io_context& io, engine::listener_id i) : id(i), acceptor(io) {}
+    engine::listener_id id;
+    tcp::acceptor acceptor;
+  };
   struct slot {
-    slot(asio::io_context& io, std::uint32_t idx, std::size_t g, client_mode m, time_point at)
-        : index(idx), global(g), mode(m), start_at(at), main(io), async(io), dgram(io) {}
+    slot(std::uint32_t idx, std::size_t g, client_mode m, time_point at)
+        : index(idx), global(g), mode(m), start_at(at) {}
     std::uint32_t index;
     std::size_t global;
     client_mode mode;
     time_point start_at;
-    std::optional<client_session> session;
-    tcp::socket main;
-    tcp::socket async;
-    udp::socket dgram;
-    std::array<std::deque<byte_buffer>, 2> queue;
-    std::array<bool, 2> writing{};
-    int connecting = 0;
+    std::unique_ptr<engine::session> core;
+    const client::emsmdb_client_core* emsmdb = nullptr;  // the failure probe (not in the contract)
+    // Few per client; unique_ptr keeps the sockets in place for their handlers.
+    std::vector<std::unique_ptr<link>> links;
+    std::vector<std::unique_ptr<datagram_socket>> sockets;
+    std::vector<std::unique_ptr<listener>> listeners;
+    std::vector<engine::action> scratch;
+    engine::connection_id next_accepted = 1;  // driver-picked ids never carry outgoing_bit
+    std::string last_notice;
     bool started = false;
     bool dead = false;
     time_point scheduled = never;
-    tcp::socket& sock(channel ch) { return ch == channel::main ? main : async; }
+
+    link* find_link(engine::connection_id c) {
+      for (auto& l : links)
+        if (l->id == c) return l.get();
+      return nullptr;
+    }
+    datagram_socket* find_socket(engine::socket_id i) {
+      for (auto& u : sockets)
+        if (u->id == i) return u.get();
+      return nullptr;
+    }
   };
   struct deadline {
     time_point at;
@@ -435,7 +457,7 @@ class worker {
     if (stopping_ || (timer_pending_ && at >= armed_)) return;
     armed_ = at;
     timer_pending_ = true;
-    timer_.expires_at(to_steady(at));  // cancels a wait already in flight
+    timer_.expires_at(live::to_steady(at));  // cancels a wait already in flight
     timer_.async_wait([this](const error_code& ec) {
       if (ec == asio::error::operation_aborted) return;
       timer_pending_ = false;
@@ -446,18 +468,18 @@ class worker {
 
   void tick() {
     if (stopping_) return;
-    const time_point now = clock_now();
+    const time_point now = live::steady_now();
     if (now >= f_.end) return finish(now);
     // Every client of this worker has failed (the notifier went away?): nothing left to measure.
     if (dead_ == slots_.size()) return finish(now);
-    while (next_start_ < slots_.size() && slots_[next_start_].start_at <= now) begin(slots_[next_start_++]);
+    while (next_start_ < slots_.size() && slots_[next_start_].start_at <= now) begin(slots_[next_start_++], now);
     while (!heap_.empty() && heap_.top().at <= now) {
       const deadline d = heap_.top();
       heap_.pop();
       slot& s = slots_[d.slot];
       if (s.dead || !s.started || s.scheduled != d.at) continue;  // superseded
       s.scheduled = never;
-      s.session->on_timer(now);
+      s.core->handle(now, engine::timer{});
       after_input(s, now);
     }
     if (now >= next_publish_) {
@@ -482,7 +504,7 @@ class worker {
   void finish(time_point now) {
     stopping_ = true;
     for (auto& s : slots_) {
-      if (s.started) s.session->finish(now);
+      if (s.started) s.core->finish(now);
       close(s);
     }
     timer_.cancel();
@@ -491,57 +513,115 @@ class worker {
   }
 
   // ---- a client's life ----
-  void begin(slot& s) {
+  /// The client's core, made as the EMSMDB family makes it. (Through the
+  /// registry's make_client once client_context carries the metrics.)
+  std::unique_ptr<engine::session> make_core(slot& s) {
     auto cfg = f_.plan.client_config_for(s.global, s.mode);
     cfg.notifier_udp = f_.opts.notifier_udp;
-    const auto src = f_.source_of(s.global);
-    error_code ec;
-    if (s.mode == client_mode::push) {
-      s.dgram.open(udp::v4(), ec);
-      if (!ec) s.dgram.bind(udp::endpoint(src, 0), ec);
-      udp::endpoint local;
-      if (!ec) local = s.dgram.local_endpoint(ec);
-      if (!ec) s.dgram.non_blocking(true, ec);
-      if (ec) return connect_failed(s, "UDP socket on " + src.to_string() + ": " + ec.message());
-      cfg.callback_address = from_udp(local);
-    }
-    s.session.emplace(std::move(cfg), m(s));
-    connect(s, channel::main, src);
-    if (!s.dead && s.session->needs_async_channel()) connect(s, channel::async, src);
+    auto core = std::make_unique<client::emsmdb_client_core>(std::move(cfg), m(s), f_.opts.notifier);
+    s.emsmdb = core.get();
+    return core;
   }
 
-  void connect(slot& s, channel ch, const asio::ip::address_v4& src) {
-    tcp::socket& sock = s.sock(ch);
-    error_code ec;
-    sock.open(tcp::v4(), ec);
-    if (!ec) sock.bind(tcp::endpoint(src, 0), ec);
-    if (ec) return connect_failed(s, "TCP socket on " + src.to_string() + ": " + ec.message());
-    ++s.connecting;
-    sock.async_connect(to_tcp(f_.opts.notifier), [this, &s, ch](const error_code& e) {
-      if (stopping_ || s.dead) return;
-      if (e) return connect_failed(s, "connect to " + f_.opts.notifier.to_string() + ": " + e.message());
-      error_code ignored;
-      s.sock(ch).set_option(tcp::no_delay(true), ignored);
-      s.sock(ch).non_blocking(true, ignored);
-      if (--s.connecting == 0) connected(s);
-    });
+  void begin(slot& s, time_point now) {
+    s.core = make_core(s);
+    s.started = true;
+    s.core->start(now);
+    after_input(s, now);
   }
 
-  void connect_failed(slot& s, const std::string& why) {
+  /// A socket of the client's own could not be opened: it counts as started and failed.
+  void local_failure(slot& s, const std::string& why) {
     if (s.dead) return;
-    ++m(s).clients_started;
-    ++m(s).clients_failed;
+    if (s.emsmdb && !s.emsmdb->session()) {  // a running session has counted its start already
+      ++m(s).clients_started;
+      ++m(s).clients_failed;
+    }
     kill(s, why);
   }
 
-  void connected(slot& s) {
-    const time_point now = clock_now();
-    s.started = true;
-    s.session->start(now);
-    arm_read(s, channel::main);
-    if (s.session->needs_async_channel()) arm_read(s, channel::async);
-    if (s.session->needs_udp()) arm_datagram(s);
-    after_input(s, now);
+  void connect(slot& s, const engine::connect& c) {
+    const auto src = f_.source_of(s.global);
+    auto l = std::make_unique<link>(io_, c.conn);
+    link& lk = *l;
+    s.links.push_back(std::move(l));
+    error_code ec;
+    lk.sock.open(tcp::v4(), ec);
+    if (!ec) lk.sock.bind(tcp::endpoint(src, 0), ec);
+    if (ec) return refuse(s, c.conn, "TCP socket on " + src.to_string() + ": " + ec.message());
+    if (!usable_v4_loopback(c.to)) return refuse(s, c.conn, c.to.to_string() + " is not IPv4 loopback");
+    const ip_endpoint to = c.to;
+    lk.sock.async_connect(live::to_asio<tcp::endpoint>(to), [this, &s, &lk, to](const error_code& e) {
+      if (stopping_ || s.dead) return;
+      const time_point now = live::steady_now();
+      if (e) {
+        s.core->handle(now, engine::refused{lk.id, "connect to " + to.to_string() + ": " + e.message()});
+        return after_input(s, now);
+      }
+      error_code ignored;
+      lk.sock.set_option(tcp::no_delay(true), ignored);
+      lk.sock.non_blocking(true, ignored);
+      const auto local = lk.sock.local_endpoint(ignored);
+      s.core->handle(now, engine::connected{lk.id, live::from_asio(local)});
+      arm_read(s, lk);
+      after_input(s, now);
+    });
+  }
+
+  void refuse(slot& s, engine::connection_id c, std::string why) {
+    s.core->handle(live::steady_now(), engine::refused{c, std::move(why)});
+  }
+
+  void bind_udp(slot& s, const engine::bind_udp& b) {
+    const auto src = f_.source_of(s.global);
+    auto u = std::make_unique<datagram_socket>(io_, b.socket);
+    datagram_socket& ds = *u;
+    s.sockets.push_back(std::move(u));
+    error_code ec;
+    ds.sock.open(udp::v4(), ec);
+    if (!ec) ds.sock.bind(udp::endpoint(src, b.port), ec);
+    udp::endpoint local;
+    if (!ec) local = ds.sock.local_endpoint(ec);
+    if (!ec) ds.sock.non_blocking(true, ec);
+    if (ec) return local_failure(s, "UDP socket on " + src.to_string() + ": " + ec.message());
+    s.core->handle(live::steady_now(), engine::udp_bound{b.socket, live::from_asio(local)});
+    arm_datagram(s, ds);
+  }
+
+  void listen(slot& s, const engine::listen& l) {
+    const auto src = f_.source_of(s.global);
+    auto lst = std::make_unique<listener>(io_, l.listener);
+    listener& ls = *lst;
+    s.listeners.push_back(std::move(lst));
+    error_code ec;
+    const tcp::endpoint at(src, l.port);
+    ls.acceptor.open(at.protocol(), ec);
+    if (!ec) ls.acceptor.bind(at, ec);
+    if (!ec) ls.acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    tcp::endpoint local;
+    if (!ec) local = ls.acceptor.local_endpoint(ec);
+    if (ec) return local_failure(s, "listening on " + src.to_string() + ": " + ec.message());
+    s.core->handle(live::steady_now(), engine::listening{l.listener, live::from_asio(local)});
+    accept_next(s, ls);
+  }
+
+  void accept_next(slot& s, listener& ls) {
+    ls.acceptor.async_accept([this, &s, &ls](const error_code& ec, tcp::socket sock) {
+      if (stopping_ || s.dead || ec) return;
+      const time_point now = live::steady_now();
+      error_code ignored;
+      const auto peer = sock.remote_endpoint(ignored);
+      auto l = std::make_unique<link>(io_, s.next_accepted++);
+      link& lk = *l;
+      lk.sock = std::move(sock);
+      lk.sock.set_option(tcp::no_delay(true), ignored);
+      lk.sock.non_blocking(true, ignored);
+      s.links.push_back(std::move(l));
+      s.core->handle(now, engine::accepted{ls.id, lk.id, live::from_asio(peer)});
+      arm_read(s, lk);
+      after_input(s, now);
+      accept_next(s, ls);
+    });
   }
 
   /// A failed client stops: its sockets close, its failure is reported once.
@@ -553,45 +633,81 @@ class worker {
     close(s);
   }
 
-  /// Measures, then closes. Both connections' TCP_INFO is read before either
-  /// closes, so nothing the notifier does about one closing lands in the other's
-  /// count; datagrams still queued on the UDP socket are read and counted.
+  /// Measures, then closes. Every connection's TCP_INFO is read before any
+  /// closes, so nothing the notifier does about one closing lands in another's
+  /// count; datagrams still queued on the UDP sockets are read and counted.
   void close(slot& s) {
     error_code ignored;
     measured_traffic& w = wire(s);
-    for (tcp::socket* sock : {&s.main, &s.async})
-      if (sock->is_open() && !tcp_wire::add_connection(sock->native_handle(), w)) ++w.unmeasured_connections;
-    if (s.dgram.is_open()) {
-      for (;;) {  // the socket is non-blocking since begin()
+    for (auto& l : s.links)
+      if (l->sock.is_open() && !tcp_wire::add_connection(l->sock.native_handle(), w))
+        ++w.unmeasured_connections;
+    for (auto& u : s.sockets) {
+      if (!u->sock.is_open()) continue;
+      for (;;) {  // the socket is non-blocking since bind_udp
         udp::endpoint from;
         error_code e;
-        const std::size_t n = s.dgram.receive_from(asio::buffer(rbuf_), from, 0, e);
+        const std::size_t n = u->sock.receive_from(asio::buffer(rbuf_), from, 0, e);
         if (e) break;
         w.udp[to_client] += udp_datagram(n);
       }
     }
-    if (s.main.is_open()) s.main.close(ignored);
-    if (s.async.is_open()) s.async.close(ignored);
-    if (s.dgram.is_open()) s.dgram.close(ignored);
+    for (auto& l : s.links)
+      if (l->sock.is_open()) l->sock.close(ignored);
+    for (auto& u : s.sockets)
+      if (u->sock.is_open()) u->sock.close(ignored);
+    for (auto& ls : s.listeners)
+      if (ls->acceptor.is_open()) ls->acceptor.close(ignored);
   }
 
-  // ---- after every input: send what the session wants sent, re-arm its deadline ----
+  /// The core closed a connection: measured first, as at the end of the run.
+  void close_link(slot& s, link& lk) {
+    if (!lk.sock.is_open()) return;
+    measured_traffic& w = wire(s);
+    if (!tcp_wire::add_connection(lk.sock.native_handle(), w)) ++w.unmeasured_connections;
+    error_code ignored;
+    lk.sock.close(ignored);
+  }
+
+  // ---- after every input: carry out the core's actions, re-arm its deadline ----
   void after_input(slot& s, time_point now) {
-    auto& outs = s.session->outputs();
-    for (auto& o : outs) {
-      if (auto* t = std::get_if<client::tcp_send>(&o)) {
-        send_tcp(s, t->ch, std::move(t->bytes));
-      } else if (auto* u = std::get_if<client::udp_send>(&o)) {
-        // Only ever to loopback; a datagram that cannot go now is lost, as UDP may be.
-        if (!s.dgram.is_open() || !usable_v4_loopback(u->to)) continue;
-        error_code e;
-        const std::size_t n = s.dgram.send_to(asio::buffer(u->bytes), to_udp(u->to), 0, e);
-        if (!e) wire(s).udp[to_server] += udp_datagram(n);
+    if (s.dead) return;
+    for (;;) {
+      auto& acts = s.core->actions();
+      if (acts.empty()) break;
+      s.scratch.swap(acts);
+      for (auto& a : s.scratch) {
+        if (s.dead) break;
+        std::visit(overloaded{
+                       [&](engine::send& x) {
+                         if (link* lk = s.find_link(x.conn); lk && lk->sock.is_open()) send_tcp(s, *lk, std::move(x.bytes));
+                       },
+                       [&](engine::send_datagram& x) {
+                         // Only ever to loopback; a datagram that cannot go now is lost, as UDP may be.
+                         datagram_socket* u = s.find_socket(x.socket);
+                         if (!u || !u->sock.is_open() || !usable_v4_loopback(x.to)) return;
+                         error_code e;
+                         const std::size_t n = u->sock.send_to(asio::buffer(x.bytes), live::to_asio<udp::endpoint>(x.to), 0, e);
+                         if (!e) wire(s).udp[to_server] += udp_datagram(n);
+                       },
+                       [&](engine::close& x) {
+                         if (link* lk = s.find_link(x.conn)) close_link(s, *lk);
+                       },
+                       [&](engine::notice& x) { s.last_notice = std::move(x.text); },
+                       [&](engine::connect& x) { connect(s, x); },
+                       [&](engine::bind_udp& x) { bind_udp(s, x); },
+                       [&](engine::listen& x) { listen(s, x); },
+                   },
+                   a);
       }
+      s.scratch.clear();
+      if (s.dead) return;
     }
-    outs.clear();
-    if (s.session->failed()) return kill(s, s.session->failure());
-    const time_point d = s.session->next_deadline();
+    if (s.emsmdb && s.emsmdb->failed()) {
+      const auto* session = s.emsmdb->session();
+      return kill(s, session && session->failed() ? session->failure() : s.last_notice);
+    }
+    const time_point d = s.core->next_deadline();
     if (d != s.scheduled) {
       s.scheduled = d;
       if (d != never) {
@@ -601,71 +717,69 @@ class worker {
     }
   }
 
-  void send_tcp(slot& s, channel ch, byte_buffer bytes) {
-    const auto c = static_cast<std::size_t>(ch);
-    s.queue[c].push_back(std::move(bytes));
-    if (!s.writing[c]) write_next(s, ch);
+  void send_tcp(slot& s, link& lk, byte_buffer bytes) {
+    lk.queue.push_back(std::move(bytes));
+    if (!lk.writing) write_next(s, lk);
   }
 
-  void write_next(slot& s, channel ch) {
-    const auto c = static_cast<std::size_t>(ch);
-    if (s.queue[c].empty()) {
-      s.writing[c] = false;
+  void write_next(slot& s, link& lk) {
+    if (lk.queue.empty()) {
+      lk.writing = false;
       return;
     }
-    s.writing[c] = true;
+    lk.writing = true;
     // deque::push_back keeps references to the front valid while it is written.
-    asio::async_write(s.sock(ch), asio::buffer(s.queue[c].front()), [this, &s, ch](const error_code& ec, std::size_t) {
-      if (stopping_ || s.dead) return;
-      if (ec) return closed(s, ch);
-      s.queue[static_cast<std::size_t>(ch)].pop_front();
-      write_next(s, ch);
+    asio::async_write(lk.sock, asio::buffer(lk.queue.front()), [this, &s, &lk](const error_code& ec, std::size_t) {
+      if (stopping_ || s.dead || !lk.sock.is_open()) return;  // the core closed it: never echoed
+      if (ec) return closed(s, lk);
+      lk.queue.pop_front();
+      write_next(s, lk);
     });
   }
 
-  void closed(slot& s, channel ch) {
-    const time_point now = clock_now();
-    s.session->channel_closed(now, ch);
+  void closed(slot& s, link& lk) {
+    const time_point now = live::steady_now();
+    s.core->handle(now, engine::closed{lk.id});
     after_input(s, now);
   }
 
-  void arm_read(slot& s, channel ch) {
-    s.sock(ch).async_wait(tcp::socket::wait_read, [this, &s, ch](const error_code& ec) {
-      if (stopping_ || s.dead) return;
-      if (ec) return closed(s, ch);
-      const time_point now = clock_now();
+  void arm_read(slot& s, link& lk) {
+    lk.sock.async_wait(tcp::socket::wait_read, [this, &s, &lk](const error_code& ec) {
+      if (stopping_ || s.dead || !lk.sock.is_open()) return;
+      if (ec) return closed(s, lk);
+      const time_point now = live::steady_now();
       bool eof = false;
       for (;;) {
         error_code e;
-        const std::size_t n = s.sock(ch).read_some(asio::buffer(rbuf_), e);
+        const std::size_t n = lk.sock.read_some(asio::buffer(rbuf_), e);
         if (e == asio::error::would_block || e == asio::error::try_again) break;
         if (e) {
           eof = true;
           break;
         }
-        s.session->receive(now, ch, {rbuf_.data(), n});
-        if (n < rbuf_.size() || s.session->failed()) break;
+        s.core->handle(now, engine::stream_bytes{lk.id, {rbuf_.data(), n}});
+        if (n < rbuf_.size() || (s.emsmdb && s.emsmdb->failed())) break;
       }
-      if (eof && !s.session->failed()) s.session->channel_closed(now, ch);
+      if (eof && !(s.emsmdb && s.emsmdb->failed())) s.core->handle(now, engine::closed{lk.id});
       after_input(s, now);
-      if (!s.dead) arm_read(s, ch);
+      if (!s.dead && lk.sock.is_open()) arm_read(s, lk);
     });
   }
 
-  void arm_datagram(slot& s) {
-    s.dgram.async_wait(udp::socket::wait_read, [this, &s](const error_code& ec) {
+  void arm_datagram(slot& s, datagram_socket& u) {
+    u.sock.async_wait(udp::socket::wait_read, [this, &s, &u](const error_code& ec) {
       if (stopping_ || s.dead || ec) return;
-      const time_point now = clock_now();
+      const time_point now = live::steady_now();
       for (int i = 0; i < 64; ++i) {
         udp::endpoint from;
         error_code e;
-        const std::size_t n = s.dgram.receive_from(asio::buffer(rbuf_), from, 0, e);
+        const std::size_t n = u.sock.receive_from(asio::buffer(rbuf_), from, 0, e);
         if (e) break;  // would_block, or an ICMP error surfacing: nothing to deliver
         wire(s).udp[to_client] += udp_datagram(n);
-        s.session->receive_datagram(now, from_udp(from), {rbuf_.data(), n});
+        s.core->handle(now, engine::datagram{u.id, live::from_asio(from), {rbuf_.data(), n}});
       }
       after_input(s, now);
-      if (!s.dead) arm_datagram(s);
+      if (!s.dead) arm_datagram(s, u);
     });
   }
 
@@ -704,14 +818,14 @@ class event_driver {
     try {
       asio::io_context io;
       tcp::socket sock(io);
-      sock.connect(to_tcp(f_.opts.control));
+      sock.connect(live::to_asio<tcp::endpoint>(f_.opts.control));
       sock.set_option(tcp::no_delay(true));
       asio::streambuf in;
       std::istream lines(&in);
       std::string out, line;
       std::vector<event_stream::event> batch;
       while (!stream_.empty() && !stop_.load(std::memory_order_relaxed)) {
-        const time_point now = clock_now();
+        const time_point now = live::steady_now();
         out.clear();
         batch.clear();
         while (!stream_.empty() && on_clock(stream_.peek()) <= now && batch.size() < max_batch) {
@@ -737,8 +851,8 @@ class event_driver {
           if (batch.size() == max_batch) continue;  // behind schedule: catch up first
         }
         if (stream_.empty()) break;
-        const time_point wake = std::min(on_clock(stream_.peek()), clock_now() + std::chrono::milliseconds(50));
-        std::this_thread::sleep_until(to_steady(wake));
+        const time_point wake = std::min(on_clock(stream_.peek()), live::steady_now() + std::chrono::milliseconds(50));
+        std::this_thread::sleep_until(live::to_steady(wake));
       }
     } catch (const std::exception& e) {
       sink_.warn(std::string("control port ") + f_.opts.control.to_string() + ": " + e.what() +
@@ -800,7 +914,7 @@ slice_result run_slice(const run_frame& f, const std::vector<std::size_t>& clien
 
   auto snapshot = [&] {
     real_progress p;
-    p.elapsed = clock_now() - f.t0;
+    p.elapsed = live::steady_now() - f.t0;
     p.clients = f.plan.clients;
     for (const auto& w : workers) {
       const auto& c = w->progress();
@@ -922,7 +1036,7 @@ slice_result run_processes(const run_frame& f, std::size_t count, std::size_t th
   auto report = [&] {
     if (!f.opts.progress) return;
     real_progress p;
-    p.elapsed = clock_now() - f.t0;
+    p.elapsed = live::steady_now() - f.t0;
     p.clients = f.plan.clients;
     p.processes = count;
     for (const auto& c : children)
@@ -1023,7 +1137,7 @@ void check_reachable(const ip_endpoint& ep, const char* what, const char* flag) 
   asio::io_context io;
   tcp::socket s(io);
   error_code ec;
-  s.connect(to_tcp(ep), ec);
+  s.connect(live::to_asio<tcp::endpoint>(ep), ec);
   if (ec)
     throw std::runtime_error(std::string("cannot reach the notifier's ") + what + " at " + ep.to_string() + ": " +
                              ec.message() + " (is `notifier " + flag + " " + ep.to_string() + "` running?)");
@@ -1060,7 +1174,7 @@ run_result run_real(const run_plan& plan, const real_options& opts) {
   } after{opts.after_clients};
 
   const auto wall_start = std::chrono::steady_clock::now();
-  const time_point t0 = clock_now() + opts.start_delay;
+  const time_point t0 = live::steady_now() + opts.start_delay;
   const run_frame frame{plan, opts, modes, t0, t0 + plan.length, t0 + plan.length + plan.drain};
   const std::size_t total_threads = opts.workers ? opts.workers : default_threads();
   const std::size_t threads = std::max<std::size_t>(1, (total_threads + processes - 1) / processes);

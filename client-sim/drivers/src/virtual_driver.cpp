@@ -6,31 +6,40 @@
 #include <memory>
 #include <optional>
 
-#include "nudge/netsim/nat.hpp"
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "nudge/client/emsmdb_client_core.hpp"
+#include "nudge/engine/session.hpp"
+#include "nudge/notifier/emsmdb_server_core.hpp"
 #include "nudge/sim/event_queue.hpp"
 #include "nudge/sim/event_schedule.hpp"
-#include "nudge/protocol/random.hpp"
+#include "virtual_network.hpp"
 
 namespace nudge::sim {
 
 using client::channel;
 using client::client_mode;
-using client::client_session;
-using notifier::connection_id;
 using protocol::byte_buffer;
 using protocol::ip_endpoint;
 
 namespace {
 
+template <class... Ts>
+struct overloaded : Ts... {
+  using Ts::operator()...;
+};
+template <class... Ts>
+overloaded(Ts...) -> overloaded<Ts...>;
+
 enum class ev_type : std::uint8_t {
-  client_start,
-  client_timer,
-  server_timer,
-  to_server_tcp,
-  to_client_tcp,
-  to_server_udp,
-  to_client_udp,
-  mailbox_event,
+  start,          // a client core starts
+  timer,          // a core's deadline
+  stream,         // bytes arrive on a connection
+  datagram,       // a datagram arrives on a socket
+  mailbox_event,  // the workload: "something changed" in a client's mailbox
   progress,
   sample,  // a point of run_result::timeline
 };
@@ -38,90 +47,52 @@ enum class ev_type : std::uint8_t {
 struct event {
   time_point at;
   ev_type type;
-  std::uint8_t ch = 0;
-  std::uint32_t client = 0;
+  std::uint8_t to_dialer = 0;  // stream: towards the connection's dialer (else its acceptor)
+  node_id node = 0;            // who receives it (for a mailbox event: the client whose mailbox it is)
+  std::uint32_t ref = 0;       // stream: the connection's index; datagram: the receiving socket
   byte_buffer bytes;
-  ip_endpoint from;
+  ip_endpoint from;            // datagram: its source as the receiver sees it
 };
 
+// The notifier's well-known ports (the capture and the docs name them).
+constexpr std::uint16_t server_tcp_port = 7777;
+constexpr std::uint16_t server_udp_port = 7778;
 
-
-// The virtual world's addresses never reach a socket:
-//   notifier           192.0.2.1 (documentation range)
-//   directly reachable 198.18.0.0/15 (benchmark range), 20,000 clients per host address
-//   behind a NAT       private 10.0.0.0/8, one address per client; its NAT's public address in 100.64.0.0/10
-const ip_endpoint server_tcp = ip_endpoint::v4(192, 0, 2, 1, 7777);
-const ip_endpoint server_udp = ip_endpoint::v4(192, 0, 2, 1, 7778);
-constexpr std::uint32_t clients_per_host = 20000;
-constexpr std::uint32_t direct_base = (198u << 24) | (18u << 16);
-constexpr std::uint32_t private_base = 10u << 24;
-constexpr std::uint32_t nat_public_base = (100u << 24) | (64u << 16);
-constexpr std::uint16_t private_udp_port = 50000;
-
-ip_endpoint client_host(std::size_t i, std::uint16_t port_base) {
-  const auto host = static_cast<std::uint32_t>(i / clients_per_host);
-  const auto offset = static_cast<std::uint16_t>(i % clients_per_host);
-  return ip_endpoint::v4(direct_base | (host + 2), static_cast<std::uint16_t>(port_base + offset));
-}
-ip_endpoint private_udp(std::size_t i) {
-  return ip_endpoint::v4(private_base + 2 + static_cast<std::uint32_t>(i), private_udp_port);
-}
-ip_endpoint nat_public(std::size_t i, std::uint16_t port) {
-  return ip_endpoint::v4(nat_public_base + 2 + static_cast<std::uint32_t>(i), port);
-}
-std::uint16_t tcp_port_base(channel ch) { return ch == channel::main ? 20000 : 40000; }
-
-// Forwards a session's estimated pure ACKs to the capture, with the client's index.
-struct ack_tap final : client::session_tap {
-  ack_tap(virtual_capture& c, std::size_t i) : capture(&c), client(i) {}
-  void pure_ack(time_point at, channel ch, metrics::direction d) override { capture->pure_ack(at, client, ch, d); }
+// Forwards an observed client's estimated pure ACKs to the capture, naming the
+// connection as the capture does: the client's index and the connection's ordinal.
+struct ack_tap final : engine::transport_observer {
+  ack_tap(virtual_capture& c, const virtual_network& n, node_id i) : capture(&c), net(&n), client(i) {}
+  void pure_ack(time_point at, engine::connection_id conn, metrics::direction d) override {
+    const std::uint32_t index = net->find(client, conn);
+    if (index != virtual_network::none) capture->pure_ack(at, client, static_cast<channel>(net->at(index).ordinal), d);
+  }
   virtual_capture* capture;
-  std::size_t client;
+  const virtual_network* net;
+  node_id client;
 };
 
+// Runs the cores (the server, then one per client) through the session
+// contract only: it starts them, hands them events in (time, sequence) order
+// and carries out their actions on the virtual network. Events a core's
+// action causes at once (connected, accepted, closed, udp_bound, listening,
+// refused) are delivered at the same time, in order, before the next queued
+// event. It counts nothing the cores count: only what the network drops and
+// the events the workload generates.
 class world {
  public:
   world(const run_plan& plan, const virtual_options& opts)
-      : plan_(plan), opts_(opts), net_rng_(plan.seed ^ 0x4E4554ull), core_(server_config(plan)), schedule_(plan) {
-    modes_ = plan.assign_modes();
-    groups_ = plan.assign_nat_groups();
+      : plan_(plan), opts_(opts), schedule_(plan), modes_(plan.assign_modes()), groups_(plan.assign_nat_groups()),
+        net_(plan, plan.clients, groups_) {
     group_count_ = plan.nat_group_count();
     const std::size_t n = plan.clients;
     // Sized once: clients hold references into it.
     metrics_.resize(client::client_mode_count * group_count_);
     group_clients_.assign(metrics_.size(), 0);
     group_generated_.assign(metrics_.size(), 0);
-    clients_.reserve(n);
-    nats_.resize(n);
-    for (std::size_t i = 0; i < n; ++i) {
-      auto cfg = plan.client_config_for(i, modes_[i]);
-      const std::size_t g = groups_[i];
-      if (!plan.nat_mix.empty() && plan.nat_mix[g].preset != "none") {
-        auto nc = *netsim::preset(plan.nat_mix[g].preset, nat_public(i, 0));
-        if (plan.nat_mix[g].udp_timeout > duration::zero())
-          nc.udp_mapping_timeout = nc.udp_timeout_established = plan.nat_mix[g].udp_timeout;
-        nats_[i] = std::make_unique<netsim::nat>(nc, plan.seed ^ (0x4E4154ull + i));
-        cfg.callback_address = private_udp(i);  // what the client sees of itself, as Outlook did
-      } else {
-        cfg.callback_address = client_host(i, 20000);
-      }
-      cfg.notifier_udp = server_udp;
-      const bool observed = capture_ && capture_->observe(i, modes_[i]);
-      if (observed) cfg.eager_acks = true;  // same counts, ACKs reported in time order
-      const std::size_t cell = metrics_index(i);
-      clients_.emplace_back(std::move(cfg), metrics_[cell]);
-      ++group_clients_[cell];
-      if (observed) {
-        if (observed_.empty()) observed_.assign(n, false);
-        observed_[i] = true;
-        clients_.back().set_tap(&taps_.emplace_back(*capture_, i));
-      }
-    }
-    conn_of_.assign(n, {0, 0});
-    client_timer_at_.assign(n, never);
-    last_tcp_.assign(n, {});
-    if (plan.link.rate_bps > 0) link_free_.assign(n, {});
-    mailbox_of_.assign(n, 0);
+    cores_.resize(n + 1);
+    timer_at_.assign(n + 1, never);
+    start_server();
+    for (std::size_t i = 0; i < n; ++i) cores_[i] = make_client(i);
     mail_.reserve(n);
     for (std::size_t i = 0; i < n; ++i) mail_.push_back(schedule_.mailbox_of(i));
   }
@@ -129,12 +100,10 @@ class world {
   run_result run() {
     const auto wall_start = std::chrono::steady_clock::now();
     const std::size_t n = plan_.clients;
-    for (std::size_t i = 0; i < n; ++i) {
-      push({schedule_.client_start(i), ev_type::client_start, 0, static_cast<std::uint32_t>(i), {}, {}});
-    }
-    if (opts_.progress) push({time_point{} + opts_.progress_every, ev_type::progress, 0, 0, {}, {}});
+    for (std::size_t i = 0; i < n; ++i) push({schedule_.client_start(i), ev_type::start, 0, static_cast<node_id>(i), 0, {}, {}});
+    if (opts_.progress) push({time_point{} + opts_.progress_every, ev_type::progress, 0, 0, 0, {}, {}});
     const time_point end = time_point{} + plan_.length + plan_.drain;
-    push({time_point{} + sample_every_, ev_type::sample, 0, 0, {}, {}});
+    push({time_point{} + sample_every_, ev_type::sample, 0, 0, 0, {}, {}});
     std::uint64_t processed = 0;
     while (!queue_.empty() && queue_.next_time() <= end) {
       event ev = queue_.pop();
@@ -142,7 +111,7 @@ class world {
       dispatch(ev);
     }
     if (capture_) capture_->finishing(end);
-    for (auto& c : clients_) c.finish(end);
+    for (auto& c : cores_) c->finish(end);
     if (capture_) capture_->finished(end);
     sample(end);
     run_result r = snapshot(end);
@@ -152,80 +121,180 @@ class world {
   }
 
  private:
-  static notifier::notifier_config server_config(const run_plan& plan) {
-    auto cfg = plan.server;
-    cfg.allow_non_loopback = true;  // virtual addresses never reach a socket
-    cfg.tcp_port = server_tcp.port;
-    cfg.wire = plan.wire;
-    return cfg;
+  // ---- the cores ----
+
+  void start_server() {
+    notifier::emsmdb_server_config cfg;
+    cfg.core = plan_.server;
+    cfg.core.allow_non_loopback = true;  // virtual addresses never reach a socket
+    cfg.core.tcp_port = server_tcp_port;
+    cfg.core.wire = plan_.wire;
+    cfg.udp_port = server_udp_port;
+    auto core = std::make_unique<notifier::emsmdb_server_core>(cfg);
+    server_ = core.get();
+    cores_[server_node()] = std::move(core);
+    cores_[server_node()]->start(time_point{});
+    settle(server_node(), time_point{});
+    drain_immediate(time_point{});
   }
+
+  std::unique_ptr<engine::session> make_client(std::size_t i) {
+    auto cfg = plan_.client_config_for(i, modes_[i]);
+    cfg.notifier_udp = server_udp_;
+    const bool observed = capture_ && capture_->observe(i, modes_[i]);
+    if (observed) cfg.eager_acks = true;  // same counts, ACKs reported in time order
+    const std::size_t cell = metrics_index(i);
+    ++group_clients_[cell];
+    auto core = std::make_unique<client::emsmdb_client_core>(std::move(cfg), metrics_[cell], server_tcp_);
+    if (observed) {
+      if (observed_.empty()) observed_.assign(plan_.clients, false);
+      observed_[i] = true;
+      core->set_observer(&taps_.emplace_back(*capture_, net_, static_cast<node_id>(i)));
+    }
+    return core;
+  }
+
+  node_id server_node() const { return net_.server_node(); }
+
+  // ---- events ----
 
   void push(event ev) {
     const time_point at = ev.at;
     // With a constant link delay, deliveries are scheduled in time order and
     // take the queue's FIFO lane; timers and workload events take the heap.
-    const bool in_order = fifo_deliveries_ && is_delivery(ev.type);
+    const bool in_order = fifo_deliveries_ && (ev.type == ev_type::stream || ev.type == ev_type::datagram);
     queue_.push(at, std::move(ev), in_order);
-  }
-
-  static bool is_delivery(ev_type t) {
-    return t == ev_type::to_server_tcp || t == ev_type::to_client_tcp || t == ev_type::to_server_udp ||
-           t == ev_type::to_client_udp;
-  }
-
-  duration delay() {
-    duration d = plan_.link.one_way_delay;
-    if (plan_.link.jitter > duration::zero()) d += net_rng_.between(duration::zero(), plan_.link.jitter);
-    return d;
   }
 
   void dispatch(event& ev) {
     const time_point now = ev.at;
     switch (ev.type) {
-      case ev_type::client_start: return start_client(now, ev.client);
-      case ev_type::client_timer:
-        if (client_timer_at_[ev.client] != now) return;  // superseded
-        client_timer_at_[ev.client] = never;
-        clients_[ev.client].on_timer(now);
-        return after_client(now, ev.client);
-      case ev_type::server_timer:
-        if (server_timer_at_ != now) return;
-        server_timer_at_ = never;
-        core_.on_timer(now);
-        return after_server(now);
-      case ev_type::to_server_tcp:
-        core_.receive(now, conn_of_[ev.client][ev.ch], ev.bytes);
-        return after_server(now);
-      case ev_type::to_client_tcp:
-        if (observed(ev.client))
-          capture_->tcp_data(now, ev.client, static_cast<channel>(ev.ch), metrics::direction::to_client, ev.bytes);
-        clients_[ev.client].receive(now, static_cast<channel>(ev.ch), ev.bytes);
-        return after_client(now, ev.client);
-      case ev_type::to_server_udp:
-        core_.receive_datagram(now, ev.from, ev.bytes);
-        return after_server(now);
-      case ev_type::to_client_udp:
-        if (observed(ev.client))
-          capture_->datagram(now, ev.client, server_udp, clients_[ev.client].config().callback_address, ev.bytes);
-        clients_[ev.client].receive_datagram(now, server_udp, ev.bytes);
-        return after_client(now, ev.client);
-      case ev_type::mailbox_event:
-        core_.inject_event(now, mailbox_of_[ev.client]);
-        ++group_generated_[metrics_index(ev.client)];
-        if (opts_.on_event) opts_.on_event(ev.client, now);
-        schedule_next_event(ev.client);
-        return after_server(now);
-      case ev_type::progress: {
-        opts_.progress(now, snapshot(now));
-        push({now + opts_.progress_every, ev_type::progress, 0, 0, {}, {}});
-        return;
+      case ev_type::start:
+        schedule_next_event(ev.node);
+        cores_[ev.node]->start(now);
+        settle(ev.node, now);
+        break;
+      case ev_type::timer:
+        if (timer_at_[ev.node] != now) return;  // superseded
+        timer_at_[ev.node] = never;
+        deliver(ev.node, now, engine::timer{});
+        break;
+      case ev_type::stream: {
+        const auto& c = net_.at(ev.ref);
+        const engine::connection_id id = ev.to_dialer ? c.dialer_id : ev.ref;
+        if (ev.to_dialer && observed(ev.node))
+          capture_->tcp_data(now, ev.node, static_cast<channel>(c.ordinal), metrics::direction::to_client, ev.bytes);
+        deliver(ev.node, now, engine::stream_bytes{id, ev.bytes});
+        break;
       }
+      case ev_type::datagram:
+        if (observed(ev.node)) capture_->datagram(now, ev.node, ev.from, *net_.socket_address(ev.node, ev.ref), ev.bytes);
+        deliver(ev.node, now, engine::datagram{ev.ref, ev.from, ev.bytes});
+        break;
+      case ev_type::mailbox_event:
+        server_->inject_event(now, run_plan::user_dn(ev.node));
+        ++group_generated_[metrics_index(ev.node)];
+        if (opts_.on_event) opts_.on_event(ev.node, now);
+        schedule_next_event(ev.node);
+        settle(server_node(), now);
+        break;
+      case ev_type::progress:
+        opts_.progress(now, snapshot(now));
+        push({now + opts_.progress_every, ev_type::progress, 0, 0, 0, {}, {}});
+        return;
       case ev_type::sample:
         ++samples_;
         sample(now);
-        push({now + sample_every_, ev_type::sample, 0, 0, {}, {}});
+        push({now + sample_every_, ev_type::sample, 0, 0, 0, {}, {}});
         return;
     }
+    drain_immediate(now);
+  }
+
+  void deliver(node_id n, time_point now, const engine::event& e) {
+    cores_[n]->handle(now, e);
+    settle(n, now);
+  }
+
+  // What happens at once because of an action: delivered in order, at `now`.
+  void drain_immediate(time_point now) {
+    while (!immediate_.empty()) {
+      auto [n, e] = std::move(immediate_.front());
+      immediate_.pop_front();
+      deliver(n, now, e);
+    }
+  }
+
+  // Carries out node n's actions, then re-arms its timer.
+  void settle(node_id n, time_point now) {
+    auto& actions = cores_[n]->actions();
+    for (auto& a : actions) perform(n, now, a);
+    actions.clear();
+    const time_point t = cores_[n]->next_deadline();
+    if (t != timer_at_[n]) {
+      timer_at_[n] = std::max(t, now);  // a deadline already past fires now
+      if (t != never) push({timer_at_[n], ev_type::timer, 0, n, 0, {}, {}});
+    }
+  }
+
+  void perform(node_id n, time_point now, engine::action& a) {
+    std::visit(
+        overloaded{
+            [&](engine::connect& c) {
+              auto r = net_.dial(n, c.conn, c.to);
+              if (auto* why = std::get_if<std::string>(&r)) {
+                immediate_.emplace_back(n, engine::refused{c.conn, std::move(*why)});
+                return;
+              }
+              const auto& d = std::get<virtual_network::dialled>(r);
+              if (observed(n))
+                capture_->tcp_open(now, n, static_cast<channel>(net_.at(d.index).ordinal), d.dialer_local, c.to);
+              immediate_.emplace_back(d.acceptor, engine::accepted{d.listener, d.index, d.peer_seen});
+              immediate_.emplace_back(n, engine::connected{c.conn, d.dialer_local});
+            },
+            [&](engine::send& s) {
+              const std::uint32_t index = net_.find(n, s.conn);
+              if (index == virtual_network::none) return;
+              const auto& c = net_.at(index);
+              const bool to_dialer = c.dialer != n;
+              if (!to_dialer && observed(n))
+                capture_->tcp_data(now, n, static_cast<channel>(c.ordinal), metrics::direction::to_server, s.bytes);
+              const node_id to = to_dialer ? c.dialer : c.acceptor;
+              const time_point at = net_.tcp_arrival(now, index, n, s.bytes.size());
+              push({at, ev_type::stream, static_cast<std::uint8_t>(to_dialer), to, index, std::move(s.bytes), {}});
+            },
+            [&](engine::close& c) {
+              const std::uint32_t index = net_.find(n, c.conn);
+              if (index == virtual_network::none || !net_.close(index)) return;
+              const auto [other, id] = net_.other_end(index, n);
+              immediate_.emplace_back(other, engine::closed{id});
+            },
+            [&](engine::listen& l) {
+              auto r = net_.listen(n, l.listener, l.port);
+              if (auto* at = std::get_if<ip_endpoint>(&r)) {
+                if (n == server_node() && l.listener == notifier::emsmdb_server_core::rpc_listener) server_tcp_ = *at;
+                immediate_.emplace_back(n, engine::listening{l.listener, *at});
+              }
+            },
+            [&](engine::bind_udp& b) {
+              auto r = net_.bind_udp(n, b.socket, b.port);
+              if (auto* at = std::get_if<ip_endpoint>(&r)) {
+                if (n == server_node() && b.socket == notifier::emsmdb_server_core::ping_socket) server_udp_ = *at;
+                immediate_.emplace_back(n, engine::udp_bound{b.socket, *at});
+              }
+            },
+            [&](engine::send_datagram& d) {
+              if (observed(n)) {
+                if (const ip_endpoint* local = net_.socket_address(n, d.socket))
+                  capture_->datagram(now, n, *local, d.to, d.bytes);
+              }
+              auto r = net_.route(now, n, d.socket, d.to, d.bytes.size());
+              if (!r) return;
+              push({r->arrival, ev_type::datagram, 0, r->node, r->socket, std::move(d.bytes), r->from});
+            },
+            [&](engine::notice&) {},  // for a person; a virtual run has nobody to tell
+        },
+        a);
   }
 
   // "Traffic over the day" (run_result::timeline): cumulative wire bytes and
@@ -254,152 +323,17 @@ class world {
     return run / 100;
   }
 
-  void start_client(time_point now, std::uint32_t i) {
-    client_session& c = clients_[i];
-    conn_of_[i][0] = open(now, i, channel::main);
-    if (c.needs_async_channel()) conn_of_[i][1] = open(now, i, channel::async);
-    if (observed(i)) {
-      capture_->tcp_open(now, i, channel::main, local_tcp(i, channel::main), server_tcp);
-      if (c.needs_async_channel()) capture_->tcp_open(now, i, channel::async, local_tcp(i, channel::async), server_tcp);
-    }
-    mailbox_of_[i] = core_.mailbox(c.config().user_dn);
-    c.start(now);
-    schedule_next_event(i);
-    after_client(now, i);
-  }
-
   std::size_t metrics_index(std::size_t i) const {
     return static_cast<std::size_t>(modes_[i]) * group_count_ + groups_[i];
   }
 
-  // TCP is not NAT-modelled beyond its source address: client connections are
-  // outbound and stay mapped while open.
-  connection_id open(time_point now, std::uint32_t i, channel ch) {
-    const std::uint16_t port = tcp_port_base(ch);
-    const ip_endpoint peer = nats_[i] ? nat_public(i, static_cast<std::uint16_t>(port + 1)) : client_host(i, port);
-    const auto id = core_.open_connection(now, peer);
-    const auto slot = notifier::connection_slot(id);
-    if (client_of_conn_.size() <= slot) client_of_conn_.resize(slot + 1);
-    client_of_conn_[slot] = {i, static_cast<std::uint8_t>(ch)};
-    return id;
-  }
-
-  // A channel's address as the client sees it (private behind a NAT).
-  ip_endpoint local_tcp(std::size_t i, channel ch) const {
-    if (nats_[i]) return ip_endpoint::v4(private_base + 2 + static_cast<std::uint32_t>(i), tcp_port_base(ch));
-    return client_host(i, tcp_port_base(ch));
-  }
-
-  bool observed(std::size_t i) const { return !observed_.empty() && observed_[i]; }
+  bool observed(node_id n) const { return !observed_.empty() && n < observed_.size() && observed_[n]; }
 
   // The mailbox's next "something changed", from the run's event schedule
   // (shared with the real driver: the same times for the same plan).
-  void schedule_next_event(std::uint32_t i) {
+  void schedule_next_event(node_id i) {
     const time_point at = schedule_.next(mail_[i]);
-    if (at != never) push({at, ev_type::mailbox_event, 0, i, {}, {}});
-  }
-
-  // When the last bit of `wire_bytes` leaves client i's access link in direction
-  // `dir` (0 up, 1 down): packets queue behind each other at the link's rate.
-  time_point transmitted(time_point now, std::uint32_t i, int dir, std::uint64_t wire_bytes) {
-    if (plan_.link.rate_bps <= 0) return now;
-    time_point& free_at = link_free_[i][static_cast<std::size_t>(dir)];
-    const auto serialize = duration(static_cast<std::int64_t>(static_cast<double>(wire_bytes) * 8e9 / plan_.link.rate_bps));
-    free_at = std::max(now, free_at) + serialize;
-    return free_at;
-  }
-
-  time_point tcp_arrival(time_point now, std::uint32_t i, std::uint8_t ch, int dir, std::size_t bytes) {
-    time_point& last = last_tcp_[i][ch * 2u + static_cast<unsigned>(dir)];
-    const time_point sent = transmitted(now, i, dir, plan_.wire.tcp_message(bytes).wire_bytes);
-    last = std::max(sent + delay(), last);  // TCP delivers in order
-    return last;
-  }
-
-  void after_client(time_point now, std::uint32_t i) {
-    client_session& c = clients_[i];
-    for (auto& o : c.outputs()) {
-      if (auto* t = std::get_if<client::tcp_send>(&o)) {
-        const auto ch = static_cast<std::uint8_t>(t->ch);
-        if (observed(i)) capture_->tcp_data(now, i, t->ch, metrics::direction::to_server, t->bytes);
-        const time_point at = tcp_arrival(now, i, ch, 0, t->bytes.size());
-        push({at, ev_type::to_server_tcp, ch, i, std::move(t->bytes), {}});
-      } else if (auto* u = std::get_if<client::udp_send>(&o)) {
-        if (observed(i)) capture_->datagram(now, i, c.config().callback_address, u->to, u->bytes);
-        if (u->to != server_udp) continue;
-        ip_endpoint from = c.config().callback_address;
-        if (nats_[i]) {
-          auto mapped = nats_[i]->outbound(now, from, server_udp);
-          if (!mapped) {
-            ++dropped_nat_;
-            continue;
-          }
-          from = *mapped;
-        }
-        if (net_rng_.chance(plan_.link.udp_loss)) {
-          ++lost_;
-          continue;
-        }
-        const time_point sent = transmitted(now, i, 0, plan_.wire.udp_message(u->bytes.size()).wire_bytes);
-        push({sent + delay(), ev_type::to_server_udp, 0, i, std::move(u->bytes), from});
-      }
-    }
-    c.outputs().clear();
-    const time_point t = c.next_deadline();
-    if (t != client_timer_at_[i]) {
-      client_timer_at_[i] = t;
-      if (t != never) push({std::max(t, now), ev_type::client_timer, 0, i, {}, {}});
-      if (t != never && t < now) client_timer_at_[i] = now;
-    }
-  }
-
-  void after_server(time_point now) {
-    for (auto& o : core_.outputs()) {
-      if (auto* t = std::get_if<notifier::tcp_send>(&o)) {
-        const auto [i, ch] = client_of_conn_[notifier::connection_slot(t->conn)];
-        const time_point at = tcp_arrival(now, i, ch, 1, t->bytes.size());
-        push({at, ev_type::to_client_tcp, ch, i, std::move(t->bytes), {}});
-      } else if (auto* u = std::get_if<notifier::udp_send>(&o)) {
-        const auto to_client = route_datagram(now, u->to);
-        if (!to_client) continue;
-        if (net_rng_.chance(plan_.link.udp_loss)) {
-          ++lost_;
-          continue;
-        }
-        const time_point sent = transmitted(now, *to_client, 1, plan_.wire.udp_message(u->bytes.size()).wire_bytes);
-        push({sent + delay(), ev_type::to_client_udp, 0, *to_client, std::move(u->bytes), {}});
-      } else if (auto* cl = std::get_if<notifier::close_connection>(&o)) {
-        const auto [i, ch] = client_of_conn_[notifier::connection_slot(cl->conn)];
-        clients_[i].channel_closed(now, static_cast<channel>(ch));
-      }
-    }
-    core_.outputs().clear();
-    const time_point t = core_.next_deadline();
-    if (t != server_timer_at_) {
-      server_timer_at_ = std::max(t, now);
-      if (t != never) push({server_timer_at_, ev_type::server_timer, 0, 0, {}, {}});
-      else server_timer_at_ = never;
-    }
-  }
-
-  // Where a datagram from the notifier ends up: a client, or nowhere (counted).
-  std::optional<std::uint32_t> route_datagram(time_point now, const ip_endpoint& to) {
-    const std::uint32_t a = to.is_v6 ? 0 : to.v4_host_order();
-    const std::size_t n = clients_.size();
-    if ((a & 0xFFC00000u) == nat_public_base) {
-      const std::size_t i = a - nat_public_base - 2;
-      if (i < n && nats_[i]) {
-        auto inside = nats_[i]->inbound(now, server_udp, to);
-        if (inside && *inside == private_udp(i)) return static_cast<std::uint32_t>(i);
-        ++dropped_nat_;  // no mapping, filtered, or mapped to another socket
-        return std::nullopt;
-      }
-    } else if ((a & 0xFFFE0000u) == direct_base && to.port >= 20000) {
-      const std::size_t i = (a - direct_base - 2) * std::size_t{clients_per_host} + (to.port - 20000u);
-      if (i < n && !nats_[i] && to == client_host(i, 20000)) return static_cast<std::uint32_t>(i);
-    }
-    ++no_route_;  // e.g. a private address registered from behind a NAT
-    return std::nullopt;
+    if (at != never) push({at, ev_type::mailbox_event, 0, i, 0, {}, {}});
   }
 
   run_result snapshot(time_point) const {
@@ -419,8 +353,8 @@ class world {
                               group_generated_[cell]});
       }
     }
-    r.server = core_.stats();
-    r.network = {dropped_nat_, no_route_, lost_};
+    r.server = server_->core().stats();
+    r.network = {net_.dropped_by_nat(), net_.no_route(), net_.lost()};
     r.timeline = timeline_;
     return r;
   }
@@ -430,30 +364,23 @@ class world {
   virtual_capture* capture_ = opts_.capture;
   std::vector<bool> observed_;  // empty: nobody observed
   std::deque<ack_tap> taps_;    // stable addresses: sessions point at them
-  rng net_rng_;
-  notifier::notifier_core core_;
   event_schedule schedule_;
+  std::vector<client_mode> modes_;
+  std::vector<std::size_t> groups_;
+  virtual_network net_;
   std::vector<event_schedule::mailbox> mail_;  // per client: its event generator
   std::vector<client::client_metrics> metrics_;  // per (mode, NAT group)
   std::vector<std::size_t> group_clients_;
   std::vector<std::uint64_t> group_generated_;
-  std::vector<client_mode> modes_;
-  std::vector<std::size_t> groups_;
   std::size_t group_count_ = 1;
-  std::vector<std::unique_ptr<netsim::nat>> nats_;  // null: directly reachable
-  std::vector<client_session> clients_;
-  std::vector<std::array<connection_id, 2>> conn_of_;
-  std::vector<std::pair<std::uint32_t, std::uint8_t>> client_of_conn_;
-  std::vector<time_point> client_timer_at_;
-  time_point server_timer_at_ = never;
-  std::vector<std::array<time_point, 4>> last_tcp_;
-  std::vector<std::array<time_point, 2>> link_free_;  // per client: when its link is free, up and down
-  std::vector<notifier::mailbox_id> mailbox_of_;
+  std::vector<std::unique_ptr<engine::session>> cores_;  // by node: clients, then the server
+  notifier::emsmdb_server_core* server_ = nullptr;       // cores_.back()
+  ip_endpoint server_tcp_;  // where the server listens, once it does
+  ip_endpoint server_udp_;
+  std::vector<time_point> timer_at_;  // by node: the deadline its queued timer is for
+  std::deque<std::pair<node_id, engine::event>> immediate_;
   event_queue<event> queue_;
-  bool fifo_deliveries_ = plan_.link.jitter == duration::zero() && plan_.link.rate_bps <= 0;
-  std::uint64_t dropped_nat_ = 0;
-  std::uint64_t no_route_ = 0;
-  std::uint64_t lost_ = 0;
+  bool fifo_deliveries_ = net_.constant_delay();
   std::vector<run_result::timeline_sample> timeline_;
   duration sample_every_ = timeline_interval(plan_.length + plan_.drain);
   std::uint64_t samples_ = 0;

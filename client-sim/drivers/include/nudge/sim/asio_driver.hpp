@@ -1,5 +1,6 @@
 #pragma once
-// The real-socket driver: runs a run_plan's client_sessions against a live
+// The real-socket driver (the client host): runs a run_plan's client cores,
+// through the session contract (nudge/engine/session.hpp), against a live
 // `notifier` over loopback TCP and UDP, and drives mailbox events through the
 // notifier's control port. Same sessions, same event schedule (event_schedule:
 // the same event times per mailbox for the same plan), same run_result as

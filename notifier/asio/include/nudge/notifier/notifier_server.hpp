@@ -1,20 +1,26 @@
 #pragma once
-// The notifier on real sockets: an Asio driver around notifier_core. One TCP
-// acceptor serves DCE/RPC, one UDP socket sends pings and receives cookies,
-// one steady_timer fires the core's deadlines and the event generator, and an
-// optional loopback control port injects events and reports statistics.
+// The notifier on real sockets: the EMSMDB core (emsmdb_server_core) run by
+// the server host (nudge/notifier/server_host.hpp), with the notifier's
+// options: one TCP listener serves DCE/RPC, one UDP socket sends pings and
+// receives cookies, an optional loopback control port injects events and
+// reports statistics. Further protocols' cores, if given, are served by the
+// same host, each on its own ports, behind the same control port.
 // Single-threaded: everything runs on the io_context the caller runs.
 //
 // Errors are values: start() returns the reason it could not bind; at run time
 // a failing peer, accept (EMFILE) or send is counted and logged, never fatal.
 #include <cstdint>
-#include <functional>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
-#include <string_view>
+#include <vector>
 
+#include "nudge/engine/registry.hpp"
+#include "nudge/live/asio_bridge.hpp"
+#include "nudge/notifier/emsmdb_server_core.hpp"
 #include "nudge/notifier/notifier_core.hpp"
+#include "nudge/notifier/server_host.hpp"
 
 namespace boost::asio {
 class io_context;
@@ -22,15 +28,10 @@ class io_context;
 
 namespace nudge::notifier {
 
-enum class log_level : std::uint8_t { info, warning, error };
-using log_sink = std::function<void(log_level, std::string_view)>;
-/// "notifier: <text>" lines on stderr; `quiet` drops info lines.
-log_sink stderr_log(bool quiet);
-
 /// The process-wide monotonic clock (CLOCK_MONOTONIC) as the cores see it.
 /// Every process on the machine shares it, so client-sim can subtract an
 /// event's created_at from its own now.
-time_point steady_now();
+using live::steady_now;
 
 struct server_config {
   notifier_config core;  // core.tcp_port is filled in from the bound acceptor
@@ -47,31 +48,17 @@ struct server_config {
   duration accept_retry = std::chrono::milliseconds(100);
 };
 
-/// What the driver itself counts (the core counts the protocol).
-struct driver_stats {
-  std::uint64_t accept_errors = 0;
-  std::uint64_t tcp_read_errors = 0;   // resets and other errors (EOF is not one)
-  std::uint64_t tcp_write_errors = 0;
-  std::uint64_t connections_not_reading = 0;  // dropped for unsent backlog
-  std::uint64_t udp_send_calls = 0;           // sendmmsg calls
-  std::uint64_t udp_datagrams_sent = 0;       // handed to the kernel
-  std::uint64_t udp_send_errors = 0;
-  std::uint64_t udp_send_blocked = 0;        // send buffer full: waited for room
-  std::uint64_t udp_dropped_queue_full = 0;
-  std::uint64_t udp_refused_non_loopback = 0;  // caught by the driver's own check
-  std::uint64_t udp_receive_errors = 0;
-  std::uint64_t control_connections = 0;
-  std::uint64_t control_commands = 0;
-  std::uint64_t control_errors = 0;  // ERR replies
-  std::uint64_t events_from_control = 0;
-  std::uint64_t events_from_generator = 0;
-  std::uint64_t generator_backlog_dropped = 0;
-  std::uint64_t log_lines_suppressed = 0;  // rate-limited away
-};
+/// Every registered family's server core except EMSMDB's (which the options
+/// above configure), made by its make_server at its keys' defaults, to be
+/// served on the notifier's TCP and UDP addresses at the ports each core asks
+/// for. `keys` holds their settings as long as the cores live.
+std::vector<served_protocol> other_registered_servers(const server_config& cfg, std::deque<engine::settings>& keys);
 
 class notifier_server {
  public:
-  notifier_server(boost::asio::io_context& io, server_config cfg, log_sink log);
+  /// `others`: more protocols' server cores to serve next to EMSMDB.
+  notifier_server(boost::asio::io_context& io, server_config cfg, log_sink log,
+                  std::vector<served_protocol> others = {});
   ~notifier_server();
   notifier_server(const notifier_server&) = delete;
   notifier_server& operator=(const notifier_server&) = delete;
@@ -93,10 +80,12 @@ class notifier_server {
   const notifier_core& core() const;
   const driver_stats& stats() const;
   time_point started_at() const;
+  const server_host& host() const { return host_; }
 
  private:
-  struct impl;
-  std::unique_ptr<impl> impl_;
+  server_config cfg_;
+  const emsmdb_server_core* emsmdb_;  // owned by host_
+  server_host host_;
 };
 
 }  // namespace nudge::notifier

@@ -9,8 +9,10 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "nudge/engine/session.hpp"
@@ -59,12 +61,16 @@ struct service_address {
   std::vector<named_endpoint> sockets;
 };
 
+struct family;
+
 /// A family's scenario keys as one run set them: every declared key is
 /// present (its default when the scenario did not set it), already
 /// type-checked by the scenario reader, so the getters cannot fail on a
 /// declared key. Asking for an undeclared key is a programming error.
 class settings {
  public:
+  /// Every key the family declares, at its default.
+  static settings defaults(const family& f);
   void set(std::string key, std::string value);
   const std::string& text(std::string_view key) const;
   bool boolean(std::string_view key) const;
@@ -82,6 +88,8 @@ struct client_context {
   std::size_t client = 0;  // index in the run; per-client randomness derives from (seed, client)
   std::size_t mode = 0;    // index into the family's vocabulary().modes
   std::uint64_t seed = 1;
+  /// Optional (captures): the core reports its estimated pure ACKs here, in time order.
+  transport_observer* observer = nullptr;
   std::string mailbox;     // whose changes it learns about (the server's mailbox name)
   const settings* keys = nullptr;
   service_address server;  // where the family's server core listens, as the client must address it
@@ -95,10 +103,33 @@ struct client_context {
 /// `EVENT mailbox` and `STATS` map onto these).
 class server_session : public session {
  public:
-  /// "Something changed" in `mailbox` (created on first use).
-  virtual void inject_event(time_point now, std::string_view mailbox) = 0;
+  /// "Something changed" in `mailbox` (created on first use). Returns the
+  /// event's id as the protocol stamps it (the control port's `OK <id>`), 0
+  /// when the protocol numbers no events.
+  virtual std::uint64_t inject_event(time_point now, std::string_view mailbox) = 0;
   /// Counters for STATS and the result's server block: (name, value) pairs.
+  /// A dotted name ("traffic.ping.to_client.messages") nests in JSON.
   virtual std::vector<std::pair<std::string, std::uint64_t>> stats() const = 0;
+
+  /// The mailboxes the core knows, numbered densely in the order it first
+  /// met them (the live host's event generator picks among them).
+  virtual std::size_t mailbox_count() const { return 0; }
+  /// Mailbox `index` (< mailbox_count()); the view lasts until the next call into the core.
+  virtual std::string_view mailbox_name(std::size_t /*index*/) const { return {}; }
+
+  /// A mailbox whose events are not all fetched yet.
+  struct mailbox_backlog {
+    std::string mailbox;
+    std::uint64_t generated = 0;
+    std::uint64_t fetched = 0;
+    std::uint64_t pending = 0;
+  };
+  /// Up to `max` mailboxes with undelivered events (STATS' pending_mailboxes);
+  /// `truncated` is set when more were left out.
+  virtual std::vector<mailbox_backlog> backlog(std::size_t /*max*/, bool& truncated) const {
+    truncated = false;
+    return {};
+  }
 };
 
 struct server_context {
@@ -119,6 +150,9 @@ struct family {
   std::function<std::unique_ptr<session>(const client_context&)> make_client;
   std::function<std::unique_ptr<server_session>(const server_context&)> make_server;
 };
+
+/// The index of `name` in a vocabulary list (modes, kinds, paths, counters).
+std::optional<std::size_t> index_of(const std::vector<term>& terms, std::string_view name);
 
 /// The registry proper. Families register before main() runs any driver; the
 /// registry never changes afterwards, so readers need no lock.

@@ -17,6 +17,7 @@
 #include <variant>
 #include <vector>
 
+#include "nudge/metrics/traffic.hpp"
 #include "nudge/protocol/byte_io.hpp"
 #include "nudge/protocol/clock.hpp"
 #include "nudge/protocol/endpoint.hpp"
@@ -138,6 +139,19 @@ class session {
   virtual std::vector<action>& actions() = 0;
   /// End of the run: settle estimates (pending ACKs) at `now`; no more events follow.
   virtual void finish(time_point /*now*/) {}
+};
+
+/// An optional observer of what a core estimates but never sends itself: the
+/// wire model's pure ACKs, on either side of its connections, reported at
+/// their own times and in time order. A capture draws them; counting never
+/// depends on it (a core may settle its estimate differently while observed,
+/// never count differently).
+class transport_observer {
+ public:
+  virtual ~transport_observer() = default;
+  /// A pure ACK on connection `conn` (the core's id), sent by the core's side
+  /// (`to_server` for a client core) or by its peer.
+  virtual void pure_ack(time_point at, connection_id conn, metrics::direction d) = 0;
 };
 
 }  // namespace nudge::engine

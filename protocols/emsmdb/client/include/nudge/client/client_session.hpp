@@ -148,6 +148,9 @@ class client_session {
   time_point next_deadline() const;
   std::vector<output>& outputs() { return out_; }
   void set_tap(session_tap* tap) { tap_ = tap; }
+  /// The callback address to register (push), when it is known only after
+  /// construction (a driver bound the socket); set before the registration.
+  void set_callback_address(const ip_endpoint& a) { cfg_.callback_address = a; }
 
   bool ready() const { return state_ == state::ready; }
   bool failed() const { return state_ == state::failed; }

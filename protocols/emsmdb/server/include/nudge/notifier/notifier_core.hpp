@@ -139,6 +139,9 @@ class notifier_core {
 
   const notifier_stats& stats() const { return stats_; }
   const notifier_config& config() const { return cfg_; }
+  /// The port bind_ack names as the secondary address: the one a driver
+  /// actually bound when the configuration asked for any (0).
+  void set_tcp_port(std::uint16_t port) { cfg_.tcp_port = port; }
   std::size_t open_connections() const { return open_connections_; }
   /// Stub bytes held for requests still arriving in fragments, over all
   /// connections (each at most emsmdb::max_request_stub).

@@ -10,11 +10,13 @@
 #include <cstdint>
 #include <vector>
 
-#include "nudge/notifier/notifier_core.hpp"
 #include "nudge/protocol/clock.hpp"
 #include "nudge/protocol/random.hpp"
 
 namespace nudge::notifier {
+
+/// A mailbox by its index in the core's first-use order (server_session::mailbox_name).
+using mailbox_id = std::uint32_t;
 
 class event_generator {
  public:
