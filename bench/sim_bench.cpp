@@ -68,7 +68,7 @@ void hold_priority_queue(benchmark::State& st) {
 void simulated_day(benchmark::State& st) {
   sim::run_plan p;
   p.clients = static_cast<std::size_t>(st.range(0));
-  p.mix = {st.range(1) == 0 ? 1.0 : 0.0, st.range(1) == 1 ? 1.0 : 0.0, 0.0};
+  p.mix = nudge::sim::emsmdb_mix(st.range(1) == 0 ? 1.0 : 0.0, st.range(1) == 1 ? 1.0 : 0.0, 0.0);
   p.poll_interval = 60s;
   p.events_per_client_hour = 50.0 / 8.0;
   p.length = 8h;

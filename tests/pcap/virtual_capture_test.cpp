@@ -37,7 +37,7 @@ constexpr unsigned long severity_error = 0x00800000ul;
 run_plan mixed_plan(std::size_t clients, duration length) {
   run_plan p;
   p.clients = clients;
-  p.mix = {1, 1, 1};
+  p.mix = nudge::sim::emsmdb_mix(1, 1, 1);
   p.poll_interval = 5s;
   p.events_per_client_hour = 60;  // about one per client-minute
   p.length = length;
@@ -358,7 +358,7 @@ TEST_F(VirtualCapture, FirstClientsAndSamplesCaptureWholeClientsCleanly) {
 
 TEST_F(VirtualCapture, PushBehindNatShowsPrivateAddressesAndMatchesTheCounts) {
   run_plan plan = mixed_plan(12, 90s);
-  plan.mix = {0, 1, 0};
+  plan.mix = nudge::sim::emsmdb_mix(0, 1, 0);
   plan.nat_mix = {sim::nat_share{"port-restricted-cone", 1.0, duration::zero()}};
   plan.server.policy = notifier::callback_policy::verified;
   plan.send_cookie = true;

@@ -13,7 +13,7 @@ namespace {
 run_plan push_behind(const std::string& preset, notifier::callback_policy policy) {
   run_plan p;
   p.clients = 200;
-  p.mix = {0, 1, 0};
+  p.mix = nudge::sim::emsmdb_mix(0, 1, 0);
   p.poll_interval = 60s;
   p.events_per_client_hour = 20;
   p.length = 1h;

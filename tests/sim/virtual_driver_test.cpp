@@ -14,7 +14,7 @@ namespace {
 run_plan mixed(std::size_t clients) {
   run_plan p;
   p.clients = clients;
-  p.mix = {0.3, 0.4, 0.3};
+  p.mix = nudge::sim::emsmdb_mix(0.3, 0.4, 0.3);
   p.poll_interval = 5s;
   p.events_per_client_hour = 60;
   p.length = 10min;
@@ -49,13 +49,13 @@ TEST(virtual_driver, push_and_async_cost_less_than_polling) {
 
 TEST(virtual_driver, polling_median_latency_is_about_half_the_interval) {
   auto p = mixed(200);
-  p.mix = {1, 0, 0};
+  p.mix = nudge::sim::emsmdb_mix(1, 0, 0);
   auto r = run_virtual(p);
   const double median = to_seconds(of(r, client_mode::poll).metrics.latency.quantile(0.5));
   EXPECT_NEAR(median, 2.5, 0.25);
   // Push and async are signalled within a couple of link delays.
   auto q = mixed(200);
-  q.mix = {0, 1, 1};
+  q.mix = nudge::sim::emsmdb_mix(0, 1, 1);
   auto rq = run_virtual(q);
   EXPECT_LT(to_seconds(of(rq, client_mode::async).metrics.latency.quantile(0.99)), 0.05);
 }
@@ -76,7 +76,7 @@ TEST(virtual_driver, same_plan_and_seed_give_identical_results) {
 TEST(virtual_driver, idle_poll_costs_what_the_wire_model_says) {
   run_plan p;
   p.clients = 10;
-  p.mix = {1, 0, 0};
+  p.mix = nudge::sim::emsmdb_mix(1, 0, 0);
   p.poll_interval = 60s;
   p.events_per_client_hour = 0;
   p.length = 1h;
@@ -95,7 +95,7 @@ TEST(virtual_driver, idle_poll_costs_what_the_wire_model_says) {
 
 TEST(virtual_driver, a_slow_access_link_delays_delivery_but_not_the_messages) {
   auto p = mixed(50);
-  p.mix = {0, 0, 1};  // async: latency is wait response + fetch round trip
+  p.mix = nudge::sim::emsmdb_mix(0, 0, 1);  // async: latency is wait response + fetch round trip
   auto fast = run_virtual(p);
   p.link.rate_bps = 8000;  // one byte per millisecond
   auto slow = run_virtual(p);

@@ -65,7 +65,7 @@ TEST(client_sim_e2e, five_hundred_mixed_clients_miss_nothing_and_push_and_async_
 
   run_plan plan;
   plan.clients = 500;
-  plan.mix = {0.3, 0.4, 0.3};
+  plan.mix = nudge::sim::emsmdb_mix(0.3, 0.4, 0.3);
   plan.poll_interval = 2s;
   plan.events_per_client_hour = 60;  // about one per client-minute
   plan.length = 20s;
@@ -111,7 +111,7 @@ TEST(client_sim_e2e, worker_processes_report_exactly_what_the_notifier_saw) {
 
   run_plan plan;
   plan.clients = 120;
-  plan.mix = {1, 1, 1};
+  plan.mix = nudge::sim::emsmdb_mix(1, 1, 1);
   plan.poll_interval = 1s;
   plan.events_per_client_hour = 720;  // one per client every 5 s
   plan.ramp_up = 2s;
@@ -177,7 +177,7 @@ TEST(client_sim_e2e, a_notifier_that_dies_fails_every_client_and_the_exit_code) 
   ASSERT_TRUE(notifier.running());
   client_sim_options o;
   o.plan.clients = 60;
-  o.plan.mix = {1, 1, 1};
+  o.plan.mix = nudge::sim::emsmdb_mix(1, 1, 1);
   o.plan.poll_interval = 1s;
   o.plan.length = 60s;  // the run ends early once every client has failed
   o.plan.drain = 0s;

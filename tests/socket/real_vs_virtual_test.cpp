@@ -69,7 +69,7 @@ TEST(real_vs_virtual, same_seeded_plan_with_mail_gives_same_messages_events_and_
 
   run_plan plan;
   plan.clients = 90;
-  plan.mix = {1.0, 1.0, 1.0};
+  plan.mix = nudge::sim::emsmdb_mix(1.0, 1.0, 1.0);
   plan.poll_interval = 7s;  // polls at 7 s, 14 s, ... 119 s; the run ends at 125 s
   plan.events_per_client_hour = 40;
   plan.length = 120s;

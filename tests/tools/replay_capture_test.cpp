@@ -105,7 +105,7 @@ TEST(ReplayCapture, ReadsTheSameSessionsFromPcapng) {
 TEST(ReplayCapture, AVirtualRunsClientsAreItsPlansClients) {
   sim::run_plan plan;
   plan.clients = 30;
-  plan.mix = {1, 1, 1};
+  plan.mix = nudge::sim::emsmdb_mix(1, 1, 1);
   plan.poll_interval = 5s;
   plan.events_per_client_hour = 120;
   plan.length = 40s;

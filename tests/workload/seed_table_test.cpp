@@ -160,7 +160,7 @@ TEST(seed_table, bursty_mail_in_business_hours_in_the_driver) {
   // the night is silent, and the run is reproducible from its seed.
   run_plan p;
   p.clients = 300;
-  p.mix = {0, 0, 1};  // async: every event is fetched at once
+  p.mix = nudge::sim::emsmdb_mix(0, 0, 1);  // async: every event is fetched at once
   p.length = 24h;
   p.drain = 1min;
   p.events_per_client_hour = 10;

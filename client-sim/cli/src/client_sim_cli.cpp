@@ -351,8 +351,11 @@ parse_outcome parse_client_sim_options(int argc, const char* const* argv) {
   }
 
   o.clock = clock == "virtual" ? clock_kind::virtual_time : clock_kind::real;
-  if (o_mix->count() || scenario_path.empty())
-    if (auto e = parse_mix(mix, p.mix); !e.empty()) return usage(e);
+  if (o_mix->count() || scenario_path.empty()) {
+    std::array<double, client::client_mode_count> shares{};
+    if (auto e = parse_mix(mix, shares); !e.empty()) return usage(e);
+    p.mix = emsmdb_mix(shares[0], shares[1], shares[2]);
+  }
   p.poll_interval = seconds(poll_interval);
   p.ramp_up = seconds(ramp_up);
   p.length = seconds(length);

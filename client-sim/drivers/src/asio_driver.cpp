@@ -1072,12 +1072,15 @@ run_result run_real(const run_plan& plan, const real_options& opts) {
   r.clock = "real";
   r.plan = plan;
   r.measured = plan.length;
-  for (std::size_t k = 0; k < client::client_mode_count; ++k) {
-    r.modes[k].mode = static_cast<client_mode>(k);
-    r.modes[k].clients = s.clients[k];
-    r.modes[k].metrics = std::move(s.metrics[k]);
-    r.modes[k].measured = s.measured[k];
-    r.modes[k].events_generated = s.generated[k];
+  r.modes.resize(plan.mix.size());
+  for (std::size_t g = 0; g < plan.mix.size(); ++g) {
+    const auto k = static_cast<std::size_t>(plan.group_mode(g));
+    r.modes[g].protocol = plan.mix[g].protocol;
+    r.modes[g].mode = plan.group_mode(g);
+    r.modes[g].clients = s.clients[k];
+    r.modes[g].metrics = std::move(s.metrics[k]);
+    r.modes[g].measured = s.measured[k];
+    r.modes[g].events_generated = s.generated[k];
   }
   r.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   return r;

@@ -95,52 +95,38 @@ json measured_json(const measured_traffic& mt, const metrics::traffic_cell& mode
   };
 }
 
-json metrics_json(const client_metrics& m, std::size_t clients, std::uint64_t generated, duration measured,
-                  const std::optional<measured_traffic>& measured_wire) {
+// The family whose names a block uses (every plan group's family is registered: run_plan::validate).
+const engine::vocabulary& words_of(std::string_view protocol) {
+  static const engine::vocabulary none;
+  const auto* f = protocol_family(protocol);
+  return f ? f->words : none;
+}
+
+json metrics_json(const client_metrics& m, const engine::vocabulary& words, std::size_t clients,
+                  std::uint64_t generated, duration measured, const std::optional<measured_traffic>& measured_wire) {
   const auto t = m.traffic.total();
   json by_kind = json::object();
-  for (std::size_t k = 0; k < protocol::emsmdb::message_kind_count; ++k) {
-    const auto kind = static_cast<message_kind>(k);
-    const auto& up = m.traffic.cell(kind, direction::to_server);
-    const auto& down = m.traffic.cell(kind, direction::to_client);
+  for (std::size_t k = 0; k < words.kinds.size(); ++k) {
+    const auto& up = m.traffic.cell(k, direction::to_server);
+    const auto& down = m.traffic.cell(k, direction::to_client);
     if (up.packets == 0 && down.packets == 0 && up.messages == 0 && down.messages == 0) continue;
-    by_kind[std::string(protocol::emsmdb::to_string(kind))] = {{"to_server", cell_json(up)}, {"to_client", cell_json(down)}};
+    by_kind[words.kinds[k].name] = {{"to_server", cell_json(up)}, {"to_client", cell_json(down)}};
   }
   json by_path = json::object();
   json latency_by_path = json::object();
-  for (std::size_t p = 0; p < client::delivery_path_count; ++p) {
-    const auto name = std::string(client::to_string(static_cast<client::delivery_path>(p)));
+  for (std::size_t p = 0; p < words.paths.size(); ++p) {
+    const auto& name = words.paths[p].name;
     by_path[name] = m.events_on(p);
     if (p < m.latency_by_path.size() && m.latency_by_path[p].count())
       latency_by_path[name] = latency_json(m.latency_by_path[p]);
   }
-  const std::uint64_t missed = generated > m.counter(protocol::emsmdb::counter::events_fetched) ? generated - m.counter(protocol::emsmdb::counter::events_fetched) : 0;
+  const std::uint64_t fetched = m.events_fetched();
+  const std::uint64_t missed = generated > fetched ? generated - fetched : 0;
   json block = {
       {"clients", clients},
       {"clients_ready", m.clients_ready},
       {"clients_failed", m.clients_failed},
-      {"events", {{"generated", generated}, {"fetched", m.counter(protocol::emsmdb::counter::events_fetched)}, {"missed", missed}, {"by_path", by_path}}},
-      {"polls", m.counter(protocol::emsmdb::counter::polls)},
-      {"wasted_polls", m.counter(protocol::emsmdb::counter::wasted_polls)},
-      {"fetches", m.counter(protocol::emsmdb::counter::fetches)},
-      {"wasted_fetches", m.counter(protocol::emsmdb::counter::wasted_fetches)},
-      {"pings_received", m.counter(protocol::emsmdb::counter::pings_received)},
-      {"pings_matched", m.counter(protocol::emsmdb::counter::pings_matched)},
-      {"datagrams_ignored", m.counter(protocol::emsmdb::counter::datagrams_ignored)},
-      {"pending_seen", m.counter(protocol::emsmdb::counter::pending_seen)},
-      {"async_waits", m.counter(protocol::emsmdb::counter::async_waits)},
-      {"async_notified", m.counter(protocol::emsmdb::counter::async_notified)},
-      {"async_timeouts", m.counter(protocol::emsmdb::counter::async_timeouts)},
-      {"fallbacks_to_polling", m.counter(protocol::emsmdb::counter::fallbacks_to_polling)},
-      {"protocol_errors", m.counter(protocol::emsmdb::counter::protocol_errors)},
-      {"unnecessary",
-       {{"polls", m.counter(protocol::emsmdb::counter::wasted_polls)},
-        {"bytes", m.wasted_poll_traffic.wire_bytes},
-        {"packets", m.wasted_poll_traffic.packets},
-        {"bytes_per_client_hour", per_client_hour(static_cast<double>(m.wasted_poll_traffic.wire_bytes), clients, measured)},
-        {"packets_per_client_hour", per_client_hour(static_cast<double>(m.wasted_poll_traffic.packets), clients, measured)},
-        {"bytes_per_hour_all_clients", static_cast<double>(m.wasted_poll_traffic.wire_bytes) / hours(measured)},
-        {"packets_per_hour_all_clients", static_cast<double>(m.wasted_poll_traffic.packets) / hours(measured)}}},
+      {"events", {{"generated", generated}, {"fetched", fetched}, {"missed", missed}, {"by_path", by_path}}},
       {"latency", latency_json(m.latency)},
       {"latency_buckets", latency_buckets_json(m.latency)},
       {"latency_by_path", latency_by_path},
@@ -154,20 +140,70 @@ json metrics_json(const client_metrics& m, std::size_t clients, std::uint64_t ge
           {"messages", per_client_hour(static_cast<double>(t.messages), clients, measured)}}},
         {"by_kind", by_kind}}},
   };
+  // The family's counters, each under its own name.
+  for (std::size_t c = 0; c < words.counters.size(); ++c) block[words.counters[c].name] = m.counter(c);
+  // The seed article's "unnecessary" traffic, for families that poll.
+  if (const auto wasted = engine::index_of(words.counters, "wasted_polls"))
+    block["unnecessary"] = {
+        {"polls", m.counter(*wasted)},
+        {"bytes", m.wasted_poll_traffic.wire_bytes},
+        {"packets", m.wasted_poll_traffic.packets},
+        {"bytes_per_client_hour", per_client_hour(static_cast<double>(m.wasted_poll_traffic.wire_bytes), clients, measured)},
+        {"packets_per_client_hour", per_client_hour(static_cast<double>(m.wasted_poll_traffic.packets), clients, measured)},
+        {"bytes_per_hour_all_clients", static_cast<double>(m.wasted_poll_traffic.wire_bytes) / hours(measured)},
+        {"packets_per_hour_all_clients", static_cast<double>(m.wasted_poll_traffic.packets) / hours(measured)}};
   if (measured_wire) block["measured"] = measured_json(*measured_wire, t, clients, measured);
   return block;
 }
 
+json names_json(const std::vector<engine::term>& terms) {
+  json a = json::array();
+  for (const auto& t : terms) a.push_back(t.name);
+  return a;
+}
+
+// Per family in the plan: the names its blocks use, in index order (nudge-report reads these).
+json vocabulary_json(const run_plan& p) {
+  json v = json::object();
+  for (const auto& g : p.mix) {
+    if (v.contains(g.protocol)) continue;
+    const auto& w = words_of(g.protocol);
+    v[g.protocol] = {{"modes", names_json(w.modes)},
+                     {"kinds", names_json(w.kinds)},
+                     {"paths", names_json(w.paths)},
+                     {"counters", names_json(w.counters)}};
+  }
+  return v;
+}
+
+// A group's key in the result's `modes` and timeline: its mode's name, or
+// "protocol/mode" when two families in the plan share that mode name.
+std::string group_key(const run_plan& p, std::size_t g) {
+  const auto& group = p.mix[g];
+  for (std::size_t h = 0; h < p.mix.size(); ++h)
+    if (h != g && p.mix[h].mode == group.mode) return group.protocol + "/" + group.mode;
+  return group.mode;
+}
+
 }  // namespace
 
+const mode_result* run_result::of(client_mode mode) const {
+  const auto g = plan.group_of(mode);
+  return g && *g < modes.size() ? &modes[*g] : nullptr;
+}
+
 double run_result::wire_bytes_per_client_hour(client_mode m) const {
-  const auto& r = modes[static_cast<std::size_t>(m)];
+  const auto* group = of(m);
+  if (!group) return 0.0;
+  const auto& r = *group;
   if (!r.measured) return modelled_wire_bytes_per_client_hour(m);
   return per_client_hour(static_cast<double>(r.measured->total().wire_bytes), r.clients, measured);
 }
 
 double run_result::modelled_wire_bytes_per_client_hour(client_mode m) const {
-  const auto& r = modes[static_cast<std::size_t>(m)];
+  const auto* group = of(m);
+  if (!group) return 0.0;
+  const auto& r = *group;
   return per_client_hour(static_cast<double>(r.metrics.traffic.total().wire_bytes), r.clients, measured);
 }
 
@@ -175,7 +211,19 @@ json to_json(const run_result& r) {
   const auto& p = r.plan;
   json plan = {
       {"clients", p.clients},
-      {"mix", {{"poll", p.mix[0]}, {"push", p.mix[1]}, {"async", p.mix[2]}}},
+      {"mix",
+       [&] {
+         json mix = json::object();  // the EMSMDB shares by mode, as [mix] states them
+         for (const auto& g : p.mix)
+           if (g.protocol == "emsmdb") mix[g.mode] = g.share;
+         return mix;
+       }()},
+      {"client_groups",
+       [&] {
+         json a = json::array();
+         for (const auto& g : p.mix) a.push_back({{"protocol", g.protocol}, {"mode", g.mode}, {"share", g.share}});
+         return a;
+       }()},
       {"poll_interval_s", to_seconds(p.poll_interval)},
       {"poll_jitter", p.poll_jitter},
       {"events_per_client_hour", p.events_per_client_hour},
@@ -218,12 +266,16 @@ json to_json(const run_result& r) {
   };
   json modes = json::object();
   std::uint64_t generated = 0;
-  for (const auto& m : r.modes) {
+  for (std::size_t g = 0; g < r.modes.size(); ++g) {
+    const auto& m = r.modes[g];
     generated += m.events_generated;
     if (m.clients == 0) continue;
-    modes[std::string(client::to_string(m.mode))] =
-        metrics_json(m.metrics, m.clients, m.events_generated, r.measured, m.measured);
+    json block = metrics_json(m.metrics, words_of(m.protocol), m.clients, m.events_generated, r.measured, m.measured);
+    block["protocol"] = m.protocol;
+    modes[g < p.mix.size() ? group_key(p, g) : std::string(client::to_string(m.mode))] = std::move(block);
   }
+  // Totals add counters index by index: they are one family's (the drivers run EMSMDB only, run_plan::validate).
+  const auto& total_words = words_of(p.mix.empty() ? std::string("emsmdb") : p.mix.front().protocol);
   json out = {{"schema", "nudge.result/1"},
               {"clock", r.clock},
               {"plan", plan},
@@ -235,7 +287,8 @@ json to_json(const run_result& r) {
                 {"datagrams_no_route", r.network.no_route},
                 {"datagrams_lost", r.network.lost}}},
               {"modes", modes},
-              {"total", metrics_json(r.total(), r.plan.clients, generated, r.measured, r.measured_total())}};
+              {"total", metrics_json(r.total(), total_words, r.plan.clients, generated, r.measured, r.measured_total())},
+              {"vocabulary", vocabulary_json(p)}};
   if (!p.report_thresholds.empty()) out["plan"]["report"] = {{"thresholds", p.report_thresholds}};
   if (!r.timeline.empty()) {
     // Per interval (not cumulative): wire bytes and packets each mode sent and received in it.
@@ -243,12 +296,12 @@ json to_json(const run_result& r) {
     run_result::timeline_sample prev;
     for (const auto& s : r.timeline) {
       json bytes = json::object(), packets = json::object();
-      for (const auto& m : r.modes) {
-        if (m.clients == 0) continue;
-        const auto k = static_cast<std::size_t>(m.mode);
-        const auto name = std::string(client::to_string(m.mode));
-        bytes[name] = s.wire_bytes[k] - prev.wire_bytes[k];
-        packets[name] = s.packets[k] - prev.packets[k];
+      for (std::size_t k = 0; k < r.modes.size() && k < p.mix.size(); ++k) {
+        if (r.modes[k].clients == 0) continue;
+        const auto name = group_key(p, k);
+        const auto at = [k](const std::vector<std::uint64_t>& v) { return k < v.size() ? v[k] : std::uint64_t{0}; };
+        bytes[name] = at(s.wire_bytes) - at(prev.wire_bytes);
+        packets[name] = at(s.packets) - at(prev.packets);
       }
       intervals.push_back(
           {{"from_s", to_seconds(prev.at)}, {"to_s", to_seconds(s.at)}, {"wire_bytes", bytes}, {"packets", packets}});
@@ -260,8 +313,9 @@ json to_json(const run_result& r) {
     json groups = json::array();
     for (const auto& g : r.groups) {
       if (g.clients == 0) continue;
-      json block = metrics_json(g.metrics, g.clients, g.events_generated, r.measured, std::nullopt);
+      json block = metrics_json(g.metrics, words_of(g.protocol), g.clients, g.events_generated, r.measured, std::nullopt);
       block["mode"] = std::string(client::to_string(g.mode));
+      block["protocol"] = g.protocol;
       block["nat"] = g.nat;
       groups.push_back(std::move(block));
     }

@@ -49,6 +49,12 @@ struct client_metrics {
   std::uint64_t counter(Counter c) const {
     return counter(static_cast<std::size_t>(c));
   }
+  /// Events fetched, whatever the path (every fetched event counts on one path).
+  std::uint64_t events_fetched() const {
+    std::uint64_t n = 0;
+    for (const auto e : events_by_path) n += e;
+    return n;
+  }
   std::uint64_t events_on(std::size_t path) const { return path < events_by_path.size() ? events_by_path[path] : 0; }
 
   /// Exact: every cell, bucket and counter adds; lists grow to the longer.
