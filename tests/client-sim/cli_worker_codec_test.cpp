@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "nudge/protocol/random.hpp"
-#include "nudge/sim/asio_codec.hpp"
+#include "nudge/sim/run_result.hpp"
 
 using namespace nudge;
 using namespace nudge::sim;

@@ -27,6 +27,7 @@
 #include <istream>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <queue>
 #include <stdexcept>
@@ -35,7 +36,7 @@
 #include <vector>
 
 #include "nudge/protocol/random.hpp"
-#include "nudge/sim/asio_codec.hpp"
+#include "nudge/sim/run_result.hpp"
 #include "nudge/sim/event_schedule.hpp"
 #include "tcp_wire.hpp"
 
@@ -55,96 +56,6 @@ using protocol::ip_endpoint;
 
 template <typename T>
 using mode_array = std::array<T, client::client_mode_count>;
-
-// ==== exact client_metrics codec ===============================================================
-
-namespace {
-
-struct counter_field {
-  const char* name;
-  std::uint64_t client_metrics::*member;
-};
-constexpr counter_field counter_fields[] = {
-    {"clients_started", &client_metrics::clients_started},
-    {"clients_ready", &client_metrics::clients_ready},
-    {"clients_failed", &client_metrics::clients_failed},
-};
-// A new field in client_metrics must be added to this codec, or worker
-// processes would silently drop it: this fails to compile until it is.
-static_assert(sizeof(client_metrics) == sizeof(metrics::traffic_meter) + sizeof(metrics::latency_histogram) +
-                                            3 * sizeof(std::vector<std::uint64_t>) +  // per-path latencies and events, counters
-                                            std::size(counter_fields) * sizeof(std::uint64_t) +
-                                            sizeof(metrics::traffic_cell),  // wasted_poll_traffic
-              "client_metrics changed: update counter_fields / the codec in asio_driver.cpp");
-
-json cell_to_json(const metrics::traffic_cell& c) {
-  return json::array({c.messages, c.payload_bytes, c.wire_bytes, c.packets});
-}
-
-metrics::traffic_cell cell_from_json(const json& j) {
-  return {j.at(0).get<std::uint64_t>(), j.at(1).get<std::uint64_t>(), j.at(2).get<std::uint64_t>(),
-          j.at(3).get<std::uint64_t>()};
-}
-
-json histogram_to_json(const metrics::latency_histogram& h) {
-  json buckets = json::array();
-  for (const auto& [index, n] : h.raw_buckets()) buckets.push_back({index, n});
-  return {{"buckets", std::move(buckets)}, {"sum", h.sum_ns()}, {"min", h.min().count()}, {"max", h.max().count()}};
-}
-
-metrics::latency_histogram histogram_from_json(const json& j) {
-  std::vector<std::pair<std::uint32_t, std::uint64_t>> buckets;
-  for (const auto& b : j.at("buckets")) buckets.emplace_back(b.at(0).get<std::uint32_t>(), b.at(1).get<std::uint64_t>());
-  return metrics::latency_histogram::from_raw(buckets, j.at("sum").get<double>(), j.at("min").get<std::int64_t>(),
-                                              j.at("max").get<std::int64_t>());
-}
-
-}  // namespace
-
-json client_metrics_to_json(const client_metrics& m) {
-  json traffic = json::array();
-  for (std::size_t k = 0; k < metrics::traffic_meter::max_kinds; ++k)
-    for (std::size_t d = 0; d < 2; ++d) {
-      const auto& c = m.traffic.cell(k, static_cast<metrics::direction>(d));
-      if (c == metrics::traffic_cell{}) continue;
-      traffic.push_back({k, d, cell_to_json(c)});
-    }
-  json by_path = json::array();
-  for (const auto& h : m.latency_by_path) by_path.push_back(histogram_to_json(h));
-  json counters = json::object();
-  for (const auto& f : counter_fields) counters[f.name] = m.*f.member;
-  counters["family"] = m.counters;
-  return {{"traffic", std::move(traffic)},
-          {"latency", histogram_to_json(m.latency)},
-          {"latency_by_path", std::move(by_path)},
-          {"events_by_path", m.events_by_path},
-          {"counters", std::move(counters)},
-          {"wasted_poll_traffic", cell_to_json(m.wasted_poll_traffic)}};
-}
-
-client_metrics client_metrics_from_json(const json& j) {
-  client_metrics m;
-  for (const auto& row : j.at("traffic")) {
-    const auto k = row.at(0).get<std::size_t>();
-    const auto d = row.at(1).get<std::size_t>();
-    if (k >= metrics::traffic_meter::max_kinds || d >= 2) throw std::out_of_range("client_metrics: bad traffic cell");
-    m.traffic.cell(k, static_cast<metrics::direction>(d)) = cell_from_json(row.at(2));
-  }
-  m.latency = histogram_from_json(j.at("latency"));
-  const auto& by_path = j.at("latency_by_path");
-  const auto& events = j.at("events_by_path");
-  if (by_path.size() != events.size()) throw std::out_of_range("client_metrics: wrong number of delivery paths");
-  m.fit(by_path.size(), 0);
-  for (std::size_t p = 0; p < by_path.size(); ++p) {
-    m.latency_by_path[p] = histogram_from_json(by_path[p]);
-    m.events_by_path[p] = events[p].get<std::uint64_t>();
-  }
-  const auto& counters = j.at("counters");
-  for (const auto& f : counter_fields) m.*f.member = counters.at(f.name).get<std::uint64_t>();
-  m.counters = counters.at("family").get<std::vector<std::uint64_t>>();
-  m.wasted_poll_traffic = cell_from_json(j.at("wasted_poll_traffic"));
-  return m;
-}
 
 // ==== the real driver ===========================================================================
 

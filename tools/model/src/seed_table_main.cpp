@@ -16,6 +16,7 @@
 
 #include "nudge/model/poll_sizes.hpp"
 #include "nudge/model/seed_model.hpp"
+#include "nudge/protocols/registrations.hpp"
 #include "nudge/sim/scenario.hpp"
 #include "nudge/sim/virtual_driver.hpp"
 
@@ -160,6 +161,7 @@ nlohmann::json run_one(const std::string& file, const std::vector<std::string>& 
 }  // namespace
 
 int main(int argc, char** argv) {
+  nudge::protocols::register_all();  // every protocol family, before any plan is read
   CLI::App app{"Runs scenario files in virtual time and prints the simulated unnecessary polling traffic beside the "
                "closed-form model (docs/seed-table.md).",
                "nudge-seed-table"};

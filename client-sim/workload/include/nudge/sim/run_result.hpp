@@ -135,6 +135,14 @@ struct run_result {
 /// under the names their family's vocabulary gives them, and a `vocabulary`
 /// block listing those names per family (what nudge-report reads).
 nlohmann::json to_json(const run_result& r);
+/// Exact form of one group's counters (raw histogram buckets, sum, min, max;
+/// every traffic cell and counter by index), so the real driver's worker
+/// processes can send theirs to the parent, which merges them with += as if
+/// the clients had run in one process. Not a report format: see to_json above.
+nlohmann::json client_metrics_to_json(const client::client_metrics& m);
+/// Throws nlohmann::json::exception or std::out_of_range on malformed input.
+client::client_metrics client_metrics_from_json(const nlohmann::json& j);
+
 /// Human-readable table: one block per mode, then totals.
 void print_table(std::ostream& out, const run_result& r);
 
