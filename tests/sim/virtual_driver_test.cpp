@@ -144,3 +144,65 @@ TEST(virtual_driver, generates_exactly_the_event_schedule) {
   EXPECT_EQ(generated, scheduled);
   EXPECT_GT(scheduled, p.clients * 10);  // ~40 per client in the two business hours
 }
+
+TEST(virtual_driver, result_json_names_counters_kinds_and_paths_from_the_vocabulary) {
+  const auto r = run_virtual(mixed(60));
+  const auto j = to_json(r);
+  const auto* family = protocol_family("emsmdb");
+  ASSERT_NE(family, nullptr);
+  const auto& words = j.at("vocabulary").at("emsmdb");
+  ASSERT_EQ(words.at("counters").size(), family->words.counters.size());
+  ASSERT_EQ(words.at("kinds").size(), family->words.kinds.size());
+  const auto total = r.total();
+  for (std::size_t c = 0; c < family->words.counters.size(); ++c) {
+    const auto& name = family->words.counters[c].name;
+    EXPECT_EQ(words.at("counters")[c], name);
+    EXPECT_EQ(j.at("total").at(name).get<std::uint64_t>(), total.counter(c)) << name;
+  }
+  for (std::size_t k = 0; k < family->words.kinds.size(); ++k) {
+    const auto& name = family->words.kinds[k].name;
+    EXPECT_EQ(words.at("kinds")[k], name);
+    const auto cell = total.traffic.cell(k, metrics::direction::to_server);
+    const auto& by_kind = j.at("total").at("traffic").at("by_kind");
+    if (cell.messages + cell.packets == 0) continue;  // kinds without traffic are left out
+    EXPECT_EQ(by_kind.at(name).at("to_server").at("wire_bytes").get<std::uint64_t>(), cell.wire_bytes) << name;
+  }
+  for (std::size_t p = 0; p < family->words.paths.size(); ++p)
+    EXPECT_EQ(j.at("total").at("events").at("by_path").at(family->words.paths[p].name).get<std::uint64_t>(),
+              total.events_on(p));
+  EXPECT_EQ(j.at("total").at("events").at("fetched").get<std::uint64_t>(),
+            total.counter(protocol::emsmdb::counter::events_fetched));
+}
+
+TEST(virtual_driver, client_groups_are_the_results_mode_blocks_in_plan_order) {
+  auto p = mixed(50);
+  p.mix = {{"emsmdb", "async", 3}, {"emsmdb", "push", 2}};
+  const auto r = run_virtual(p);
+  ASSERT_EQ(r.modes.size(), 2u);
+  EXPECT_EQ(r.modes[0].mode, client_mode::async);
+  EXPECT_EQ(r.modes[0].clients, 30u);
+  EXPECT_EQ(r.modes[1].mode, client_mode::push);
+  EXPECT_EQ(r.modes[1].clients, 20u);
+  EXPECT_EQ(r.of(client_mode::poll), nullptr);
+  EXPECT_EQ(r.modes[0].metrics.counter(protocol::emsmdb::counter::polls), 0u);
+  EXPECT_GT(r.modes[0].metrics.counter(protocol::emsmdb::counter::async_waits), 0u);
+  const auto j = to_json(r);
+  EXPECT_EQ(j.at("modes").size(), 2u);
+  EXPECT_EQ(j.at("modes").at("push").at("clients"), 20u);
+  EXPECT_EQ(j.at("plan").at("client_groups")[0].at("mode"), "async");
+  EXPECT_EQ(j.at("plan").at("mix"), (nlohmann::json{{"async", 3.0}, {"push", 2.0}}));
+  for (const auto& interval : j.at("timeline").at("intervals")) {
+    EXPECT_TRUE(interval.at("wire_bytes").contains("async"));
+    EXPECT_FALSE(interval.at("wire_bytes").contains("poll"));
+  }
+}
+
+TEST(virtual_driver, a_plan_naming_an_unknown_protocol_or_mode_is_invalid) {
+  auto p = mixed(10);
+  p.mix = {{"emsmdb", "carrier-pigeon", 1}};
+  EXPECT_NE(p.validate().find("no mode"), std::string::npos) << p.validate();
+  p.mix = {{"imap", "idle", 1}};
+  EXPECT_NE(p.validate().find("unknown protocol"), std::string::npos) << p.validate();
+  p.mix = {{"emsmdb", "push", 1}, {"emsmdb", "push", 2}};
+  EXPECT_NE(p.validate().find("both emsmdb push"), std::string::npos) << p.validate();
+}
