@@ -68,7 +68,7 @@ void hold_priority_queue(benchmark::State& st) {
 void simulated_day(benchmark::State& st) {
   sim::run_plan p;
   p.clients = static_cast<std::size_t>(st.range(0));
-  p.mix = {st.range(1) == 0 ? 1.0 : 0.0, st.range(1) == 1 ? 1.0 : 0.0, 0.0};
+  p.mix = nudge::sim::emsmdb_mix(st.range(1) == 0 ? 1.0 : 0.0, st.range(1) == 1 ? 1.0 : 0.0, 0.0);
   p.poll_interval = 60s;
   p.events_per_client_hour = 50.0 / 8.0;
   p.length = 8h;
@@ -78,7 +78,7 @@ void simulated_day(benchmark::State& st) {
   for (auto _ : st) {
     auto r = sim::run_virtual(p);
     events += r.simulated_events;
-    if (r.total().events_fetched == 0) st.SkipWithError("nothing was fetched");
+    if (r.total().counter(protocol::emsmdb::counter::events_fetched) == 0) st.SkipWithError("nothing was fetched");
   }
   st.counters["sim_events_per_s"] = benchmark::Counter(static_cast<double>(events), benchmark::Counter::kIsRate);
   st.counters["sim_events"] = static_cast<double>(events) / static_cast<double>(st.iterations());

@@ -71,9 +71,9 @@ TEST(client_sim_cli, every_flag_lands_in_the_plan_or_the_options) {
   const auto& o = r.options;
   const auto& p = o.plan;
   EXPECT_EQ(p.clients, 10000u);
-  EXPECT_DOUBLE_EQ(p.mix[0], 0.3);
-  EXPECT_DOUBLE_EQ(p.mix[1], 0.4);
-  EXPECT_DOUBLE_EQ(p.mix[2], 0.3);
+  EXPECT_DOUBLE_EQ(p.mix[0].share, 0.3);
+  EXPECT_DOUBLE_EQ(p.mix[1].share, 0.4);
+  EXPECT_DOUBLE_EQ(p.mix[2].share, 0.3);
   EXPECT_EQ(p.poll_interval, 5s);
   EXPECT_TRUE(p.poll_jitter);
   EXPECT_DOUBLE_EQ(p.events_per_client_hour, 60);

@@ -37,7 +37,7 @@ constexpr unsigned long severity_error = 0x00800000ul;
 run_plan mixed_plan(std::size_t clients, duration length) {
   run_plan p;
   p.clients = clients;
-  p.mix = {1, 1, 1};
+  p.mix = nudge::sim::emsmdb_mix(1, 1, 1);
   p.poll_interval = 5s;
   p.events_per_client_hour = 60;  // about one per client-minute
   p.length = length;
@@ -198,7 +198,7 @@ TEST_F(VirtualCapture, MixedRunOpensCleanlyAndItsBytesAreTheRunsWireBytes) {
     // Every message the clients counted (beyond TCP's own) is one DCE/RPC PDU or one datagram.
     const auto& t = c.result.modes[m].metrics.traffic;
     std::uint64_t control = 0;
-    for (auto k : {metrics::message_kind::tcp_setup, metrics::message_kind::tcp_ack})
+    for (auto k : {protocol::emsmdb::message_kind::tcp_setup, protocol::emsmdb::message_kind::tcp_ack})
       for (auto d : {metrics::direction::to_server, metrics::direction::to_client}) control += t.cell(k, d).messages;
     EXPECT_EQ(pdus[m] + datagrams[m], total.messages - control);
     EXPECT_GT(total.packets, 0u);
@@ -358,7 +358,7 @@ TEST_F(VirtualCapture, FirstClientsAndSamplesCaptureWholeClientsCleanly) {
 
 TEST_F(VirtualCapture, PushBehindNatShowsPrivateAddressesAndMatchesTheCounts) {
   run_plan plan = mixed_plan(12, 90s);
-  plan.mix = {0, 1, 0};
+  plan.mix = nudge::sim::emsmdb_mix(0, 1, 0);
   plan.nat_mix = {sim::nat_share{"port-restricted-cone", 1.0, duration::zero()}};
   plan.server.policy = notifier::callback_policy::verified;
   plan.send_cookie = true;
@@ -380,8 +380,8 @@ TEST_F(VirtualCapture, PushBehindNatShowsPrivateAddressesAndMatchesTheCounts) {
   const auto& push = c.result.modes[static_cast<std::size_t>(client_mode::push)].metrics;
   EXPECT_EQ(bytes, push.traffic.total().wire_bytes);
   EXPECT_EQ(rows.size(), push.traffic.total().packets);
-  EXPECT_EQ(cookies, push.traffic.cell(metrics::message_kind::keepalive, metrics::direction::to_server).messages);
-  EXPECT_EQ(pings, push.pings_received);
+  EXPECT_EQ(cookies, push.traffic.cell(protocol::emsmdb::message_kind::keepalive, metrics::direction::to_server).messages);
+  EXPECT_EQ(pings, push.counter(nudge::protocol::emsmdb::counter::pings_received));
   EXPECT_GT(cookies, plan.clients);  // the first cookie and keepalives
   EXPECT_GT(pings, 0u);              // the verified policy reaches clients behind the NAT
 }

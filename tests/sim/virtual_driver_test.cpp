@@ -14,7 +14,7 @@ namespace {
 run_plan mixed(std::size_t clients) {
   run_plan p;
   p.clients = clients;
-  p.mix = {0.3, 0.4, 0.3};
+  p.mix = nudge::sim::emsmdb_mix(0.3, 0.4, 0.3);
   p.poll_interval = 5s;
   p.events_per_client_hour = 60;
   p.length = 10min;
@@ -33,7 +33,7 @@ TEST(virtual_driver, every_event_is_fetched_in_every_mode) {
     EXPECT_GT(mr.events_generated, 100u) << client::to_string(m);
     EXPECT_EQ(mr.events_missed(), 0u) << client::to_string(m);
     EXPECT_EQ(mr.metrics.clients_failed, 0u);
-    EXPECT_EQ(mr.metrics.protocol_errors, 0u);
+    EXPECT_EQ(mr.metrics.counter(nudge::protocol::emsmdb::counter::protocol_errors), 0u);
   }
   EXPECT_EQ(of(r, client_mode::poll).clients, 90u);
   EXPECT_EQ(of(r, client_mode::push).clients, 120u);
@@ -49,13 +49,13 @@ TEST(virtual_driver, push_and_async_cost_less_than_polling) {
 
 TEST(virtual_driver, polling_median_latency_is_about_half_the_interval) {
   auto p = mixed(200);
-  p.mix = {1, 0, 0};
+  p.mix = nudge::sim::emsmdb_mix(1, 0, 0);
   auto r = run_virtual(p);
   const double median = to_seconds(of(r, client_mode::poll).metrics.latency.quantile(0.5));
   EXPECT_NEAR(median, 2.5, 0.25);
   // Push and async are signalled within a couple of link delays.
   auto q = mixed(200);
-  q.mix = {0, 1, 1};
+  q.mix = nudge::sim::emsmdb_mix(0, 1, 1);
   auto rq = run_virtual(q);
   EXPECT_LT(to_seconds(of(rq, client_mode::async).metrics.latency.quantile(0.99)), 0.05);
 }
@@ -76,26 +76,26 @@ TEST(virtual_driver, same_plan_and_seed_give_identical_results) {
 TEST(virtual_driver, idle_poll_costs_what_the_wire_model_says) {
   run_plan p;
   p.clients = 10;
-  p.mix = {1, 0, 0};
+  p.mix = nudge::sim::emsmdb_mix(1, 0, 0);
   p.poll_interval = 60s;
   p.events_per_client_hour = 0;
   p.length = 1h;
   p.drain = 0s;
   auto r = run_virtual(p);
   const auto& m = of(r, client_mode::poll).metrics;
-  EXPECT_EQ(m.polls, 10u * 59);  // polls at 60 s .. 3540 s; the one at 3600 s + link delay falls outside
-  const auto& up = m.traffic.cell(metrics::message_kind::poll, metrics::direction::to_server);
-  const auto& down = m.traffic.cell(metrics::message_kind::poll, metrics::direction::to_client);
-  EXPECT_EQ(up.payload_bytes, 84u * m.polls);
-  EXPECT_EQ(down.payload_bytes, 100u * m.polls);
+  EXPECT_EQ(m.counter(nudge::protocol::emsmdb::counter::polls), 10u * 59);  // polls at 60 s .. 3540 s; the one at 3600 s + link delay falls outside
+  const auto& up = m.traffic.cell(protocol::emsmdb::message_kind::poll, metrics::direction::to_server);
+  const auto& down = m.traffic.cell(protocol::emsmdb::message_kind::poll, metrics::direction::to_client);
+  EXPECT_EQ(up.payload_bytes, 84u * m.counter(nudge::protocol::emsmdb::counter::polls));
+  EXPECT_EQ(down.payload_bytes, 100u * m.counter(nudge::protocol::emsmdb::counter::polls));
   // 60 s apart, each response is acknowledged by a pure ACK (no data follows within 200 ms).
-  const auto& acks = m.traffic.cell(metrics::message_kind::tcp_ack, metrics::direction::to_server);
-  EXPECT_EQ(acks.packets, m.polls + 10);  // plus each connect response's ACK
+  const auto& acks = m.traffic.cell(protocol::emsmdb::message_kind::tcp_ack, metrics::direction::to_server);
+  EXPECT_EQ(acks.packets, m.counter(nudge::protocol::emsmdb::counter::polls) + 10);  // plus each connect response's ACK
 }
 
 TEST(virtual_driver, a_slow_access_link_delays_delivery_but_not_the_messages) {
   auto p = mixed(50);
-  p.mix = {0, 0, 1};  // async: latency is wait response + fetch round trip
+  p.mix = nudge::sim::emsmdb_mix(0, 0, 1);  // async: latency is wait response + fetch round trip
   auto fast = run_virtual(p);
   p.link.rate_bps = 8000;  // one byte per millisecond
   auto slow = run_virtual(p);
@@ -106,8 +106,8 @@ TEST(virtual_driver, a_slow_access_link_delays_delivery_but_not_the_messages) {
   EXPECT_EQ(f.metrics.traffic.total().messages, s.metrics.traffic.total().messages);
   EXPECT_EQ(f.metrics.traffic.total().payload_bytes, s.metrics.traffic.total().payload_bytes);
   // Responses now come later than the delayed-ACK time: more pure ACKs.
-  EXPECT_GT(s.metrics.traffic.cell(metrics::message_kind::tcp_ack, metrics::direction::to_client).packets,
-            f.metrics.traffic.cell(metrics::message_kind::tcp_ack, metrics::direction::to_client).packets);
+  EXPECT_GT(s.metrics.traffic.cell(protocol::emsmdb::message_kind::tcp_ack, metrics::direction::to_client).packets,
+            f.metrics.traffic.cell(protocol::emsmdb::message_kind::tcp_ack, metrics::direction::to_client).packets);
   // Wait response (72 wire bytes) + fetch request (124) + response with one NewMail (200): ~0.4 s at 8 kbit/s.
   EXPECT_LT(to_seconds(f.metrics.latency.quantile(0.5)), 0.01);
   EXPECT_GT(to_seconds(s.metrics.latency.quantile(0.5)), 0.35);
@@ -143,4 +143,66 @@ TEST(virtual_driver, generates_exactly_the_event_schedule) {
   for (const auto& m : r.modes) generated += m.events_generated;
   EXPECT_EQ(generated, scheduled);
   EXPECT_GT(scheduled, p.clients * 10);  // ~40 per client in the two business hours
+}
+
+TEST(virtual_driver, result_json_names_counters_kinds_and_paths_from_the_vocabulary) {
+  const auto r = run_virtual(mixed(60));
+  const auto j = to_json(r);
+  const auto* family = protocol_family("emsmdb");
+  ASSERT_NE(family, nullptr);
+  const auto& words = j.at("vocabulary").at("emsmdb");
+  ASSERT_EQ(words.at("counters").size(), family->words.counters.size());
+  ASSERT_EQ(words.at("kinds").size(), family->words.kinds.size());
+  const auto total = r.total();
+  for (std::size_t c = 0; c < family->words.counters.size(); ++c) {
+    const auto& name = family->words.counters[c].name;
+    EXPECT_EQ(words.at("counters")[c], name);
+    EXPECT_EQ(j.at("total").at(name).get<std::uint64_t>(), total.counter(c)) << name;
+  }
+  for (std::size_t k = 0; k < family->words.kinds.size(); ++k) {
+    const auto& name = family->words.kinds[k].name;
+    EXPECT_EQ(words.at("kinds")[k], name);
+    const auto cell = total.traffic.cell(k, metrics::direction::to_server);
+    const auto& by_kind = j.at("total").at("traffic").at("by_kind");
+    if (cell.messages + cell.packets == 0) continue;  // kinds without traffic are left out
+    EXPECT_EQ(by_kind.at(name).at("to_server").at("wire_bytes").get<std::uint64_t>(), cell.wire_bytes) << name;
+  }
+  for (std::size_t p = 0; p < family->words.paths.size(); ++p)
+    EXPECT_EQ(j.at("total").at("events").at("by_path").at(family->words.paths[p].name).get<std::uint64_t>(),
+              total.events_on(p));
+  EXPECT_EQ(j.at("total").at("events").at("fetched").get<std::uint64_t>(),
+            total.counter(protocol::emsmdb::counter::events_fetched));
+}
+
+TEST(virtual_driver, client_groups_are_the_results_mode_blocks_in_plan_order) {
+  auto p = mixed(50);
+  p.mix = {{"emsmdb", "async", 3}, {"emsmdb", "push", 2}};
+  const auto r = run_virtual(p);
+  ASSERT_EQ(r.modes.size(), 2u);
+  EXPECT_EQ(r.modes[0].mode, client_mode::async);
+  EXPECT_EQ(r.modes[0].clients, 30u);
+  EXPECT_EQ(r.modes[1].mode, client_mode::push);
+  EXPECT_EQ(r.modes[1].clients, 20u);
+  EXPECT_EQ(r.of(client_mode::poll), nullptr);
+  EXPECT_EQ(r.modes[0].metrics.counter(protocol::emsmdb::counter::polls), 0u);
+  EXPECT_GT(r.modes[0].metrics.counter(protocol::emsmdb::counter::async_waits), 0u);
+  const auto j = to_json(r);
+  EXPECT_EQ(j.at("modes").size(), 2u);
+  EXPECT_EQ(j.at("modes").at("push").at("clients"), 20u);
+  EXPECT_EQ(j.at("plan").at("client_groups")[0].at("mode"), "async");
+  EXPECT_EQ(j.at("plan").at("mix"), (nlohmann::json{{"async", 3.0}, {"push", 2.0}}));
+  for (const auto& interval : j.at("timeline").at("intervals")) {
+    EXPECT_TRUE(interval.at("wire_bytes").contains("async"));
+    EXPECT_FALSE(interval.at("wire_bytes").contains("poll"));
+  }
+}
+
+TEST(virtual_driver, a_plan_naming_an_unknown_protocol_or_mode_is_invalid) {
+  auto p = mixed(10);
+  p.mix = {{"emsmdb", "carrier-pigeon", 1}};
+  EXPECT_NE(p.validate().find("no mode"), std::string::npos) << p.validate();
+  p.mix = {{"imap", "idle", 1}};
+  EXPECT_NE(p.validate().find("unknown protocol"), std::string::npos) << p.validate();
+  p.mix = {{"emsmdb", "push", 1}, {"emsmdb", "push", 2}};
+  EXPECT_NE(p.validate().find("both emsmdb push"), std::string::npos) << p.validate();
 }

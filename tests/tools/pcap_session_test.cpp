@@ -14,7 +14,7 @@ namespace nudge::pcap_tool::test {
 namespace {
 
 using metrics::direction;
-using metrics::message_kind;
+using protocol::emsmdb::message_kind;
 using pcap_test::iface;
 using pcap_test::pdu_record;
 using pcap_test::shared_capture;
@@ -73,7 +73,7 @@ TEST_F(SessionCapture, PerKindCountsEqualThePdusTheSessionProduced) {
     const auto [k, d] = key;
     traffic_cell got = both(k, d);
     if (k == message_kind::poll) got += both(message_kind::fetch, d);
-    EXPECT_EQ(got, want) << metrics::to_string(k) << (d == up ? " to_server" : " to_client");
+    EXPECT_EQ(got, want) << protocol::emsmdb::to_string(k) << (d == up ? " to_server" : " to_client");
   }
   for (direction d : {up, down}) {
     EXPECT_EQ(a_.total.traffic.other[static_cast<std::size_t>(d)], traffic_cell{});
@@ -183,12 +183,12 @@ TEST(ManyClientCapture, AnalyserCountsEqualTheVirtualRunThatWroteIt) {
     SCOPED_TRACE(std::string(to_string(static_cast<client_mode>(m))));
     ASSERT_GT(want.clients, 0u) << "the plan's mix has every mode";
     EXPECT_EQ(got.clients, want.clients);
-    EXPECT_EQ(got.polls, want.metrics.polls);
-    EXPECT_EQ(got.fetches, want.metrics.fetches);
-    EXPECT_EQ(got.events, want.metrics.events_fetched);
-    EXPECT_EQ(got.pings_matched, want.metrics.pings_matched);
-    EXPECT_EQ(got.async_waits, want.metrics.async_waits);
-    EXPECT_EQ(got.async_notified, want.metrics.async_notified);
+    EXPECT_EQ(got.polls, want.metrics.counter(protocol::emsmdb::counter::polls));
+    EXPECT_EQ(got.fetches, want.metrics.counter(protocol::emsmdb::counter::fetches));
+    EXPECT_EQ(got.events, want.metrics.events_fetched());
+    EXPECT_EQ(got.pings_matched, want.metrics.counter(protocol::emsmdb::counter::pings_matched));
+    EXPECT_EQ(got.async_waits, want.metrics.counter(protocol::emsmdb::counter::async_waits));
+    EXPECT_EQ(got.async_notified, want.metrics.counter(protocol::emsmdb::counter::async_notified));
     EXPECT_EQ(got.traffic.total(), want.metrics.traffic.total());
   }
   EXPECT_GT(a.total.fetches, 0u);

@@ -44,7 +44,7 @@ std::unique_ptr<virtual_capture> capture_run(std::size_t clients, duration lengt
   c->path = pcap_test::temp_pcap(stem);
   sim::run_plan& p = c->plan;
   p.clients = clients;
-  p.mix = {1, 1, 1};
+  p.mix = nudge::sim::emsmdb_mix(1, 1, 1);
   p.poll_interval = 5s;
   p.events_per_client_hour = 60;  // about one per client-minute
   p.length = length;

@@ -140,9 +140,9 @@ udp_timeout = "60s"
   EXPECT_EQ(p.length, 2h);
   EXPECT_EQ(p.ramp_up, 30s);
   EXPECT_EQ(p.drain, 90s);
-  EXPECT_EQ(p.mix[0], 0.0);  // a [mix] table lists the modes in use
-  EXPECT_EQ(p.mix[1], 3.0);
-  EXPECT_EQ(p.mix[2], 1.0);
+  EXPECT_EQ(p.mix[0].share, 0.0);  // a [mix] table lists the modes in use
+  EXPECT_EQ(p.mix[1].share, 3.0);
+  EXPECT_EQ(p.mix[2].share, 1.0);
   EXPECT_EQ(p.poll_interval, 30s);
   EXPECT_TRUE(p.poll_jitter);
   EXPECT_EQ(p.context_size, 12u);
@@ -364,7 +364,7 @@ TEST(scenario_overrides, errors_name_the_key_and_leave_the_plan_alone) {
   EXPECT_EQ(to_toml(p), before);
   // Several at once: validated at the end, all or nothing.
   EXPECT_FALSE(apply_overrides(p, {"mix.poll=0", "mix.push=1"}));
-  EXPECT_EQ(p.mix[1], 1.0);
+  EXPECT_EQ(p.mix[1].share, 1.0);
   const std::string now = to_toml(p);
   EXPECT_TRUE(apply_overrides(p, {"run.clients=7", "run.seed=x"}));
   EXPECT_EQ(to_toml(p), now);
@@ -437,7 +437,7 @@ TEST(scenario, the_seed_article_scenario_says_what_the_article_says) {
   EXPECT_EQ(p.poll_interval, 60s);
   EXPECT_EQ(p.length, 8h);
   EXPECT_EQ(p.wire.abstract_message_bytes, 100u);
-  EXPECT_EQ(p.mix, (std::array<double, 3>{1, 0, 0}));
+  EXPECT_EQ(p.mix, nudge::sim::emsmdb_mix(1, 0, 0));
   EXPECT_EQ(p.event_process.kind, event_process_kind::poisson);
 }
 
@@ -591,4 +591,64 @@ TEST(scenario_overrides, file_keys_and_set_lists_mix_in_any_split_and_order) {
   run_plan p = plan_of("events.process = \"mmpp\"\nevents.per_client_day = 80\n");
   ASSERT_FALSE(apply_overrides(p, {"events.business_hours.end=19:00", "events.business_hours.start=07:00"}));
   EXPECT_DOUBLE_EQ(p.events_per_client_hour, 80.0 / 12.0);
+}
+
+TEST(scenario_clients, client_groups_are_read_in_order) {
+  const auto p = plan_of(R"(
+[[clients]]
+protocol = "emsmdb"
+mode = "push"
+share = 0.4
+
+[[clients]]
+mode = "async"
+share = 0.6
+)");
+  ASSERT_EQ(p.mix.size(), 2u);
+  EXPECT_EQ(p.mix[0], (client_group{"emsmdb", "push", 0.4}));
+  EXPECT_EQ(p.mix[1], (client_group{"emsmdb", "async", 0.6}));  // protocol defaults to emsmdb
+  const auto modes = p.assign_modes();
+  EXPECT_EQ(std::count(modes.begin(), modes.end(), client::client_mode::poll), 0);
+  EXPECT_EQ(std::count(modes.begin(), modes.end(), client::client_mode::push), 40);  // of run_plan's 100 clients
+}
+
+TEST(scenario_clients, the_legacy_mix_is_the_three_emsmdb_groups) {
+  const auto legacy = plan_of("[mix]\npoll = 0.6\npush = 0.4\n");
+  EXPECT_EQ(legacy.mix, emsmdb_mix(0.6, 0.4, 0));
+  const auto groups = plan_of(R"(
+[[clients]]
+mode = "poll"
+share = 0.6
+[[clients]]
+mode = "push"
+share = 0.4
+[[clients]]
+mode = "async"
+share = 0
+)");
+  EXPECT_EQ(groups.mix, legacy.mix);
+  EXPECT_EQ(groups.assign_modes(), legacy.assign_modes());
+  EXPECT_EQ(to_toml(groups), to_toml(legacy));  // written back as [mix]
+}
+
+TEST(scenario_clients, bad_groups_name_the_entry) {
+  EXPECT_EQ(error_of("[[clients]]\nprotocol = \"imap\"\nmode = \"idle\"\n").key, "clients[0].protocol");
+  EXPECT_EQ(error_of("[[clients]]\nmode = \"push\"\nshare = -1\n").key, "clients[0].share");
+  EXPECT_EQ(error_of("[[clients]]\nmode = \"push\"\ncolour = 1\n").key, "clients[0].colour");
+  EXPECT_EQ(error_of("[[clients]]\nshare = 1\n").key, "clients[0]");
+  const auto unknown_mode = error_of("[[clients]]\nmode = \"carrier-pigeon\"\n");
+  EXPECT_EQ(unknown_mode.key, "clients");
+  EXPECT_NE(unknown_mode.message.find("no mode \"carrier-pigeon\""), std::string::npos) << unknown_mode.message;
+  EXPECT_NE(error_of("[[clients]]\nmode = \"push\"\n[[clients]]\nmode = \"push\"\n").message.find("both emsmdb push"),
+            std::string::npos);
+  EXPECT_EQ(error_of("[mix]\npoll = 1\n[[clients]]\nmode = \"push\"\n").key, "clients");
+}
+
+TEST(scenario_clients, written_back_as_clients_entries) {
+  auto p = plan_of("[[clients]]\nmode = \"async\"\nshare = 2\n[[clients]]\nmode = \"poll\"\nshare = 1\n");
+  const std::string text = to_toml(p);
+  EXPECT_NE(text.find("[[clients]]"), std::string::npos) << text;
+  EXPECT_EQ(text.find("[mix]"), std::string::npos) << text;
+  const auto again = plan_of(text);
+  EXPECT_EQ(again.mix, p.mix);
 }

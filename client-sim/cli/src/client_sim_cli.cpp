@@ -350,8 +350,11 @@ parse_outcome parse_client_sim_options(int argc, const char* const* argv) {
   }
 
   o.clock = clock == "virtual" ? clock_kind::virtual_time : clock_kind::real;
-  if (o_mix->count() || scenario_path.empty())
-    if (auto e = parse_mix(mix, p.mix); !e.empty()) return usage(e);
+  if (o_mix->count() || scenario_path.empty()) {
+    std::array<double, client::client_mode_count> shares{};
+    if (auto e = parse_mix(mix, shares); !e.empty()) return usage(e);
+    p.mix = emsmdb_mix(shares[0], shares[1], shares[2]);
+  }
   p.poll_interval = seconds(poll_interval);
   p.ramp_up = seconds(ramp_up);
   p.length = seconds(length);
@@ -469,7 +472,7 @@ class progress_line {
     for (const auto& m : so_far.modes) generated += m.events_generated;
     show(fmt::format("[virtual {:.0f} s of {:.0f}] up {}/{} ({} failed)  events {}  fetched {}",
                      to_seconds(now.time_since_epoch()), to_seconds(so_far.plan.length + so_far.plan.drain),
-                     t.clients_ready, so_far.plan.clients, t.clients_failed, generated, t.events_fetched));
+                     t.clients_ready, so_far.plan.clients, t.clients_failed, generated, t.counter(protocol::emsmdb::counter::events_fetched)));
   }
 
   void message(std::string_view line) {

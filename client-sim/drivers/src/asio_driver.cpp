@@ -27,6 +27,7 @@
 #include <istream>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <queue>
 #include <stdexcept>
@@ -39,7 +40,7 @@
 #include "nudge/engine/session.hpp"
 #include "nudge/live/asio_bridge.hpp"
 #include "nudge/protocol/random.hpp"
-#include "nudge/sim/asio_codec.hpp"
+#include "nudge/sim/run_result.hpp"
 #include "nudge/sim/event_schedule.hpp"
 #include "tcp_wire.hpp"
 
@@ -58,109 +59,6 @@ using protocol::ip_endpoint;
 
 template <typename T>
 using mode_array = std::array<T, client::client_mode_count>;
-
-// ==== exact client_metrics codec ===============================================================
-
-namespace {
-
-struct counter_field {
-  const char* name;
-  std::uint64_t client_metrics::*member;
-};
-constexpr counter_field counter_fields[] = {
-    {"clients_started", &client_metrics::clients_started},
-    {"clients_ready", &client_metrics::clients_ready},
-    {"clients_failed", &client_metrics::clients_failed},
-    {"polls", &client_metrics::polls},
-    {"wasted_polls", &client_metrics::wasted_polls},
-    {"fetches", &client_metrics::fetches},
-    {"wasted_fetches", &client_metrics::wasted_fetches},
-    {"events_fetched", &client_metrics::events_fetched},
-    {"pings_received", &client_metrics::pings_received},
-    {"pings_matched", &client_metrics::pings_matched},
-    {"datagrams_ignored", &client_metrics::datagrams_ignored},
-    {"pending_seen", &client_metrics::pending_seen},
-    {"async_waits", &client_metrics::async_waits},
-    {"async_notified", &client_metrics::async_notified},
-    {"async_timeouts", &client_metrics::async_timeouts},
-    {"fallbacks_to_polling", &client_metrics::fallbacks_to_polling},
-    {"protocol_errors", &client_metrics::protocol_errors},
-};
-// A new field in client_metrics must be added to this codec, or worker
-// processes would silently drop it: this fails to compile until it is.
-static_assert(sizeof(client_metrics) == sizeof(metrics::traffic_meter) +
-                                            (1 + client::delivery_path_count) * sizeof(metrics::latency_histogram) +
-                                            client::delivery_path_count * sizeof(std::uint64_t) +
-                                            std::size(counter_fields) * sizeof(std::uint64_t) +
-                                            sizeof(metrics::traffic_cell),  // wasted_poll_traffic
-              "client_metrics changed: update counter_fields / the codec in asio_driver.cpp");
-
-json cell_to_json(const metrics::traffic_cell& c) {
-  return json::array({c.messages, c.payload_bytes, c.wire_bytes, c.packets});
-}
-
-metrics::traffic_cell cell_from_json(const json& j) {
-  return {j.at(0).get<std::uint64_t>(), j.at(1).get<std::uint64_t>(), j.at(2).get<std::uint64_t>(),
-          j.at(3).get<std::uint64_t>()};
-}
-
-json histogram_to_json(const metrics::latency_histogram& h) {
-  json buckets = json::array();
-  for (const auto& [index, n] : h.raw_buckets()) buckets.push_back({index, n});
-  return {{"buckets", std::move(buckets)}, {"sum", h.sum_ns()}, {"min", h.min().count()}, {"max", h.max().count()}};
-}
-
-metrics::latency_histogram histogram_from_json(const json& j) {
-  std::vector<std::pair<std::uint32_t, std::uint64_t>> buckets;
-  for (const auto& b : j.at("buckets")) buckets.emplace_back(b.at(0).get<std::uint32_t>(), b.at(1).get<std::uint64_t>());
-  return metrics::latency_histogram::from_raw(buckets, j.at("sum").get<double>(), j.at("min").get<std::int64_t>(),
-                                              j.at("max").get<std::int64_t>());
-}
-
-}  // namespace
-
-json client_metrics_to_json(const client_metrics& m) {
-  json traffic = json::array();
-  for (std::size_t k = 0; k < metrics::message_kind_count; ++k)
-    for (std::size_t d = 0; d < 2; ++d) {
-      const auto& c = m.traffic.cell(static_cast<metrics::message_kind>(k), static_cast<metrics::direction>(d));
-      if (c == metrics::traffic_cell{}) continue;
-      traffic.push_back({k, d, cell_to_json(c)});
-    }
-  json by_path = json::array();
-  for (const auto& h : m.latency_by_path) by_path.push_back(histogram_to_json(h));
-  json counters = json::object();
-  for (const auto& f : counter_fields) counters[f.name] = m.*f.member;
-  return {{"traffic", std::move(traffic)},
-          {"latency", histogram_to_json(m.latency)},
-          {"latency_by_path", std::move(by_path)},
-          {"events_by_path", m.events_by_path},
-          {"counters", std::move(counters)},
-          {"wasted_poll_traffic", cell_to_json(m.wasted_poll_traffic)}};
-}
-
-client_metrics client_metrics_from_json(const json& j) {
-  client_metrics m;
-  for (const auto& row : j.at("traffic")) {
-    const auto k = row.at(0).get<std::size_t>();
-    const auto d = row.at(1).get<std::size_t>();
-    if (k >= metrics::message_kind_count || d >= 2) throw std::out_of_range("client_metrics: bad traffic cell");
-    m.traffic.cell(static_cast<metrics::message_kind>(k), static_cast<metrics::direction>(d)) = cell_from_json(row.at(2));
-  }
-  m.latency = histogram_from_json(j.at("latency"));
-  const auto& by_path = j.at("latency_by_path");
-  const auto& events = j.at("events_by_path");
-  if (by_path.size() != client::delivery_path_count || events.size() != client::delivery_path_count)
-    throw std::out_of_range("client_metrics: wrong number of delivery paths");
-  for (std::size_t p = 0; p < client::delivery_path_count; ++p) {
-    m.latency_by_path[p] = histogram_from_json(by_path[p]);
-    m.events_by_path[p] = events[p].get<std::uint64_t>();
-  }
-  const auto& counters = j.at("counters");
-  for (const auto& f : counter_fields) m.*f.member = counters.at(f.name).get<std::uint64_t>();
-  m.wasted_poll_traffic = cell_from_json(j.at("wasted_poll_traffic"));
-  return m;
-}
 
 // ==== the real driver ===========================================================================
 
@@ -495,9 +393,9 @@ class worker {
     progress_.started.store(t.clients_started, std::memory_order_relaxed);
     progress_.ready.store(t.clients_ready, std::memory_order_relaxed);
     progress_.failed.store(t.clients_failed, std::memory_order_relaxed);
-    progress_.fetched.store(t.events_fetched, std::memory_order_relaxed);
-    progress_.polls.store(t.polls, std::memory_order_relaxed);
-    progress_.fetches.store(t.fetches, std::memory_order_relaxed);
+    progress_.fetched.store(t.counter(protocol::emsmdb::counter::events_fetched), std::memory_order_relaxed);
+    progress_.polls.store(t.counter(protocol::emsmdb::counter::polls), std::memory_order_relaxed);
+    progress_.fetches.store(t.counter(protocol::emsmdb::counter::fetches), std::memory_order_relaxed);
     progress_.wire.store(t.traffic.total().wire_bytes, std::memory_order_relaxed);
   }
 
@@ -1199,12 +1097,15 @@ run_result run_real(const run_plan& plan, const real_options& opts) {
   r.clock = "real";
   r.plan = plan;
   r.measured = plan.length;
-  for (std::size_t k = 0; k < client::client_mode_count; ++k) {
-    r.modes[k].mode = static_cast<client_mode>(k);
-    r.modes[k].clients = s.clients[k];
-    r.modes[k].metrics = std::move(s.metrics[k]);
-    r.modes[k].measured = s.measured[k];
-    r.modes[k].events_generated = s.generated[k];
+  r.modes.resize(plan.mix.size());
+  for (std::size_t g = 0; g < plan.mix.size(); ++g) {
+    const auto k = static_cast<std::size_t>(plan.group_mode(g));
+    r.modes[g].protocol = plan.mix[g].protocol;
+    r.modes[g].mode = plan.group_mode(g);
+    r.modes[g].clients = s.clients[k];
+    r.modes[g].metrics = std::move(s.metrics[k]);
+    r.modes[g].measured = s.measured[k];
+    r.modes[g].events_generated = s.generated[k];
   }
   r.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   return r;

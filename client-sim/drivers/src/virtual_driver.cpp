@@ -302,13 +302,17 @@ class world {
   void sample(time_point now) {
     run_result::timeline_sample s;
     s.at = now - time_point{};
+    s.wire_bytes.assign(plan_.mix.size(), 0);
+    s.packets.assign(plan_.mix.size(), 0);
     for (std::size_t cell = 0; cell < metrics_.size(); ++cell) {
+      const auto group = plan_.group_of(static_cast<client_mode>(cell / group_count_));
+      if (!group) continue;  // no clients in a mode the plan has no group for
       const auto& t = metrics_[cell].traffic;
-      auto acks = t.cell(metrics::message_kind::tcp_ack, metrics::direction::to_server);
-      acks += t.cell(metrics::message_kind::tcp_ack, metrics::direction::to_client);
+      auto acks = t.cell(protocol::emsmdb::message_kind::tcp_ack, metrics::direction::to_server);
+      acks += t.cell(protocol::emsmdb::message_kind::tcp_ack, metrics::direction::to_client);
       const auto all = t.total();
-      s.wire_bytes[cell / group_count_] += all.wire_bytes - acks.wire_bytes;
-      s.packets[cell / group_count_] += all.packets - acks.packets;
+      s.wire_bytes[*group] += all.wire_bytes - acks.wire_bytes;
+      s.packets[*group] += all.packets - acks.packets;
     }
     if (!timeline_.empty() && timeline_.back().at == s.at) timeline_.back() = s;
     else timeline_.push_back(s);
@@ -341,16 +345,19 @@ class world {
     r.clock = "virtual";
     r.plan = plan_;
     r.measured = plan_.length;
-    for (std::size_t k = 0; k < client::client_mode_count; ++k) {
-      r.modes[k].mode = static_cast<client_mode>(k);
+    r.modes.resize(plan_.mix.size());
+    for (std::size_t m = 0; m < plan_.mix.size(); ++m) {
+      const auto k = static_cast<std::size_t>(plan_.group_mode(m));
+      r.modes[m].protocol = plan_.mix[m].protocol;
+      r.modes[m].mode = plan_.group_mode(m);
       for (std::size_t g = 0; g < group_count_; ++g) {
         const std::size_t cell = k * group_count_ + g;
-        r.modes[k].clients += group_clients_[cell];
-        r.modes[k].metrics += metrics_[cell];
-        r.modes[k].events_generated += group_generated_[cell];
+        r.modes[m].clients += group_clients_[cell];
+        r.modes[m].metrics += metrics_[cell];
+        r.modes[m].events_generated += group_generated_[cell];
         if (!plan_.nat_mix.empty())
-          r.groups.push_back({static_cast<client_mode>(k), plan_.nat_label(g), group_clients_[cell], metrics_[cell],
-                              group_generated_[cell]});
+          r.groups.push_back({plan_.mix[m].protocol, plan_.group_mode(m), plan_.nat_label(g), group_clients_[cell],
+                              metrics_[cell], group_generated_[cell]});
       }
     }
     r.server = server_->core().stats();

@@ -5,7 +5,9 @@
 #include <cstdio>
 #include <numeric>
 
+#include "nudge/engine/registry.hpp"
 #include "nudge/netsim/nat.hpp"
+#include "nudge/protocols/registrations.hpp"
 #include "nudge/protocol/random.hpp"
 
 namespace nudge::sim {
@@ -46,11 +48,37 @@ std::string nat_share::label() const {
   return preset + "/" + std::to_string(std::chrono::duration_cast<std::chrono::seconds>(udp_timeout).count()) + "s";
 }
 
+const engine::family* protocol_family(std::string_view name) {
+  protocols::register_all();  // idempotent; programs call it first thing too
+  return engine::registry::instance().find(name);
+}
+
+std::vector<client_group> emsmdb_mix(double poll, double push, double async) {
+  return {{"emsmdb", "poll", poll}, {"emsmdb", "push", push}, {"emsmdb", "async", async}};
+}
+
+std::vector<std::size_t> run_plan::assign_groups() const {
+  std::vector<double> shares;
+  for (const auto& g : mix) shares.push_back(g.share);
+  return apportion(clients, shares, seed ^ 0x6D6F646573ull);
+}
+
 std::vector<client_mode> run_plan::assign_modes() const {
-  auto groups = apportion(clients, std::vector<double>(mix.begin(), mix.end()), seed ^ 0x6D6F646573ull);
+  const auto groups = assign_groups();
   std::vector<client_mode> modes(groups.size());
-  for (std::size_t i = 0; i < groups.size(); ++i) modes[i] = static_cast<client_mode>(groups[i]);
+  for (std::size_t i = 0; i < groups.size(); ++i) modes[i] = group_mode(groups[i]);
   return modes;
+}
+
+client_mode run_plan::group_mode(std::size_t g) const {
+  // validate() admits only EMSMDB groups with a known mode.
+  return client::parse_client_mode(mix.at(g).mode).value_or(client_mode::poll);
+}
+
+std::optional<std::size_t> run_plan::group_of(client_mode mode) const {
+  for (std::size_t g = 0; g < mix.size(); ++g)
+    if (mix[g].protocol == "emsmdb" && mix[g].mode == client::to_string(mode)) return g;
+  return std::nullopt;
 }
 
 std::vector<std::size_t> run_plan::assign_nat_groups() const {
@@ -97,9 +125,25 @@ client::client_config run_plan::client_config_for(std::size_t i, client_mode mod
 
 std::string run_plan::validate() const {
   if (clients == 0) return "clients must be at least 1";
-  for (double f : mix)
-    if (f < 0 || !std::isfinite(f)) return "mix fractions must be non-negative numbers";
-  if (std::accumulate(mix.begin(), mix.end(), 0.0) <= 0) return "mix fractions must not all be zero";
+  if (mix.empty()) return "mix fractions must not all be zero (no client groups)";
+  double total_share = 0;
+  for (std::size_t g = 0; g < mix.size(); ++g) {
+    const auto& group = mix[g];
+    if (group.share < 0 || !std::isfinite(group.share)) return "mix fractions must be non-negative numbers";
+    total_share += group.share;
+    const auto* family = protocol_family(group.protocol);
+    if (!family) return "client group " + std::to_string(g) + ": unknown protocol \"" + group.protocol + "\"";
+    if (!engine::index_of(family->words.modes, group.mode))
+      return "client group " + std::to_string(g) + ": " + group.protocol + " has no mode \"" + group.mode + "\"";
+    // The drivers run EMSMDB clients only, so far (other families plug in through the registry's factories).
+    if (group.protocol != "emsmdb" || !client::parse_client_mode(group.mode))
+      return "client group " + std::to_string(g) + ": the drivers cannot run " + group.protocol + " clients yet";
+    for (std::size_t h = 0; h < g; ++h)
+      if (mix[h].protocol == group.protocol && mix[h].mode == group.mode)
+        return "client groups " + std::to_string(h) + " and " + std::to_string(g) + " are both " + group.protocol +
+               " " + group.mode + " (give one share per mode)";
+  }
+  if (total_share <= 0) return "mix fractions must not all be zero";
   if (poll_interval < duration::zero()) return "poll interval must not be negative";
   if (events_per_client_hour < 0 || !std::isfinite(events_per_client_hour)) return "event rate must be >= 0";
   if (auto e = event_process.validate(); !e.empty()) return e;

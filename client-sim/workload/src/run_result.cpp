@@ -7,13 +7,14 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <ostream>
+#include <stdexcept>
 
 namespace nudge::sim {
 
 using client::client_metrics;
 using client::client_mode;
 using metrics::direction;
-using metrics::message_kind;
+using protocol::emsmdb::message_kind;
 using nlohmann::json;
 
 client_metrics run_result::total() const {
@@ -95,51 +96,38 @@ json measured_json(const measured_traffic& mt, const metrics::traffic_cell& mode
   };
 }
 
-json metrics_json(const client_metrics& m, std::size_t clients, std::uint64_t generated, duration measured,
-                  const std::optional<measured_traffic>& measured_wire) {
+// The family whose names a block uses (every plan group's family is registered: run_plan::validate).
+const engine::vocabulary& words_of(std::string_view protocol) {
+  static const engine::vocabulary none;
+  const auto* f = protocol_family(protocol);
+  return f ? f->words : none;
+}
+
+json metrics_json(const client_metrics& m, const engine::vocabulary& words, std::size_t clients,
+                  std::uint64_t generated, duration measured, const std::optional<measured_traffic>& measured_wire) {
   const auto t = m.traffic.total();
   json by_kind = json::object();
-  for (std::size_t k = 0; k < metrics::message_kind_count; ++k) {
-    const auto kind = static_cast<message_kind>(k);
-    const auto& up = m.traffic.cell(kind, direction::to_server);
-    const auto& down = m.traffic.cell(kind, direction::to_client);
+  for (std::size_t k = 0; k < words.kinds.size(); ++k) {
+    const auto& up = m.traffic.cell(k, direction::to_server);
+    const auto& down = m.traffic.cell(k, direction::to_client);
     if (up.packets == 0 && down.packets == 0 && up.messages == 0 && down.messages == 0) continue;
-    by_kind[std::string(metrics::to_string(kind))] = {{"to_server", cell_json(up)}, {"to_client", cell_json(down)}};
+    by_kind[words.kinds[k].name] = {{"to_server", cell_json(up)}, {"to_client", cell_json(down)}};
   }
   json by_path = json::object();
   json latency_by_path = json::object();
-  for (std::size_t p = 0; p < client::delivery_path_count; ++p) {
-    const auto name = std::string(client::to_string(static_cast<client::delivery_path>(p)));
-    by_path[name] = m.events_by_path[p];
-    if (m.latency_by_path[p].count()) latency_by_path[name] = latency_json(m.latency_by_path[p]);
+  for (std::size_t p = 0; p < words.paths.size(); ++p) {
+    const auto& name = words.paths[p].name;
+    by_path[name] = m.events_on(p);
+    if (p < m.latency_by_path.size() && m.latency_by_path[p].count())
+      latency_by_path[name] = latency_json(m.latency_by_path[p]);
   }
-  const std::uint64_t missed = generated > m.events_fetched ? generated - m.events_fetched : 0;
+  const std::uint64_t fetched = m.events_fetched();
+  const std::uint64_t missed = generated > fetched ? generated - fetched : 0;
   json block = {
       {"clients", clients},
       {"clients_ready", m.clients_ready},
       {"clients_failed", m.clients_failed},
-      {"events", {{"generated", generated}, {"fetched", m.events_fetched}, {"missed", missed}, {"by_path", by_path}}},
-      {"polls", m.polls},
-      {"wasted_polls", m.wasted_polls},
-      {"fetches", m.fetches},
-      {"wasted_fetches", m.wasted_fetches},
-      {"pings_received", m.pings_received},
-      {"pings_matched", m.pings_matched},
-      {"datagrams_ignored", m.datagrams_ignored},
-      {"pending_seen", m.pending_seen},
-      {"async_waits", m.async_waits},
-      {"async_notified", m.async_notified},
-      {"async_timeouts", m.async_timeouts},
-      {"fallbacks_to_polling", m.fallbacks_to_polling},
-      {"protocol_errors", m.protocol_errors},
-      {"unnecessary",
-       {{"polls", m.wasted_polls},
-        {"bytes", m.wasted_poll_traffic.wire_bytes},
-        {"packets", m.wasted_poll_traffic.packets},
-        {"bytes_per_client_hour", per_client_hour(static_cast<double>(m.wasted_poll_traffic.wire_bytes), clients, measured)},
-        {"packets_per_client_hour", per_client_hour(static_cast<double>(m.wasted_poll_traffic.packets), clients, measured)},
-        {"bytes_per_hour_all_clients", static_cast<double>(m.wasted_poll_traffic.wire_bytes) / hours(measured)},
-        {"packets_per_hour_all_clients", static_cast<double>(m.wasted_poll_traffic.packets) / hours(measured)}}},
+      {"events", {{"generated", generated}, {"fetched", fetched}, {"missed", missed}, {"by_path", by_path}}},
       {"latency", latency_json(m.latency)},
       {"latency_buckets", latency_buckets_json(m.latency)},
       {"latency_by_path", latency_by_path},
@@ -153,20 +141,70 @@ json metrics_json(const client_metrics& m, std::size_t clients, std::uint64_t ge
           {"messages", per_client_hour(static_cast<double>(t.messages), clients, measured)}}},
         {"by_kind", by_kind}}},
   };
+  // The family's counters, each under its own name.
+  for (std::size_t c = 0; c < words.counters.size(); ++c) block[words.counters[c].name] = m.counter(c);
+  // The seed article's "unnecessary" traffic, for families that poll.
+  if (const auto wasted = engine::index_of(words.counters, "wasted_polls"))
+    block["unnecessary"] = {
+        {"polls", m.counter(*wasted)},
+        {"bytes", m.wasted_poll_traffic.wire_bytes},
+        {"packets", m.wasted_poll_traffic.packets},
+        {"bytes_per_client_hour", per_client_hour(static_cast<double>(m.wasted_poll_traffic.wire_bytes), clients, measured)},
+        {"packets_per_client_hour", per_client_hour(static_cast<double>(m.wasted_poll_traffic.packets), clients, measured)},
+        {"bytes_per_hour_all_clients", static_cast<double>(m.wasted_poll_traffic.wire_bytes) / hours(measured)},
+        {"packets_per_hour_all_clients", static_cast<double>(m.wasted_poll_traffic.packets) / hours(measured)}};
   if (measured_wire) block["measured"] = measured_json(*measured_wire, t, clients, measured);
   return block;
 }
 
+json names_json(const std::vector<engine::term>& terms) {
+  json a = json::array();
+  for (const auto& t : terms) a.push_back(t.name);
+  return a;
+}
+
+// Per family in the plan: the names its blocks use, in index order (nudge-report reads these).
+json vocabulary_json(const run_plan& p) {
+  json v = json::object();
+  for (const auto& g : p.mix) {
+    if (v.contains(g.protocol)) continue;
+    const auto& w = words_of(g.protocol);
+    v[g.protocol] = {{"modes", names_json(w.modes)},
+                     {"kinds", names_json(w.kinds)},
+                     {"paths", names_json(w.paths)},
+                     {"counters", names_json(w.counters)}};
+  }
+  return v;
+}
+
+// A group's key in the result's `modes` and timeline: its mode's name, or
+// "protocol/mode" when two families in the plan share that mode name.
+std::string group_key(const run_plan& p, std::size_t g) {
+  const auto& group = p.mix[g];
+  for (std::size_t h = 0; h < p.mix.size(); ++h)
+    if (h != g && p.mix[h].mode == group.mode) return group.protocol + "/" + group.mode;
+  return group.mode;
+}
+
 }  // namespace
 
+const mode_result* run_result::of(client_mode mode) const {
+  const auto g = plan.group_of(mode);
+  return g && *g < modes.size() ? &modes[*g] : nullptr;
+}
+
 double run_result::wire_bytes_per_client_hour(client_mode m) const {
-  const auto& r = modes[static_cast<std::size_t>(m)];
+  const auto* group = of(m);
+  if (!group) return 0.0;
+  const auto& r = *group;
   if (!r.measured) return modelled_wire_bytes_per_client_hour(m);
   return per_client_hour(static_cast<double>(r.measured->total().wire_bytes), r.clients, measured);
 }
 
 double run_result::modelled_wire_bytes_per_client_hour(client_mode m) const {
-  const auto& r = modes[static_cast<std::size_t>(m)];
+  const auto* group = of(m);
+  if (!group) return 0.0;
+  const auto& r = *group;
   return per_client_hour(static_cast<double>(r.metrics.traffic.total().wire_bytes), r.clients, measured);
 }
 
@@ -174,7 +212,19 @@ json to_json(const run_result& r) {
   const auto& p = r.plan;
   json plan = {
       {"clients", p.clients},
-      {"mix", {{"poll", p.mix[0]}, {"push", p.mix[1]}, {"async", p.mix[2]}}},
+      {"mix",
+       [&] {
+         json mix = json::object();  // the EMSMDB shares by mode, as [mix] states them
+         for (const auto& g : p.mix)
+           if (g.protocol == "emsmdb") mix[g.mode] = g.share;
+         return mix;
+       }()},
+      {"client_groups",
+       [&] {
+         json a = json::array();
+         for (const auto& g : p.mix) a.push_back({{"protocol", g.protocol}, {"mode", g.mode}, {"share", g.share}});
+         return a;
+       }()},
       {"poll_interval_s", to_seconds(p.poll_interval)},
       {"poll_jitter", p.poll_jitter},
       {"events_per_client_hour", p.events_per_client_hour},
@@ -217,12 +267,16 @@ json to_json(const run_result& r) {
   };
   json modes = json::object();
   std::uint64_t generated = 0;
-  for (const auto& m : r.modes) {
+  for (std::size_t g = 0; g < r.modes.size(); ++g) {
+    const auto& m = r.modes[g];
     generated += m.events_generated;
     if (m.clients == 0) continue;
-    modes[std::string(client::to_string(m.mode))] =
-        metrics_json(m.metrics, m.clients, m.events_generated, r.measured, m.measured);
+    json block = metrics_json(m.metrics, words_of(m.protocol), m.clients, m.events_generated, r.measured, m.measured);
+    block["protocol"] = m.protocol;
+    modes[g < p.mix.size() ? group_key(p, g) : std::string(client::to_string(m.mode))] = std::move(block);
   }
+  // Totals add counters index by index: they are one family's (the drivers run EMSMDB only, run_plan::validate).
+  const auto& total_words = words_of(p.mix.empty() ? std::string("emsmdb") : p.mix.front().protocol);
   json out = {{"schema", "nudge.result/1"},
               {"clock", r.clock},
               {"plan", plan},
@@ -234,7 +288,8 @@ json to_json(const run_result& r) {
                 {"datagrams_no_route", r.network.no_route},
                 {"datagrams_lost", r.network.lost}}},
               {"modes", modes},
-              {"total", metrics_json(r.total(), r.plan.clients, generated, r.measured, r.measured_total())}};
+              {"total", metrics_json(r.total(), total_words, r.plan.clients, generated, r.measured, r.measured_total())},
+              {"vocabulary", vocabulary_json(p)}};
   if (!p.report_thresholds.empty()) out["plan"]["report"] = {{"thresholds", p.report_thresholds}};
   if (!r.timeline.empty()) {
     // Per interval (not cumulative): wire bytes and packets each mode sent and received in it.
@@ -242,12 +297,12 @@ json to_json(const run_result& r) {
     run_result::timeline_sample prev;
     for (const auto& s : r.timeline) {
       json bytes = json::object(), packets = json::object();
-      for (const auto& m : r.modes) {
-        if (m.clients == 0) continue;
-        const auto k = static_cast<std::size_t>(m.mode);
-        const auto name = std::string(client::to_string(m.mode));
-        bytes[name] = s.wire_bytes[k] - prev.wire_bytes[k];
-        packets[name] = s.packets[k] - prev.packets[k];
+      for (std::size_t k = 0; k < r.modes.size() && k < p.mix.size(); ++k) {
+        if (r.modes[k].clients == 0) continue;
+        const auto name = group_key(p, k);
+        const auto at = [k](const std::vector<std::uint64_t>& v) { return k < v.size() ? v[k] : std::uint64_t{0}; };
+        bytes[name] = at(s.wire_bytes) - at(prev.wire_bytes);
+        packets[name] = at(s.packets) - at(prev.packets);
       }
       intervals.push_back(
           {{"from_s", to_seconds(prev.at)}, {"to_s", to_seconds(s.at)}, {"wire_bytes", bytes}, {"packets", packets}});
@@ -259,8 +314,9 @@ json to_json(const run_result& r) {
     json groups = json::array();
     for (const auto& g : r.groups) {
       if (g.clients == 0) continue;
-      json block = metrics_json(g.metrics, g.clients, g.events_generated, r.measured, std::nullopt);
+      json block = metrics_json(g.metrics, words_of(g.protocol), g.clients, g.events_generated, r.measured, std::nullopt);
       block["mode"] = std::string(client::to_string(g.mode));
+      block["protocol"] = g.protocol;
       block["nat"] = g.nat;
       groups.push_back(std::move(block));
     }
@@ -347,17 +403,17 @@ void print_table(std::ostream& out, const run_result& r) {
       return fmt::format("{:+.1f}%", percent_of(model - wire, wire));
     });
   row("payload bytes / client-hour", [&](const column& c) { return pch(c, c.m->traffic.total().payload_bytes); });
-  row("polls", [](const column& c) { return std::to_string(c.m->polls); });
-  row("polls that found nothing", [](const column& c) { return std::to_string(c.m->wasted_polls); });
+  row("polls", [](const column& c) { return std::to_string(c.m->counter(protocol::emsmdb::counter::polls)); });
+  row("polls that found nothing", [](const column& c) { return std::to_string(c.m->counter(protocol::emsmdb::counter::wasted_polls)); });
   row("unnecessary bytes / client-hour", [&](const column& c) { return pch(c, c.m->wasted_poll_traffic.wire_bytes); });
   row("unnecessary packets / client-hour", [&](const column& c) { return pch(c, c.m->wasted_poll_traffic.packets); });
-  row("fetches", [](const column& c) { return std::to_string(c.m->fetches); });
+  row("fetches", [](const column& c) { return std::to_string(c.m->counter(protocol::emsmdb::counter::fetches)); });
   row("pings matched / ignored",
-      [](const column& c) { return fmt::format("{}/{}", c.m->pings_matched, c.m->datagrams_ignored); });
+      [](const column& c) { return fmt::format("{}/{}", c.m->counter(protocol::emsmdb::counter::pings_matched), c.m->counter(protocol::emsmdb::counter::datagrams_ignored)); });
   row("events generated", [](const column& c) { return std::to_string(c.generated); });
-  row("events fetched", [](const column& c) { return std::to_string(c.m->events_fetched); });
+  row("events fetched", [](const column& c) { return std::to_string(c.m->counter(protocol::emsmdb::counter::events_fetched)); });
   row("events missed", [](const column& c) {
-    return std::to_string(c.generated > c.m->events_fetched ? c.generated - c.m->events_fetched : 0);
+    return std::to_string(c.generated > c.m->counter(protocol::emsmdb::counter::events_fetched) ? c.generated - c.m->counter(protocol::emsmdb::counter::events_fetched) : 0);
   });
   row("latency p50 (s)", [&](const column& c) { return secs(c.m->latency.quantile(0.5)); });
   row("latency p90 (s)", [&](const column& c) { return secs(c.m->latency.quantile(0.9)); });
@@ -377,17 +433,109 @@ void print_table(std::ostream& out, const run_result& r) {
   fmt::print(out, "{:<6} {:<26} {:>8} {:>9} {:>9} {:>9} {:>9} {:>8} {:>9} {:>9} {:>12}\n", "mode", "nat", "clients",
              "events", "by push", "by poll", "by async", "missed", "p50 push", "p50 poll", "wire B/c-h");
   auto p50 = [](const client_metrics& m, client::delivery_path p) {
-    const auto& h = m.latency_by_path[static_cast<std::size_t>(p)];
+    const auto i = static_cast<std::size_t>(p);
+    if (i >= m.latency_by_path.size()) return std::string("-");
+    const auto& h = m.latency_by_path[i];
     return h.count() ? fmt::format("{:.3f}", to_seconds(h.quantile(0.5))) : std::string("-");
   };
   for (const auto& g : r.groups) {
     if (g.clients == 0) continue;
     const auto& m = g.metrics;
     fmt::print(out, "{:<6} {:<26} {:>8} {:>9} {:>9} {:>9} {:>9} {:>8} {:>9} {:>9} {:>12.1f}\n", client::to_string(g.mode),
-               g.nat, g.clients, g.events_generated, m.events_by_path[1], m.events_by_path[0], m.events_by_path[2],
+               g.nat, g.clients, g.events_generated, m.events_on(1), m.events_on(0), m.events_on(2),
                g.events_missed(), p50(m, client::delivery_path::push), p50(m, client::delivery_path::poll),
                per_client_hour(static_cast<double>(m.traffic.total().wire_bytes), g.clients, r.measured));
   }
+}
+
+// ---- exact client_metrics: the real driver's worker processes -> parent -------------------------
+
+namespace {
+
+struct counter_field {
+  const char* name;
+  std::uint64_t client_metrics::*member;
+};
+constexpr counter_field counter_fields[] = {
+    {"clients_started", &client_metrics::clients_started},
+    {"clients_ready", &client_metrics::clients_ready},
+    {"clients_failed", &client_metrics::clients_failed},
+};
+// A new field in client_metrics must be added to this codec, or worker
+// processes would silently drop it: this fails to compile until it is.
+static_assert(sizeof(client_metrics) == sizeof(metrics::traffic_meter) + sizeof(metrics::latency_histogram) +
+                                            3 * sizeof(std::vector<std::uint64_t>) +  // per-path latencies and events, counters
+                                            std::size(counter_fields) * sizeof(std::uint64_t) +
+                                            sizeof(metrics::traffic_cell),  // wasted_poll_traffic
+              "client_metrics changed: update counter_fields / the exact codec in run_result.cpp");
+
+json cell_to_json(const metrics::traffic_cell& c) {
+  return json::array({c.messages, c.payload_bytes, c.wire_bytes, c.packets});
+}
+
+metrics::traffic_cell cell_from_json(const json& j) {
+  return {j.at(0).get<std::uint64_t>(), j.at(1).get<std::uint64_t>(), j.at(2).get<std::uint64_t>(),
+          j.at(3).get<std::uint64_t>()};
+}
+
+json histogram_to_json(const metrics::latency_histogram& h) {
+  json buckets = json::array();
+  for (const auto& [index, n] : h.raw_buckets()) buckets.push_back({index, n});
+  return {{"buckets", std::move(buckets)}, {"sum", h.sum_ns()}, {"min", h.min().count()}, {"max", h.max().count()}};
+}
+
+metrics::latency_histogram histogram_from_json(const json& j) {
+  std::vector<std::pair<std::uint32_t, std::uint64_t>> buckets;
+  for (const auto& b : j.at("buckets")) buckets.emplace_back(b.at(0).get<std::uint32_t>(), b.at(1).get<std::uint64_t>());
+  return metrics::latency_histogram::from_raw(buckets, j.at("sum").get<double>(), j.at("min").get<std::int64_t>(),
+                                              j.at("max").get<std::int64_t>());
+}
+
+}  // namespace
+
+json client_metrics_to_json(const client_metrics& m) {
+  json traffic = json::array();
+  for (std::size_t k = 0; k < metrics::traffic_meter::max_kinds; ++k)
+    for (std::size_t d = 0; d < 2; ++d) {
+      const auto& c = m.traffic.cell(k, static_cast<metrics::direction>(d));
+      if (c == metrics::traffic_cell{}) continue;
+      traffic.push_back({k, d, cell_to_json(c)});
+    }
+  json by_path = json::array();
+  for (const auto& h : m.latency_by_path) by_path.push_back(histogram_to_json(h));
+  json counters = json::object();
+  for (const auto& f : counter_fields) counters[f.name] = m.*f.member;
+  counters["family"] = m.counters;
+  return {{"traffic", std::move(traffic)},
+          {"latency", histogram_to_json(m.latency)},
+          {"latency_by_path", std::move(by_path)},
+          {"events_by_path", m.events_by_path},
+          {"counters", std::move(counters)},
+          {"wasted_poll_traffic", cell_to_json(m.wasted_poll_traffic)}};
+}
+
+client_metrics client_metrics_from_json(const json& j) {
+  client_metrics m;
+  for (const auto& row : j.at("traffic")) {
+    const auto k = row.at(0).get<std::size_t>();
+    const auto d = row.at(1).get<std::size_t>();
+    if (k >= metrics::traffic_meter::max_kinds || d >= 2) throw std::out_of_range("client_metrics: bad traffic cell");
+    m.traffic.cell(k, static_cast<metrics::direction>(d)) = cell_from_json(row.at(2));
+  }
+  m.latency = histogram_from_json(j.at("latency"));
+  const auto& by_path = j.at("latency_by_path");
+  const auto& events = j.at("events_by_path");
+  if (by_path.size() != events.size()) throw std::out_of_range("client_metrics: wrong number of delivery paths");
+  m.fit(by_path.size(), 0);
+  for (std::size_t p = 0; p < by_path.size(); ++p) {
+    m.latency_by_path[p] = histogram_from_json(by_path[p]);
+    m.events_by_path[p] = events[p].get<std::uint64_t>();
+  }
+  const auto& counters = j.at("counters");
+  for (const auto& f : counter_fields) m.*f.member = counters.at(f.name).get<std::uint64_t>();
+  m.counters = counters.at("family").get<std::vector<std::uint64_t>>();
+  m.wasted_poll_traffic = cell_from_json(j.at("wasted_poll_traffic"));
+  return m;
 }
 
 }  // namespace nudge::sim

@@ -307,6 +307,58 @@ outcome set_nat_array(run_plan& p, const toml::node& v) {
   return {};
 }
 
+// The EMSMDB group of `mode` gets `share`; a plan without one gains it, so
+// the legacy [mix] keys keep working on any plan.
+void set_emsmdb_share(run_plan& p, client::client_mode mode, double share) {
+  if (const auto g = p.group_of(mode)) p.mix[*g].share = share;
+  else p.mix.push_back({"emsmdb", std::string(client::to_string(mode)), share});
+}
+
+outcome set_client_field(client_group& g, std::string_view field, const toml::node& v) {
+  if (field == "protocol") {
+    if (auto e = get_string(v, g.protocol, "a protocol family name")) return e;
+    if (!protocol_family(g.protocol)) return fail(fmt::format("unknown protocol \"{}\"", g.protocol));
+    return {};
+  }
+  if (field == "mode") return get_string(v, g.mode, "a mode name");
+  if (field == "share") return get_number(v, g.share, 0, inf, "a non-negative number");
+  return fail("unknown key (a [[clients]] entry has protocol, mode, share)");
+}
+
+// [[clients]]: the whole list of client groups, in order (run_plan::validate
+// checks each names a registered protocol and one of its modes).
+outcome set_clients_array(run_plan& p, const toml::node& v) {
+  const auto* arr = v.as_array();
+  if (!arr) return expected("an array of tables ([[clients]] entries)", v);
+  std::vector<client_group> groups;
+  std::size_t index = 0;
+  for (const auto& item : *arr) {
+    const auto* t = item.as_table();
+    if (!t) {
+      failure f{fmt::format("expected a table (protocol, mode, share), got {}", describe(item)),
+                fmt::format("clients[{}]", index), item.source().begin};
+      return f;
+    }
+    client_group g;
+    g.share = 1.0;  // an entry without a share counts as one share
+    for (auto&& [k, field] : *t) {
+      if (auto e = set_client_field(g, k.str(), field)) {
+        e->key = fmt::format("clients[{}].{}", index, k.str());
+        e->position = k.source().begin;
+        return e;
+      }
+    }
+    if (!t->contains("mode")) {
+      failure f{"a [[clients]] entry needs a mode", fmt::format("clients[{}]", index), item.source().begin};
+      return f;
+    }
+    groups.push_back(std::move(g));
+    ++index;
+  }
+  p.mix = std::move(groups);
+  return {};
+}
+
 using rate_form = event_rate_statement::form;
 
 // The first state rate of a list: the other one starts as the plan's (so one
@@ -398,12 +450,19 @@ std::vector<key_def> make_keys() {
   add("run.drain", "duration", "after the run, no new mail, so late fetches still count", "\"2min\"",
       dur(&run_plan::drain));
 
-  // [mix]
+  // [mix]: the EMSMDB groups' shares (the short form of [[clients]]).
   static constexpr std::string_view mix_keys[] = {"mix.poll", "mix.push", "mix.async"};
   for (std::size_t m = 0; m < client::client_mode_count; ++m) {
     add(mix_keys[m], "number >= 0", "share of clients in this mode (normalised; in a file, modes not given are 0)", "0.25",
-        [m](run_plan& p, const toml::node& v) { return get_number(v, p.mix[m], 0, inf, "a non-negative number"); });
+        [m](run_plan& p, const toml::node& v) -> outcome {
+          double share = 0;
+          if (auto e = get_number(v, share, 0, inf, "a non-negative number")) return e;
+          set_emsmdb_share(p, static_cast<client::client_mode>(m), share);
+          return {};
+        });
   }
+  add("clients", "array of tables", "client groups ([[clients]] entries: protocol, mode, share); replaces [mix]",
+      "[{protocol=\"emsmdb\", mode=\"push\", share=0.4}]", set_clients_array);
 
   // [poll]
   add("poll.interval", "duration", "between polls (poll clients; push clients until the first ping); 0 = the server's "
@@ -719,13 +778,18 @@ std::optional<scenario_error> apply_leaf(run_plan& plan, const leaf& l, std::str
   return std::nullopt;
 }
 
+// [[clients]] states every group; [mix] states the EMSMDB shares: one file says one or the other.
+bool has_clients_and_mix(const toml::table& root) {
+  return root.contains("clients") && root.contains("mix");
+}
+
 // Whole-plan checks (run_plan::validate) have no single key; point at the table they concern when the file has it.
 std::optional<scenario_error> check_plan(const run_plan& plan, std::string_view source, const toml::table& root) {
   const std::string e = plan.validate();
   if (e.empty()) return std::nullopt;
   scenario_error err{std::string(source), 0, 0, {}, "invalid plan: " + e};
   static constexpr std::pair<std::string_view, std::string_view> concerns[] = {
-      {"NAT", "nat"}, {"mix fractions", "mix"}, {"business hours", "events.business_hours"}, {"MMPP", "events.mmpp"}};
+      {"NAT", "nat"}, {"mix fractions", "mix"}, {"client group", "clients"}, {"business hours", "events.business_hours"}, {"MMPP", "events.mmpp"}};
   for (const auto& [words, key] : concerns) {
     if (e.find(words) == std::string::npos) continue;
     err.key = key;
@@ -757,7 +821,11 @@ scenario_result parse_scenario(std::string_view text, std::string_view source, c
 
   run_plan plan = base;
   // A [mix] table lists the modes in use: the others are 0.
-  if (const auto* mix = at_path(root, "mix"); mix && mix->is_table()) plan.mix = {0, 0, 0};
+  if (const auto* mix = at_path(root, "mix"); mix && mix->is_table())
+    for (auto& g : plan.mix)
+      if (g.protocol == "emsmdb") g.share = 0;
+  if (has_clients_and_mix(root))
+    return conflict("clients", "give [[clients]] or [mix], not both");
   // A [events.business_hours] table turns business hours on (unless it says enabled = false).
   if (const auto* bh = at_path(root, "events.business_hours"); bh && bh->is_table()) plan.event_process.hours.enabled = true;
 
@@ -1008,10 +1076,22 @@ std::string to_toml(const run_plan& p) {
   line("ramp_up", dur(p.ramp_up));
   line("drain", dur(p.drain));
 
-  o += "\n[mix]\n";
-  line("poll", toml_number(p.mix[0]));
-  line("push", toml_number(p.mix[1]));
-  line("async", toml_number(p.mix[2]));
+  const auto legacy = emsmdb_mix(0, 0, 0);
+  const bool as_mix = p.mix.size() == legacy.size() &&
+                      std::equal(p.mix.begin(), p.mix.end(), legacy.begin(), [](const auto& a, const auto& b) {
+                        return a.protocol == b.protocol && a.mode == b.mode;
+                      });
+  if (as_mix) {
+    o += "\n[mix]\n";
+    for (const auto& g : p.mix) line(g.mode, toml_number(g.share));
+  } else {
+    for (const auto& g : p.mix) {
+      o += "\n[[clients]]\n";
+      line("protocol", toml_string(g.protocol));
+      line("mode", toml_string(g.mode));
+      line("share", toml_number(g.share));
+    }
+  }
 
   o += "\n[poll]\n";
   line("interval", dur(p.poll_interval));

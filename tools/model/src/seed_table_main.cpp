@@ -16,6 +16,7 @@
 
 #include "nudge/model/poll_sizes.hpp"
 #include "nudge/model/seed_model.hpp"
+#include "nudge/protocols/registrations.hpp"
 #include "nudge/sim/scenario.hpp"
 #include "nudge/sim/virtual_driver.hpp"
 
@@ -45,15 +46,15 @@ mode_figures figures(const mode_result& m, duration measured) {
   const auto& x = m.metrics;
   f.mode = std::string(client::to_string(m.mode));
   f.clients = m.clients;
-  f.polls = per_client_hour(static_cast<double>(x.polls), m.clients, measured);
-  f.empty_polls = per_client_hour(static_cast<double>(x.wasted_polls), m.clients, measured);
+  f.polls = per_client_hour(static_cast<double>(x.counter(protocol::emsmdb::counter::polls)), m.clients, measured);
+  f.empty_polls = per_client_hour(static_cast<double>(x.counter(protocol::emsmdb::counter::wasted_polls)), m.clients, measured);
   f.bytes = per_client_hour(static_cast<double>(x.wasted_poll_traffic.wire_bytes), m.clients, measured);
   f.tsdus = per_client_hour(static_cast<double>(x.wasted_poll_traffic.packets), m.clients, measured);
   const auto total = x.traffic.total();
   f.all_bytes = per_client_hour(static_cast<double>(total.wire_bytes), m.clients, measured);
   f.all_packets = per_client_hour(static_cast<double>(total.packets), m.clients, measured);
   f.generated = m.events_generated;
-  f.fetched = x.events_fetched;
+  f.fetched = x.counter(protocol::emsmdb::counter::events_fetched);
   f.missed = m.events_missed();
   f.latency_p50 = to_seconds(x.latency.quantile(0.5));
   f.latency_p99 = to_seconds(x.latency.quantile(0.99));
@@ -160,6 +161,7 @@ nlohmann::json run_one(const std::string& file, const std::vector<std::string>& 
 }  // namespace
 
 int main(int argc, char** argv) {
+  nudge::protocols::register_all();  // every protocol family, before any plan is read
   CLI::App app{"Runs scenario files in virtual time and prints the simulated unnecessary polling traffic beside the "
                "closed-form model (docs/seed-table.md).",
                "nudge-seed-table"};

@@ -61,7 +61,7 @@ json cell_json(const traffic_cell& c) {
 json traffic_json(const kind_traffic& t, const traffic_cell& teardown, bool all_kinds,
                   const engine::capture_classifier& names) {
   json by_kind = json::object();
-  for (std::size_t k = 0; k < metrics::message_kind_count; ++k) {
+  for (std::size_t k = 0; k < names.kind_names().size(); ++k) {
     const auto kind = static_cast<message_kind>(k);
     if (!all_kinds && t.meter.cell(kind, direction::to_server) == traffic_cell{} &&
         t.meter.cell(kind, direction::to_client) == traffic_cell{})
@@ -330,7 +330,7 @@ void write_table(std::ostream& out, const analysis& a, const table_options& opt)
                        fmt::format("{}/{}", si(down.packets), si(down.wire_bytes)));
     if (both.packets || both.messages) line(row);
   };
-  for (std::size_t k = 0; k < metrics::message_kind_count; ++k) {
+  for (std::size_t k = 0; k < a.names->kind_names().size(); ++k) {
     const auto kind = static_cast<message_kind>(k);
     kind_row(std::string(a.names->kind_name(k)),
              [kind](const mode_report& m, direction d) { return m.traffic.meter.cell(kind, d); });

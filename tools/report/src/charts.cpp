@@ -27,11 +27,12 @@ namespace nudge::report {
 namespace fs = std::filesystem;
 
 std::string mode_colour(const std::string& mode) {
-  // Okabe-Ito: distinguishable with the common colour-vision deficiencies.
-  if (mode == "poll") return "#D55E00";
-  if (mode == "push") return "#0072B2";
-  if (mode == "async") return "#009E73";
-  return "#777777";
+  // Okabe-Ito: distinguishable with the common colour-vision deficiencies. A
+  // mode's colour is its place among the modes the results name.
+  static constexpr const char* palette[] = {"#D55E00", "#0072B2", "#009E73", "#CC79A7", "#E69F00", "#56B4E9"};
+  const auto& modes = mode_names();
+  const auto at = static_cast<std::size_t>(std::find(modes.begin(), modes.end(), mode) - modes.begin());
+  return at < std::size(palette) ? palette[at] : "#777777";
 }
 
 namespace {

@@ -121,7 +121,28 @@ int report_main(int argc, const char* const* argv, std::ostream& out, std::ostre
 }
 
 int run_report(const report_options& o, std::ostream& out, std::ostream& err) {
-  // Thresholds from the command line and files first: a typo is reported before any file is read.
+  input_set now, base;
+  try {  // nlohmann's type errors on a malformed result: caught here, reported as one
+    auto loaded = load_inputs(o.inputs);
+    if (!loaded) {
+      err << "nudge-report: " << loaded.error().message << "\n";
+      return exit_code::runtime_error;
+    }
+    now = std::move(loaded).value();
+    if (!o.baseline.empty()) {
+      auto old = load_inputs(o.baseline);
+      if (!old) {
+        err << "nudge-report: " << old.error().message << "\n";
+        return exit_code::runtime_error;
+      }
+      base = std::move(old).value();
+    }
+  } catch (const nlohmann::json::exception& e) {
+    err << "nudge-report: an input is not a well-formed result: " << e.what() << "\n";
+    return exit_code::runtime_error;
+  }
+  // Thresholds next: the metric and mode names they may use are those the inputs name
+  // (their vocabulary blocks, or their keys); a typo is still reported before anything is written.
   std::vector<threshold> thresholds;
   for (const auto& text : o.thresholds) {
     auto r = parse_threshold(text, "--threshold");
@@ -145,26 +166,6 @@ int run_report(const report_options& o, std::ostream& out, std::ostream& err) {
     for (auto& t : std::get<std::vector<threshold>>(r)) thresholds.push_back(std::move(t));
   }
 
-  input_set now, base;
-  try {  // nlohmann's type errors on a malformed result: caught here, reported as one
-    auto loaded = load_inputs(o.inputs);
-    if (!loaded) {
-      err << "nudge-report: " << loaded.error().message << "\n";
-      return exit_code::runtime_error;
-    }
-    now = std::move(loaded).value();
-    if (!o.baseline.empty()) {
-      auto old = load_inputs(o.baseline);
-      if (!old) {
-        err << "nudge-report: " << old.error().message << "\n";
-        return exit_code::runtime_error;
-      }
-      base = std::move(old).value();
-    }
-  } catch (const nlohmann::json::exception& e) {
-    err << "nudge-report: an input is not a well-formed result: " << e.what() << "\n";
-    return exit_code::runtime_error;
-  }
   const input_set* baseline = o.baseline.empty() ? nullptr : &base;
 
   if (o.scenario_thresholds) {

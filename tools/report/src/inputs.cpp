@@ -157,6 +157,7 @@ result<void> add_file(const fs::path& p, bool explicit_file, std::vector<loaded>
         return fail(fmt::format("{}: an input without \"result\"", p.string()));
       if (auto problem = result_problem(in["result"]); !problem.empty())
         return fail(fmt::format("{}: input {}: {}", p.string(), in.value("name", std::string("?")), problem));
+      learn_names(in["result"]);
       out.push_back({in.value("name", p.stem().string()), in.value("path", p.string()), in["result"]});
     }
     return {};
@@ -166,6 +167,13 @@ result<void> add_file(const fs::path& p, bool explicit_file, std::vector<loaded>
     notes.push_back(fmt::format("skipped {}: {}", p.string(), problem));
     return {};
   }
+  if (doc.is_object() && !doc.contains("vocabulary")) {
+    // An older result: its names are its keys, in the order the file lists them.
+    std::ifstream in(p, std::ios::binary);
+    const auto ordered = nlohmann::ordered_json::parse(in, nullptr, false);
+    if (ordered.is_object()) learn_names_in_file_order(ordered);
+  }
+  learn_names(doc);
   out.push_back({p.stem().string(), p.string(), std::move(doc)});
   return {};
 }

@@ -1,6 +1,7 @@
 #include "nudge/report/metrics.hpp"
 
 #include <algorithm>
+#include <deque>
 #include <limits>
 #include <nlohmann/json.hpp>
 
@@ -17,8 +18,11 @@ std::string_view to_string(dimension d) {
 
 namespace {
 
-std::vector<metric_info> make_mode_metrics() {
-  std::vector<metric_info> m;
+constexpr std::pair<const char*, const char*> latency_stats[] = {
+    {"p50", "p50_s"}, {"p90", "p90_s"}, {"p99", "p99_s"}, {"p999", "p999_s"}, {"max", "max_s"}, {"mean", "mean_s"}};
+
+std::deque<metric_info> make_mode_metrics() {
+  std::deque<metric_info> m;
   auto add = [&](std::string name, std::string json, dimension d, std::string help) {
     m.push_back({std::move(name), std::move(json), d, std::move(help), std::nullopt, false});
   };
@@ -50,66 +54,21 @@ std::vector<metric_info> make_mode_metrics() {
   add("generated", "events.generated", none, "events generated for the mode's mailboxes");
   add("fetched", "events.fetched", none, "events whose details a client fetched");
   add("missed", "events.missed", none, "generated - fetched, after the drain");
-  for (const char* p : {"poll", "push", "async"})
-    add(std::string("fetched_by_") + p, std::string("events.by_path.") + p, none,
-        std::string("events fetched because of ") + (std::string(p) == "poll" ? "the poll timer" :
-                                                       std::string(p) == "push" ? "a matching datagram" : "an async wait"));
-  // Counters.
+  // Counters every result has; the family's own counters, its delivery paths
+  // and its message kinds come from the results read (learn_names).
   static constexpr std::pair<const char*, const char*> counters[] = {
       {"clients", "clients in the mode (or group)"},
       {"clients_ready", "clients that connected (and registered)"},
       {"clients_failed", "clients that failed"},
-      {"polls", "poll-timer EcDoRpcExt2 calls"},
-      {"wasted_polls", "polls that found nothing"},
-      {"fetches", "EcDoRpcExt2 calls made because a ping, a wait or RopPending said so"},
-      {"wasted_fetches", "fetches that found nothing"},
-      {"pings_received", "datagrams received"},
-      {"pings_matched", "datagrams that matched the registered context"},
-      {"datagrams_ignored", "datagrams that did not match (forged, stale, random)"},
-      {"pending_seen", "RopPending seen"},
-      {"async_waits", "EcDoAsyncWaitEx calls"},
-      {"async_notified", "async waits completed with a notification"},
-      {"async_timeouts", "async waits that timed out"},
-      {"fallbacks_to_polling", "push clients that fell back to polling"},
-      {"protocol_errors", "protocol errors"},
   };
   for (const auto& [name, help] : counters) add(name, name, none, help);
   // Latency, event created -> details fetched (seconds).
-  static constexpr std::pair<const char*, const char*> stats[] = {
-      {"p50", "p50_s"}, {"p90", "p90_s"}, {"p99", "p99_s"}, {"p999", "p999_s"}, {"max", "max_s"}, {"mean", "mean_s"}};
+  const auto& stats = latency_stats;
   add("latency.count", "latency.count", none, "events with a latency (= fetched)");
   for (const auto& [stat, field] : stats) {
     add(std::string("latency.") + stat, std::string("latency.") + field, time,
         std::string("event-to-fetch latency, ") + stat + " (seconds; no data when no event was fetched)");
     m.back().needs_latency_count = true;
-  }
-  for (const char* p : {"poll", "push", "async"}) {
-    add(std::string("latency.") + p + ".count", std::string("latency_by_path.") + p + ".count", none,
-        std::string("events fetched by ") + p);
-    m.back().if_absent = 0.0;
-    for (const auto& [stat, field] : stats) {
-      add(std::string("latency.") + p + "." + stat, std::string("latency_by_path.") + p + "." + field, time,
-          std::string("latency of the events fetched by ") + p + ", " + stat);
-      m.back().needs_latency_count = true;
-    }
-  }
-  // Traffic per message kind (docs/measurements.md "Message kinds").
-  static constexpr const char* kinds[] = {"tcp_setup", "tcp_ack", "bind",  "connect",   "register", "poll", "fetch",
-                                          "dummy",     "async_connect", "async_wait", "ping", "keepalive", "fault"};
-  static constexpr std::pair<const char*, dimension> fields[] = {
-      {"messages", dimension::none}, {"payload_bytes", dimension::bytes}, {"wire_bytes", dimension::bytes},
-      {"packets", dimension::none}};
-  for (const char* k : kinds) {
-    for (const auto& [f, d] : fields) {
-      add(std::string("kind.") + k + "." + f, std::string("traffic.by_kind.") + k + ".*." + f, d,
-          std::string(f) + " of " + k + " messages, both directions, whole run");
-      m.back().if_absent = 0.0;
-      for (const char* dir : {"to_server", "to_client"}) {
-        add(std::string("kind.") + k + "." + dir + "." + f, std::string("traffic.by_kind.") + k + "." + dir + "." + f, d,
-            std::string(f) + " of " + k + " messages " + dir + ", whole run");
-        m.back().if_absent = 0.0;
-      }
-    }
   }
   return m;
 }
@@ -165,10 +124,126 @@ std::optional<double> walk(const nlohmann::json& node, std::string_view path) {
 
 }  // namespace
 
-const std::vector<metric_info>& mode_metrics() {
-  static const std::vector<metric_info> m = make_mode_metrics();
+namespace {
+
+// The catalogue grows as results name new modes, paths, kinds and counters; a
+// deque, so the metric_info a parsed threshold points at never moves.
+std::deque<metric_info>& catalogue() {
+  static std::deque<metric_info> m = make_mode_metrics();
   return m;
 }
+
+struct known_names {
+  std::vector<std::string> modes, kinds, paths, counters;
+  bool kinds_on_trust = false;  // an input without a vocabulary block was read
+};
+known_names& known() {
+  static known_names n;
+  return n;
+}
+
+void add_metric(std::string name, std::string json, dimension d, std::string help, std::optional<double> if_absent,
+                bool needs_count = false) {
+  catalogue().push_back({std::move(name), std::move(json), d, std::move(help), if_absent, needs_count});
+}
+
+void learn_path(const std::string& p) {
+  add_metric("fetched_by_" + p, "events.by_path." + p, dimension::none, "events fetched because of the " + p + " path",
+             std::nullopt);
+  add_metric("latency." + p + ".count", "latency_by_path." + p + ".count", dimension::none, "events fetched by " + p,
+             0.0);
+  for (const auto& [stat, field] : latency_stats)
+    add_metric("latency." + p + "." + stat, "latency_by_path." + p + "." + field, dimension::time,
+               "latency of the events fetched by " + p + ", " + stat, std::nullopt, true);
+}
+
+void learn_kind(const std::string& k) {
+  static constexpr std::pair<const char*, dimension> fields[] = {
+      {"messages", dimension::none}, {"payload_bytes", dimension::bytes}, {"wire_bytes", dimension::bytes},
+      {"packets", dimension::none}};
+  for (const auto& [f, d] : fields) {
+    add_metric("kind." + k + "." + f, "traffic.by_kind." + k + ".*." + f, d,
+               std::string(f) + " of " + k + " messages, both directions, whole run", 0.0);
+    for (const char* dir : {"to_server", "to_client"})
+      add_metric("kind." + k + "." + dir + "." + f, "traffic.by_kind." + k + "." + dir + "." + f, d,
+                 std::string(f) + " of " + k + " messages " + dir + ", whole run", 0.0);
+  }
+}
+
+void learn_counter(const std::string& c, const std::string& family) {
+  add_metric(c, c, dimension::none, "a counter of the " + family + " clients (its vocabulary)", std::nullopt);
+}
+
+// Adds a name not seen before; `on_new` extends the catalogue for it.
+template <typename OnNew>
+void learn(std::vector<std::string>& list, const std::string& name, OnNew on_new) {
+  if (std::find(list.begin(), list.end(), name) != list.end()) return;
+  list.push_back(name);
+  on_new(name);
+}
+
+template <typename Json>
+void learn_from_block(const Json& block) {
+  auto& n = known();
+  if (!block.is_object()) return;
+  if (const auto ev = block.find("events"); ev != block.end() && ev->is_object())
+    if (const auto by_path = ev->find("by_path"); by_path != ev->end() && by_path->is_object())
+      for (const auto& p : by_path->items()) learn(n.paths, p.key(), learn_path);
+  if (const auto tr = block.find("traffic"); tr != block.end() && tr->is_object())
+    if (const auto by_kind = tr->find("by_kind"); by_kind != tr->end() && by_kind->is_object())
+      for (const auto& k : by_kind->items()) learn(n.kinds, k.key(), learn_kind);
+  // Plain numbers that no metric names yet are the block's counters.
+  for (const auto& c : block.items())
+    if (c.value().is_number() && !find_mode_metric(c.key()))
+      learn(n.counters, c.key(), [](const std::string& name) { learn_counter(name, "run's"); });
+}
+
+template <typename Json>
+void learn_from_keys(const Json& result) {
+  // Older results have no vocabulary block: the names are the keys they hold,
+  // in their order. A kind without traffic is left out of every block, so
+  // such a result cannot name all its kinds: kind metrics are then taken on trust.
+  auto& n = known();
+  n.kinds_on_trust = true;
+  if (const auto modes = result.find("modes"); modes != result.end() && modes->is_object())
+    for (const auto& m : modes->items()) {
+      learn(n.modes, m.key(), [](const std::string&) {});
+      learn_from_block(m.value());
+    }
+  if (const auto total = result.find("total"); total != result.end()) learn_from_block(*total);
+}
+
+}  // namespace
+
+void learn_names(const nlohmann::json& result) {
+  const auto vocabulary = result.find("vocabulary");
+  if (vocabulary == result.end() || !vocabulary->is_object()) return learn_from_keys(result);
+  auto& n = known();
+  auto names = [](const nlohmann::json& family, const char* list) {
+    std::vector<std::string> out;
+    if (const auto it = family.find(list); it != family.end() && it->is_array())
+      for (const auto& name : *it)
+        if (name.is_string()) out.push_back(name.get<std::string>());
+    return out;
+  };
+  for (const auto& entry : vocabulary->items()) {
+    const auto& family = entry.key();
+    const auto& words = entry.value();
+    if (!words.is_object()) continue;
+    for (const auto& m : names(words, "modes")) learn(n.modes, m, [](const std::string&) {});
+    for (const auto& p : names(words, "paths")) learn(n.paths, p, learn_path);
+    for (const auto& k : names(words, "kinds")) learn(n.kinds, k, learn_kind);
+    for (const auto& c : names(words, "counters"))
+      learn(n.counters, c, [&family](const std::string& name) { learn_counter(name, family); });
+  }
+}
+
+void learn_names_in_file_order(const nlohmann::ordered_json& result) {
+  if (result.contains("vocabulary")) return;  // learn_names reads it
+  learn_from_keys(result);
+}
+
+const std::deque<metric_info>& mode_metrics() { return catalogue(); }
 
 const std::vector<metric_info>& run_metrics() {
   static const std::vector<metric_info> m = make_run_metrics();
@@ -178,6 +253,16 @@ const std::vector<metric_info>& run_metrics() {
 const metric_info* find_mode_metric(std::string_view name) {
   for (const auto& m : mode_metrics())
     if (m.name == name) return &m;
+  // kind.KIND.FIELD of a kind no input showed, when an input could not list its kinds.
+  if (known().kinds_on_trust && name.starts_with("kind.")) {
+    const auto kind = name.substr(5, name.find('.', 5) == std::string_view::npos ? std::string_view::npos
+                                                                                  : name.find('.', 5) - 5);
+    if (!kind.empty() && kind.find('.') == std::string_view::npos &&
+        std::find(known().kinds.begin(), known().kinds.end(), kind) == known().kinds.end()) {
+      learn(known().kinds, std::string(kind), learn_kind);
+      return find_mode_metric(name);
+    }
+  }
   return nullptr;
 }
 
@@ -188,13 +273,16 @@ const metric_info* find_run_metric(std::string_view name) {
 }
 
 std::string closest_metric(std::string_view name, bool run_metric) {
-  const auto& list = run_metric ? run_metrics() : mode_metrics();
   std::string_view best;
   std::size_t best_d = std::numeric_limits<std::size_t>::max();
-  for (const auto& m : list) {
+  auto consider = [&](const metric_info& m) {
     const std::size_t d = edit_distance(name, m.name);
     if (d < best_d) best_d = d, best = m.name;
-  }
+  };
+  if (run_metric)
+    for (const auto& m : run_metrics()) consider(m);
+  else
+    for (const auto& m : mode_metrics()) consider(m);
   if (best.empty() || best_d > std::max<std::size_t>(2, name.size() / 4)) return {};
   return std::string(best);
 }
@@ -233,9 +321,6 @@ std::optional<double> lookup(const nlohmann::json& block, const metric_info& m) 
   return m.if_absent;
 }
 
-const std::vector<std::string>& mode_names() {
-  static const std::vector<std::string> names = {"poll", "push", "async"};
-  return names;
-}
+const std::vector<std::string>& mode_names() { return known().modes; }
 
 }  // namespace nudge::report

@@ -207,7 +207,7 @@ std::string render_html(const report_model& m) {
   o += "<p class=\"summary\">Inputs: ";
   for (const auto& r : m.runs) o += fmt::format("<code>{}</code> ({}){}", h(r.name), h(r.path), &r == &m.runs.back() ? "" : ", ");
   o += "<br>Modes: ";
-  for (const char* mode : {"poll", "push", "async"})
+  for (const auto& mode : mode_names())
     o += fmt::format("<span class=\"legend-swatch\" style=\"background:{}\"></span>{} ", mode_colour(mode), mode);
   o += "</p>\n";
   if (!m.input_notes.empty()) {

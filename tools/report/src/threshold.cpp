@@ -195,16 +195,20 @@ class lexer {
       k.len = word.size();
       return k;
     }
-    static const std::set<std::string> modes = {"poll", "push", "async", "total", "all", "run"};
+    const auto& known_modes = mode_names();
+    const bool is_mode = word == "total" || word == "all" || word == "run" ||
+                         std::find(known_modes.begin(), known_modes.end(), word) != known_modes.end();
     for (const auto& u : units)
       if (u.name == word && k.ref.run.empty() && (i_ >= s_.size() || (s_[i_] != '.' && s_[i_] != '[')))
         fail(mode_pos, word.size(), fmt::format("a unit goes right after its number, without a space: 2{}", word));
-    if (!modes.count(word)) {
+    if (!is_mode) {
+      std::string listed;  // the modes of the results read, then the blocks every result has
+      for (const auto& m : known_modes) listed += m + ", ";
+      listed += "total, run";
       if (i_ >= s_.size() || (s_[i_] != '.' && s_[i_] != '['))
         fail(mode_pos, word.size(),
-             fmt::format("'{}' is not a metric: write MODE.METRIC, e.g. push.missed (modes: poll, push, async, total, run)",
-                         word));
-      fail(mode_pos, word.size(), fmt::format("unknown mode '{}' (poll, push, async, total, run)", word));
+             fmt::format("'{}' is not a metric: write MODE.METRIC, e.g. total.missed (modes: {})", word, listed));
+      fail(mode_pos, word.size(), fmt::format("unknown mode '{}' ({})", word, listed));
     }
     k.ref.mode = word == "all" ? "total" : word;
     if (i_ < s_.size() && s_[i_] == '[') {
@@ -216,7 +220,7 @@ class lexer {
       while (!nat.empty() && nat.back() == ' ') nat.remove_suffix(1);
       if (nat.empty()) fail(open, close - open + 1, "empty NAT group (e.g. push[symmetric], push[none])");
       if (k.ref.mode == "total" || k.ref.mode == "run")
-        fail(open, close - open + 1, "NAT groups belong to a mode: poll[...], push[...] or async[...]");
+        fail(open, close - open + 1, "NAT groups belong to a mode, e.g. push[symmetric]");
       k.ref.nat = std::string(nat);
       i_ = close + 1;
     }

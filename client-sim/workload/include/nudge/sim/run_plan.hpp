@@ -4,10 +4,12 @@
 // run_result, so real-socket and virtual-time runs are compared like for like.
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "nudge/client/client_session.hpp"
+#include "nudge/engine/registry.hpp"
 #include "nudge/metrics/traffic.hpp"
 #include "nudge/notifier/notifier_core.hpp"
 #include "nudge/protocol/clock.hpp"
@@ -49,6 +51,25 @@ struct event_rate_statement {
   double high_per_client_hour = 0, low_per_client_hour = 0;
 };
 
+/// A share of the clients running one protocol family's client in one of its
+/// modes. `protocol` and `mode` are names from the registry
+/// (nudge/engine/registry.hpp): a scenario's [[clients]] entry, or a [mix] key.
+struct client_group {
+  std::string protocol = "emsmdb";
+  std::string mode = "poll";
+  double share = 0.0;
+  friend bool operator==(const client_group&, const client_group&) = default;
+};
+
+/// The registered family called `name` (a [[clients]] protocol), or null.
+/// Registers every family first (protocols::register_all(), idempotent), so
+/// plans and results can be read before any main() ran.
+const engine::family* protocol_family(std::string_view name);
+
+/// The EMSMDB groups poll, push and async with these shares, in that order:
+/// what a [mix] table or `--mix` states.
+std::vector<client_group> emsmdb_mix(double poll, double push, double async);
+
 /// A setting only a virtual run can honour, named by its scenario key.
 struct virtual_only_setting {
   std::string key;  // e.g. "network.one_way_delay"
@@ -57,8 +78,9 @@ struct virtual_only_setting {
 
 struct run_plan {
   std::size_t clients = 100;
-  /// Fractions of clients per mode (poll, push, async); normalised when used.
-  std::array<double, client::client_mode_count> mix{1.0, 0.0, 0.0};
+  /// The client groups, in the order results list them; shares are normalised
+  /// when used. Default: all clients poll (with empty push and async groups).
+  std::vector<client_group> mix = emsmdb_mix(1.0, 0.0, 0.0);
   /// Client poll interval; zero means the server's pcmsPollsMax.
   duration poll_interval = 60s;
   bool poll_jitter = false;
@@ -102,8 +124,15 @@ struct run_plan {
   std::size_t nat_group_count() const { return nat_mix.empty() ? 1 : nat_mix.size(); }
   std::string nat_label(std::size_t group) const { return nat_mix.empty() ? "none" : nat_mix[group].label(); }
 
-  /// Client i's mode: a deterministic assignment with exact counts per mode.
+  /// Client i's group (an index into mix): a deterministic assignment with
+  /// exact counts per group.
+  std::vector<std::size_t> assign_groups() const;
+  /// Client i's mode (the EMSMDB drivers' view of assign_groups()).
   std::vector<client::client_mode> assign_modes() const;
+  /// The EMSMDB client mode of group g.
+  client::client_mode group_mode(std::size_t g) const;
+  /// The group running EMSMDB `mode`, if the plan has one.
+  std::optional<std::size_t> group_of(client::client_mode mode) const;
   /// The mailbox (user DN) of client i.
   static std::string user_dn(std::size_t i);
   /// The context client i registers (context_size bytes, unique per client).

@@ -59,7 +59,9 @@ struct measured_traffic {
 /// What the JSON's measured blocks name as their source.
 inline constexpr const char* measured_traffic_source = "kernel tcp_info + socket counts";
 
+/// One client group of the plan (run_plan::mix[g]): its family and mode.
 struct mode_result {
+  std::string protocol = "emsmdb";
   client::client_mode mode = client::client_mode::poll;
   std::size_t clients = 0;
   client::client_metrics metrics;
@@ -67,26 +69,31 @@ struct mode_result {
   /// Real runs: the measured wire traffic (metrics.traffic stays the model's).
   std::optional<measured_traffic> measured;
   std::uint64_t events_missed() const {
-    return events_generated > metrics.events_fetched ? events_generated - metrics.events_fetched : 0;
+    const auto fetched = metrics.events_fetched();
+    return events_generated > fetched ? events_generated - fetched : 0;
   }
 };
 
 /// One (mode, NAT) cell: what NAT did to each signalling path.
 struct group_result {
+  std::string protocol = "emsmdb";
   client::client_mode mode = client::client_mode::poll;
   std::string nat = "none";
   std::size_t clients = 0;
   client::client_metrics metrics;
   std::uint64_t events_generated = 0;
   std::uint64_t events_missed() const {
-    return events_generated > metrics.events_fetched ? events_generated - metrics.events_fetched : 0;
+    const auto fetched = metrics.events_fetched();
+    return events_generated > fetched ? events_generated - fetched : 0;
   }
 };
 
 struct run_result {
   std::string clock;  // "virtual" or "real"
   run_plan plan;
-  std::array<mode_result, client::client_mode_count> modes;
+  /// One per plan client group (plan.mix), in the plan's order; a legacy
+  /// [mix] plan's groups are EMSMDB poll, push, async, so modes[client_mode] holds.
+  std::vector<mode_result> modes;
   /// Per (mode, NAT group), when the plan has a NAT mix; empty otherwise.
   std::vector<group_result> groups;
   std::optional<notifier::notifier_stats> server;  // when the driver hosts the notifier core
@@ -106,11 +113,13 @@ struct run_result {
   /// an interval. Empty from the real-socket driver.
   struct timeline_sample {
     duration at = duration::zero();  // since the start of the run
-    std::array<std::uint64_t, client::client_mode_count> wire_bytes{};
-    std::array<std::uint64_t, client::client_mode_count> packets{};
+    std::vector<std::uint64_t> wire_bytes;  // [group], as modes
+    std::vector<std::uint64_t> packets;
   };
   std::vector<timeline_sample> timeline;
 
+  /// The group running EMSMDB `mode` (null when the plan has none).
+  const mode_result* of(client::client_mode mode) const;
   /// Totals over all modes.
   client::client_metrics total() const;
   /// Measured traffic over all modes; nullopt unless the run measured it (real runs).
@@ -122,7 +131,18 @@ struct run_result {
   double modelled_wire_bytes_per_client_hour(client::client_mode m) const;
 };
 
+/// The result as JSON (schema "nudge.result/1"): counters, kinds and paths
+/// under the names their family's vocabulary gives them, and a `vocabulary`
+/// block listing those names per family (what nudge-report reads).
 nlohmann::json to_json(const run_result& r);
+/// Exact form of one group's counters (raw histogram buckets, sum, min, max;
+/// every traffic cell and counter by index), so the real driver's worker
+/// processes can send theirs to the parent, which merges them with += as if
+/// the clients had run in one process. Not a report format: see to_json above.
+nlohmann::json client_metrics_to_json(const client::client_metrics& m);
+/// Throws nlohmann::json::exception or std::out_of_range on malformed input.
+client::client_metrics client_metrics_from_json(const nlohmann::json& j);
+
 /// Human-readable table: one block per mode, then totals.
 void print_table(std::ostream& out, const run_result& r);
 

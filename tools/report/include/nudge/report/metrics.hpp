@@ -10,6 +10,7 @@
 //     kind.ping.wire_bytes            -> traffic.by_kind.ping.{to_server,to_client}.wire_bytes (summed)
 //   run metrics   (run.)
 //     wall_time                       -> wall_s
+#include <deque>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -35,8 +36,10 @@ struct metric_info {
   bool needs_latency_count = false;
 };
 
-/// Every metric of a mode block (a mode, "total", or a (mode, NAT) group).
-const std::vector<metric_info>& mode_metrics();
+/// Every metric of a mode block (a mode, "total", or a (mode, NAT) group):
+/// those every result has, then those named by the results read so far
+/// (learn_names). Elements never move: a parsed threshold may point at one.
+const std::deque<metric_info>& mode_metrics();
 /// Metrics of the run as a whole ("run.wall_time").
 const std::vector<metric_info>& run_metrics();
 const metric_info* find_mode_metric(std::string_view name);
@@ -51,7 +54,14 @@ std::optional<double> lookup(const nlohmann::json& block, const metric_info& m);
 /// The block holds measured wire figures (a real run's mode or total).
 bool has_measured_wire(const nlohmann::json& block);
 
-/// The client modes a result can hold, in report order.
+/// The client modes of the results read so far, in the order their
+/// vocabularies (or, for older results, their files) list them.
 const std::vector<std::string>& mode_names();
+/// Learns the names a result uses: its `vocabulary` block (per family: modes,
+/// kinds, paths, counters), or, for older results, the keys it holds. Names
+/// are never forgotten; the metric catalogue grows with them.
+void learn_names(const nlohmann::json& result);
+/// For older results: the same from the keys, in the order the file lists them.
+void learn_names_in_file_order(const nlohmann::ordered_json& result);
 
 }  // namespace nudge::report
