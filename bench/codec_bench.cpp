@@ -352,7 +352,7 @@ void client_poll(benchmark::State& st) {
     cl.outputs().clear();
     cl.receive(now, client::channel::main, response);
   }
-  if (cl.failed() || metrics.wasted_polls < static_cast<std::uint64_t>(st.iterations()))
+  if (cl.failed() || metrics.counter(protocol::emsmdb::counter::wasted_polls) < static_cast<std::uint64_t>(st.iterations()))
     st.SkipWithError("the client did not process every poll response");
   set_sessions_rate(st);
 }
@@ -374,7 +374,7 @@ void poll_round_trip(benchmark::State& st) {
     cl.on_timer(now);
     pump(core, conn, cl, now);
   }
-  if (cl.failed() || metrics.polls < static_cast<std::uint64_t>(st.iterations()))
+  if (cl.failed() || metrics.counter(protocol::emsmdb::counter::polls) < static_cast<std::uint64_t>(st.iterations()))
     st.SkipWithError("a poll cycle did not complete");
   set_sessions_rate(st);
 }

@@ -169,9 +169,9 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(a.total.polls), static_cast<unsigned long long>(a.total.fetches),
               static_cast<unsigned long long>(a.total.pings), static_cast<unsigned long long>(a.total.async_waits),
               static_cast<unsigned long long>(
-                  a.total.traffic.meter.cell(nudge::metrics::message_kind::tcp_ack, nudge::metrics::direction::to_server)
+                  a.total.traffic.meter.cell(nudge::protocol::emsmdb::message_kind::tcp_ack, nudge::metrics::direction::to_server)
                       .packets +
-                  a.total.traffic.meter.cell(nudge::metrics::message_kind::tcp_ack, nudge::metrics::direction::to_client)
+                  a.total.traffic.meter.cell(nudge::protocol::emsmdb::message_kind::tcp_ack, nudge::metrics::direction::to_client)
                       .packets));
 
   series next_ex, loop, big, analyser;

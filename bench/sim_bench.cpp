@@ -78,7 +78,7 @@ void simulated_day(benchmark::State& st) {
   for (auto _ : st) {
     auto r = sim::run_virtual(p);
     events += r.simulated_events;
-    if (r.total().events_fetched == 0) st.SkipWithError("nothing was fetched");
+    if (r.total().counter(protocol::emsmdb::counter::events_fetched) == 0) st.SkipWithError("nothing was fetched");
   }
   st.counters["sim_events_per_s"] = benchmark::Counter(static_cast<double>(events), benchmark::Counter::kIsRate);
   st.counters["sim_events"] = static_cast<double>(events) / static_cast<double>(st.iterations());

@@ -58,12 +58,12 @@ class harness {
     session_.finish(now_);
     NUDGE_FUZZ_TRACE("end: ready %d failed %d (%s) polls %llu fetches %llu events %llu pings matched %llu\n",
                      session_.ready(), session_.failed(), session_.failure().c_str(),
-                     static_cast<unsigned long long>(metrics_.polls), static_cast<unsigned long long>(metrics_.fetches),
-                     static_cast<unsigned long long>(metrics_.events_fetched),
-                     static_cast<unsigned long long>(metrics_.pings_matched));
+                     static_cast<unsigned long long>(metrics_.counter(nudge::protocol::emsmdb::counter::polls)), static_cast<unsigned long long>(metrics_.counter(nudge::protocol::emsmdb::counter::fetches)),
+                     static_cast<unsigned long long>(metrics_.counter(nudge::protocol::emsmdb::counter::events_fetched)),
+                     static_cast<unsigned long long>(metrics_.counter(nudge::protocol::emsmdb::counter::pings_matched)));
     NUDGE_FUZZ_CHECK(metrics_.clients_started == 1, "start() counted once");
     NUDGE_FUZZ_CHECK(metrics_.clients_failed == (session_.failed() ? 1u : 0u), "failures counted once");
-    NUDGE_FUZZ_CHECK(metrics_.pings_matched + metrics_.datagrams_ignored == metrics_.pings_received,
+    NUDGE_FUZZ_CHECK(metrics_.counter(nudge::protocol::emsmdb::counter::pings_matched) + metrics_.counter(nudge::protocol::emsmdb::counter::datagrams_ignored) == metrics_.counter(nudge::protocol::emsmdb::counter::pings_received),
                      "every datagram is either matched or ignored");
   }
 

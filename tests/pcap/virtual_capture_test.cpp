@@ -198,7 +198,7 @@ TEST_F(VirtualCapture, MixedRunOpensCleanlyAndItsBytesAreTheRunsWireBytes) {
     // Every message the clients counted (beyond TCP's own) is one DCE/RPC PDU or one datagram.
     const auto& t = c.result.modes[m].metrics.traffic;
     std::uint64_t control = 0;
-    for (auto k : {metrics::message_kind::tcp_setup, metrics::message_kind::tcp_ack})
+    for (auto k : {protocol::emsmdb::message_kind::tcp_setup, protocol::emsmdb::message_kind::tcp_ack})
       for (auto d : {metrics::direction::to_server, metrics::direction::to_client}) control += t.cell(k, d).messages;
     EXPECT_EQ(pdus[m] + datagrams[m], total.messages - control);
     EXPECT_GT(total.packets, 0u);
@@ -380,8 +380,8 @@ TEST_F(VirtualCapture, PushBehindNatShowsPrivateAddressesAndMatchesTheCounts) {
   const auto& push = c.result.modes[static_cast<std::size_t>(client_mode::push)].metrics;
   EXPECT_EQ(bytes, push.traffic.total().wire_bytes);
   EXPECT_EQ(rows.size(), push.traffic.total().packets);
-  EXPECT_EQ(cookies, push.traffic.cell(metrics::message_kind::keepalive, metrics::direction::to_server).messages);
-  EXPECT_EQ(pings, push.pings_received);
+  EXPECT_EQ(cookies, push.traffic.cell(protocol::emsmdb::message_kind::keepalive, metrics::direction::to_server).messages);
+  EXPECT_EQ(pings, push.counter(nudge::protocol::emsmdb::counter::pings_received));
   EXPECT_GT(cookies, plan.clients);  // the first cookie and keepalives
   EXPECT_GT(pings, 0u);              // the verified policy reaches clients behind the NAT
 }

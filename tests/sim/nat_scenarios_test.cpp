@@ -35,7 +35,7 @@ TEST(nat_scenarios, legacy_policy_behind_apdf_pure_push_misses_events) {
   p.poll_until_first_ping = false;  // pure push: trust the registration
   auto r = run_virtual(p);
   EXPECT_GT(push(r).events_generated, 500u);
-  EXPECT_EQ(push(r).metrics.pings_received, 0u);
+  EXPECT_EQ(push(r).metrics.counter(nudge::protocol::emsmdb::counter::pings_received), 0u);
   EXPECT_EQ(push(r).events_missed(), push(r).events_generated);  // nothing ever arrives
   EXPECT_GT(r.network.no_route, 0u);  // pings went to private addresses
   ASSERT_EQ(r.groups.size(), 3u);     // one per mode, for the one NAT group
@@ -49,7 +49,7 @@ TEST(nat_scenarios, legacy_policy_with_fallback_polling_misses_nothing) {
   EXPECT_EQ(push(r).events_missed(), 0u);
   EXPECT_EQ(by(r, delivery_path::push), 0u);
   EXPECT_EQ(by(r, delivery_path::poll), push(r).events_generated);
-  EXPECT_EQ(push(r).metrics.fallbacks_to_polling, push(r).clients);
+  EXPECT_EQ(push(r).metrics.counter(nudge::protocol::emsmdb::counter::fallbacks_to_polling), push(r).clients);
 }
 
 TEST(nat_scenarios, mixed_nat_types_keep_polling_until_the_first_ping) {
@@ -62,7 +62,7 @@ TEST(nat_scenarios, mixed_nat_types_keep_polling_until_the_first_ping) {
   for (const auto& g : r.groups) {
     if (g.mode != client_mode::push) continue;
     const auto push_events = g.metrics.events_by_path[static_cast<std::size_t>(delivery_path::push)];
-    if (g.nat == "none") EXPECT_EQ(push_events, g.metrics.events_fetched);
+    if (g.nat == "none") EXPECT_EQ(push_events, g.metrics.counter(nudge::protocol::emsmdb::counter::events_fetched));
     else EXPECT_EQ(push_events, 0u);
   }
 }

@@ -33,7 +33,7 @@ TEST(virtual_driver, every_event_is_fetched_in_every_mode) {
     EXPECT_GT(mr.events_generated, 100u) << client::to_string(m);
     EXPECT_EQ(mr.events_missed(), 0u) << client::to_string(m);
     EXPECT_EQ(mr.metrics.clients_failed, 0u);
-    EXPECT_EQ(mr.metrics.protocol_errors, 0u);
+    EXPECT_EQ(mr.metrics.counter(nudge::protocol::emsmdb::counter::protocol_errors), 0u);
   }
   EXPECT_EQ(of(r, client_mode::poll).clients, 90u);
   EXPECT_EQ(of(r, client_mode::push).clients, 120u);
@@ -83,14 +83,14 @@ TEST(virtual_driver, idle_poll_costs_what_the_wire_model_says) {
   p.drain = 0s;
   auto r = run_virtual(p);
   const auto& m = of(r, client_mode::poll).metrics;
-  EXPECT_EQ(m.polls, 10u * 59);  // polls at 60 s .. 3540 s; the one at 3600 s + link delay falls outside
-  const auto& up = m.traffic.cell(metrics::message_kind::poll, metrics::direction::to_server);
-  const auto& down = m.traffic.cell(metrics::message_kind::poll, metrics::direction::to_client);
-  EXPECT_EQ(up.payload_bytes, 84u * m.polls);
-  EXPECT_EQ(down.payload_bytes, 100u * m.polls);
+  EXPECT_EQ(m.counter(nudge::protocol::emsmdb::counter::polls), 10u * 59);  // polls at 60 s .. 3540 s; the one at 3600 s + link delay falls outside
+  const auto& up = m.traffic.cell(protocol::emsmdb::message_kind::poll, metrics::direction::to_server);
+  const auto& down = m.traffic.cell(protocol::emsmdb::message_kind::poll, metrics::direction::to_client);
+  EXPECT_EQ(up.payload_bytes, 84u * m.counter(nudge::protocol::emsmdb::counter::polls));
+  EXPECT_EQ(down.payload_bytes, 100u * m.counter(nudge::protocol::emsmdb::counter::polls));
   // 60 s apart, each response is acknowledged by a pure ACK (no data follows within 200 ms).
-  const auto& acks = m.traffic.cell(metrics::message_kind::tcp_ack, metrics::direction::to_server);
-  EXPECT_EQ(acks.packets, m.polls + 10);  // plus each connect response's ACK
+  const auto& acks = m.traffic.cell(protocol::emsmdb::message_kind::tcp_ack, metrics::direction::to_server);
+  EXPECT_EQ(acks.packets, m.counter(nudge::protocol::emsmdb::counter::polls) + 10);  // plus each connect response's ACK
 }
 
 TEST(virtual_driver, a_slow_access_link_delays_delivery_but_not_the_messages) {
@@ -106,8 +106,8 @@ TEST(virtual_driver, a_slow_access_link_delays_delivery_but_not_the_messages) {
   EXPECT_EQ(f.metrics.traffic.total().messages, s.metrics.traffic.total().messages);
   EXPECT_EQ(f.metrics.traffic.total().payload_bytes, s.metrics.traffic.total().payload_bytes);
   // Responses now come later than the delayed-ACK time: more pure ACKs.
-  EXPECT_GT(s.metrics.traffic.cell(metrics::message_kind::tcp_ack, metrics::direction::to_client).packets,
-            f.metrics.traffic.cell(metrics::message_kind::tcp_ack, metrics::direction::to_client).packets);
+  EXPECT_GT(s.metrics.traffic.cell(protocol::emsmdb::message_kind::tcp_ack, metrics::direction::to_client).packets,
+            f.metrics.traffic.cell(protocol::emsmdb::message_kind::tcp_ack, metrics::direction::to_client).packets);
   // Wait response (72 wire bytes) + fetch request (124) + response with one NewMail (200): ~0.4 s at 8 kbit/s.
   EXPECT_LT(to_seconds(f.metrics.latency.quantile(0.5)), 0.01);
   EXPECT_GT(to_seconds(s.metrics.latency.quantile(0.5)), 0.35);

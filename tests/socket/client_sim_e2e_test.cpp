@@ -82,10 +82,10 @@ TEST(client_sim_e2e, five_hundred_mixed_clients_miss_nothing_and_push_and_async_
     EXPECT_EQ(mr.metrics.clients_started, mr.clients);
     EXPECT_EQ(mr.metrics.clients_ready, mr.clients);
     EXPECT_EQ(mr.metrics.clients_failed, 0u);
-    EXPECT_EQ(mr.metrics.protocol_errors, 0u);
+    EXPECT_EQ(mr.metrics.counter(nudge::protocol::emsmdb::counter::protocol_errors), 0u);
     EXPECT_GT(mr.events_generated, 0u);
     EXPECT_EQ(mr.events_missed(), 0u);
-    EXPECT_EQ(mr.metrics.events_fetched, mr.events_generated);
+    EXPECT_EQ(mr.metrics.counter(nudge::protocol::emsmdb::counter::events_fetched), mr.events_generated);
   }
   EXPECT_EQ(of(r, client_mode::poll).clients + of(r, client_mode::push).clients + of(r, client_mode::async).clients,
             500u);
@@ -93,14 +93,14 @@ TEST(client_sim_e2e, five_hundred_mixed_clients_miss_nothing_and_push_and_async_
   const double poll = r.wire_bytes_per_client_hour(client_mode::poll);
   EXPECT_LT(r.wire_bytes_per_client_hour(client_mode::push), poll);
   EXPECT_LT(r.wire_bytes_per_client_hour(client_mode::async), poll);
-  EXPECT_GT(of(r, client_mode::push).metrics.pings_matched, 0u);
-  EXPECT_EQ(of(r, client_mode::push).metrics.datagrams_ignored, 0u);
-  EXPECT_GT(of(r, client_mode::async).metrics.async_notified, 0u);
+  EXPECT_GT(of(r, client_mode::push).metrics.counter(nudge::protocol::emsmdb::counter::pings_matched), 0u);
+  EXPECT_EQ(of(r, client_mode::push).metrics.counter(nudge::protocol::emsmdb::counter::datagrams_ignored), 0u);
+  EXPECT_GT(of(r, client_mode::async).metrics.counter(nudge::protocol::emsmdb::counter::async_notified), 0u);
 
   // What the clients counted agrees with the notifier's own books.
   const auto s = notifier.stats();
   EXPECT_EQ(s.at("events_generated").get<std::uint64_t>(), generated(r));
-  EXPECT_EQ(s.at("events_fetched").get<std::uint64_t>(), r.total().events_fetched);
+  EXPECT_EQ(s.at("events_fetched").get<std::uint64_t>(), r.total().counter(nudge::protocol::emsmdb::counter::events_fetched));
   EXPECT_EQ(s.at("sessions_opened").get<std::uint64_t>(), 500u);
   EXPECT_EQ(s.at("registrations").get<std::uint64_t>(), of(r, client_mode::push).clients);
 }
@@ -135,11 +135,11 @@ TEST(client_sim_e2e, worker_processes_report_exactly_what_the_notifier_saw) {
     EXPECT_GT(mr.events_generated, 0u);
     EXPECT_EQ(mr.events_missed(), 0u);
     // The merged histogram holds every fetched event.
-    EXPECT_EQ(mr.metrics.latency.count(), mr.metrics.events_fetched);
+    EXPECT_EQ(mr.metrics.latency.count(), mr.metrics.counter(nudge::protocol::emsmdb::counter::events_fetched));
   }
   const auto s = notifier.stats();
   EXPECT_EQ(s.at("events_generated").get<std::uint64_t>(), generated(r));
-  EXPECT_EQ(s.at("events_fetched").get<std::uint64_t>(), r.total().events_fetched);
+  EXPECT_EQ(s.at("events_fetched").get<std::uint64_t>(), r.total().counter(nudge::protocol::emsmdb::counter::events_fetched));
   EXPECT_EQ(s.at("sessions_opened").get<std::uint64_t>(), 120u);
 
   ASSERT_FALSE(seen.empty());

@@ -30,7 +30,7 @@ using namespace nudge::sim;
 using namespace std::chrono_literals;
 using client::client_mode;
 using metrics::direction;
-using metrics::message_kind;
+using protocol::emsmdb::message_kind;
 
 namespace {
 
@@ -100,18 +100,18 @@ TEST(real_vs_virtual, same_seeded_plan_with_mail_gives_same_messages_events_and_
     // The same mail, fetched the same way.
     EXPECT_GT(v.events_generated, 10u) << "the plan must put mail through every mode";
     EXPECT_EQ(r.events_generated, v.events_generated);
-    EXPECT_EQ(r.metrics.events_fetched, v.metrics.events_fetched);
+    EXPECT_EQ(r.metrics.counter(nudge::protocol::emsmdb::counter::events_fetched), v.metrics.counter(nudge::protocol::emsmdb::counter::events_fetched));
     EXPECT_EQ(r.events_missed(), v.events_missed());
     EXPECT_EQ(r.metrics.events_by_path, v.metrics.events_by_path);
-    EXPECT_EQ(r.metrics.polls, v.metrics.polls);
-    EXPECT_EQ(r.metrics.fetches, v.metrics.fetches);
-    EXPECT_EQ(r.metrics.async_waits, v.metrics.async_waits);
-    EXPECT_EQ(r.metrics.pings_matched, v.metrics.pings_matched);
+    EXPECT_EQ(r.metrics.counter(nudge::protocol::emsmdb::counter::polls), v.metrics.counter(nudge::protocol::emsmdb::counter::polls));
+    EXPECT_EQ(r.metrics.counter(nudge::protocol::emsmdb::counter::fetches), v.metrics.counter(nudge::protocol::emsmdb::counter::fetches));
+    EXPECT_EQ(r.metrics.counter(nudge::protocol::emsmdb::counter::async_waits), v.metrics.counter(nudge::protocol::emsmdb::counter::async_waits));
+    EXPECT_EQ(r.metrics.counter(nudge::protocol::emsmdb::counter::pings_matched), v.metrics.counter(nudge::protocol::emsmdb::counter::pings_matched));
 
-    for (std::size_t k = 0; k < metrics::message_kind_count; ++k)
+    for (std::size_t k = 0; k < protocol::emsmdb::message_kind_count; ++k)
       for (auto d : {direction::to_server, direction::to_client}) {
         const auto kind = static_cast<message_kind>(k);
-        SCOPED_TRACE(std::string(metrics::to_string(kind)) + (d == direction::to_server ? " up" : " down"));
+        SCOPED_TRACE(std::string(protocol::emsmdb::to_string(kind)) + (d == direction::to_server ? " up" : " down"));
         EXPECT_EQ(r.metrics.traffic.cell(kind, d).messages, v.metrics.traffic.cell(kind, d).messages);
       }
 

@@ -21,7 +21,7 @@ using capture::capture_error;
 using capture::frame_synthesizer;
 using capture::memory_sink;
 using metrics::direction;
-using metrics::message_kind;
+using protocol::emsmdb::message_kind;
 using pcap_test::shared_capture;
 
 constexpr direction up = direction::to_server;

@@ -16,7 +16,7 @@ using capture::capture_error;
 using capture::frame_synthesizer;
 using capture::memory_sink;
 using metrics::direction;
-using metrics::message_kind;
+using protocol::emsmdb::message_kind;
 
 const ip_endpoint client = ep(10, 0, 0, 2, 50123);
 const ip_endpoint server = ep(10, 0, 0, 1, 7777);

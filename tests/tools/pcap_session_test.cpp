@@ -14,7 +14,7 @@ namespace nudge::pcap_tool::test {
 namespace {
 
 using metrics::direction;
-using metrics::message_kind;
+using protocol::emsmdb::message_kind;
 using pcap_test::iface;
 using pcap_test::pdu_record;
 using pcap_test::shared_capture;
@@ -73,7 +73,7 @@ TEST_F(SessionCapture, PerKindCountsEqualThePdusTheSessionProduced) {
     const auto [k, d] = key;
     traffic_cell got = both(k, d);
     if (k == message_kind::poll) got += both(message_kind::fetch, d);
-    EXPECT_EQ(got, want) << metrics::to_string(k) << (d == up ? " to_server" : " to_client");
+    EXPECT_EQ(got, want) << protocol::emsmdb::to_string(k) << (d == up ? " to_server" : " to_client");
   }
   for (direction d : {up, down}) {
     EXPECT_EQ(a_.total.traffic.other[static_cast<std::size_t>(d)], traffic_cell{});
@@ -186,11 +186,11 @@ TEST(SyntheticCapture, AnalyserCountsEqualWhatWasGenerated) {
     EXPECT_EQ(got.events, want.events);
     EXPECT_EQ(got.registrations, want.registrations);
     EXPECT_EQ(got.pings_answered, want.pings);
-    for (std::size_t k = 0; k < metrics::message_kind_count; ++k)
+    for (std::size_t k = 0; k < protocol::emsmdb::message_kind_count; ++k)
       for (direction d : {up, down}) {
         const auto kind = static_cast<message_kind>(k);
         EXPECT_EQ(got.traffic.meter.cell(kind, d), want.traffic.cell(kind, d))
-            << metrics::to_string(kind) << (d == up ? " to_server" : " to_client");
+            << protocol::emsmdb::to_string(kind) << (d == up ? " to_server" : " to_client");
       }
   }
   // Poll clients poll every 60 s: the median gap says so.

@@ -143,10 +143,10 @@ TEST(ReplayCapture, AVirtualRunsClientsAreItsPlansClients) {
   for (std::size_t m = 0; m < client::client_mode_count; ++m) {
     const auto& mm = r.modes[m].metrics;
     SCOPED_TRACE(std::string(client::to_string(static_cast<client::client_mode>(m))));
-    EXPECT_EQ(ext2[m], mm.polls + mm.fetches);
-    EXPECT_EQ(waits[m], mm.async_waits);
-    EXPECT_EQ(cookies[m], mm.traffic.cell(metrics::message_kind::keepalive, metrics::direction::to_server).messages);
-    EXPECT_EQ(pings[m], mm.pings_matched);
+    EXPECT_EQ(ext2[m], mm.counter(nudge::protocol::emsmdb::counter::polls) + mm.counter(nudge::protocol::emsmdb::counter::fetches));
+    EXPECT_EQ(waits[m], mm.counter(nudge::protocol::emsmdb::counter::async_waits));
+    EXPECT_EQ(cookies[m], mm.traffic.cell(protocol::emsmdb::message_kind::keepalive, metrics::direction::to_server).messages);
+    EXPECT_EQ(pings[m], mm.counter(nudge::protocol::emsmdb::counter::pings_matched));
   }
   EXPECT_GT(cookies[static_cast<std::size_t>(client::client_mode::push)], 0u);
 }

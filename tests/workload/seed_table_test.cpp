@@ -77,8 +77,8 @@ TEST(seed_table, simulation_matches_the_poisson_model_within_one_percent) {
   EXPECT_NEAR(packets / expected.poisson.tsdus_per_client_hour, 1.0, 0.01)
       << "simulated " << packets << " TSDUs/client-hour, Poisson model " << expected.poisson.tsdus_per_client_hour;
   // Each unnecessary poll is a 100-byte request and a 100-byte response, one TSDU each.
-  EXPECT_EQ(poll.metrics.wasted_poll_traffic.wire_bytes, 200 * poll.metrics.wasted_polls);
-  EXPECT_EQ(poll.metrics.wasted_poll_traffic.packets, 2 * poll.metrics.wasted_polls);
+  EXPECT_EQ(poll.metrics.wasted_poll_traffic.wire_bytes, 200 * poll.metrics.counter(nudge::protocol::emsmdb::counter::wasted_polls));
+  EXPECT_EQ(poll.metrics.wasted_poll_traffic.packets, 2 * poll.metrics.counter(nudge::protocol::emsmdb::counter::wasted_polls));
   // Events: 6.25 per client-hour, Poisson.
   const double events = per_client_hour(poll.events_generated, poll, r.measured);
   EXPECT_NEAR(events / 6.25, 1.0, 0.02);
@@ -131,10 +131,10 @@ TEST(seed_table, faithful_closed_form_is_the_hand_arithmetic_and_near_the_simula
 
   const run_result r = run_virtual(p);
   const auto& poll = r.modes[static_cast<std::size_t>(client_mode::poll)];
-  ASSERT_GT(poll.metrics.wasted_polls, 0u);
+  ASSERT_GT(poll.metrics.counter(nudge::protocol::emsmdb::counter::wasted_polls), 0u);
   // Every empty poll the simulation counted costs what the encoders say.
-  EXPECT_EQ(poll.metrics.wasted_poll_traffic.wire_bytes, 264 * poll.metrics.wasted_polls);
-  EXPECT_EQ(poll.metrics.wasted_poll_traffic.packets, 2 * poll.metrics.wasted_polls);
+  EXPECT_EQ(poll.metrics.wasted_poll_traffic.wire_bytes, 264 * poll.metrics.counter(nudge::protocol::emsmdb::counter::wasted_polls));
+  EXPECT_EQ(poll.metrics.wasted_poll_traffic.packets, 2 * poll.metrics.counter(nudge::protocol::emsmdb::counter::wasted_polls));
   const double bytes = per_client_hour(poll.metrics.wasted_poll_traffic.wire_bytes, poll, r.measured);
   EXPECT_NEAR(bytes / expected.poisson.bytes_per_client_hour, 1.0, 0.01)
       << "simulated " << bytes << " B/client-hour, closed form " << expected.poisson.bytes_per_client_hour;
@@ -148,11 +148,11 @@ TEST(seed_table, push_and_async_remove_the_unnecessary_polls) {
   const auto& async = r.modes[static_cast<std::size_t>(client_mode::async)];
   EXPECT_EQ(push.events_missed(), 0u);
   EXPECT_EQ(async.events_missed(), 0u);
-  EXPECT_EQ(async.metrics.wasted_polls, 0u);
+  EXPECT_EQ(async.metrics.counter(nudge::protocol::emsmdb::counter::wasted_polls), 0u);
   // Push clients poll only until their first ping (about 10 minutes at 6.25 an hour).
   const double push_bytes = per_client_hour(push.metrics.wasted_poll_traffic.wire_bytes, push, r.measured);
   EXPECT_LT(push_bytes, 0.05 * model::estimate(model_inputs(p)).poisson.bytes_per_client_hour);
-  EXPECT_GT(push.metrics.wasted_polls, 0u);
+  EXPECT_GT(push.metrics.counter(nudge::protocol::emsmdb::counter::wasted_polls), 0u);
 }
 
 TEST(seed_table, bursty_mail_in_business_hours_in_the_driver) {

@@ -470,7 +470,7 @@ class progress_line {
     for (const auto& m : so_far.modes) generated += m.events_generated;
     show(fmt::format("[virtual {:.0f} s of {:.0f}] up {}/{} ({} failed)  events {}  fetched {}",
                      to_seconds(now.time_since_epoch()), to_seconds(so_far.plan.length + so_far.plan.drain),
-                     t.clients_ready, so_far.plan.clients, t.clients_failed, generated, t.events_fetched));
+                     t.clients_ready, so_far.plan.clients, t.clients_failed, generated, t.counter(protocol::emsmdb::counter::events_fetched)));
   }
 
   void message(std::string_view line) {

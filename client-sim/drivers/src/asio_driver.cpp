@@ -68,26 +68,11 @@ constexpr counter_field counter_fields[] = {
     {"clients_started", &client_metrics::clients_started},
     {"clients_ready", &client_metrics::clients_ready},
     {"clients_failed", &client_metrics::clients_failed},
-    {"polls", &client_metrics::polls},
-    {"wasted_polls", &client_metrics::wasted_polls},
-    {"fetches", &client_metrics::fetches},
-    {"wasted_fetches", &client_metrics::wasted_fetches},
-    {"events_fetched", &client_metrics::events_fetched},
-    {"pings_received", &client_metrics::pings_received},
-    {"pings_matched", &client_metrics::pings_matched},
-    {"datagrams_ignored", &client_metrics::datagrams_ignored},
-    {"pending_seen", &client_metrics::pending_seen},
-    {"async_waits", &client_metrics::async_waits},
-    {"async_notified", &client_metrics::async_notified},
-    {"async_timeouts", &client_metrics::async_timeouts},
-    {"fallbacks_to_polling", &client_metrics::fallbacks_to_polling},
-    {"protocol_errors", &client_metrics::protocol_errors},
 };
 // A new field in client_metrics must be added to this codec, or worker
 // processes would silently drop it: this fails to compile until it is.
-static_assert(sizeof(client_metrics) == sizeof(metrics::traffic_meter) +
-                                            (1 + client::delivery_path_count) * sizeof(metrics::latency_histogram) +
-                                            client::delivery_path_count * sizeof(std::uint64_t) +
+static_assert(sizeof(client_metrics) == sizeof(metrics::traffic_meter) + sizeof(metrics::latency_histogram) +
+                                            3 * sizeof(std::vector<std::uint64_t>) +  // per-path latencies and events, counters
                                             std::size(counter_fields) * sizeof(std::uint64_t) +
                                             sizeof(metrics::traffic_cell),  // wasted_poll_traffic
               "client_metrics changed: update counter_fields / the codec in asio_driver.cpp");
@@ -118,9 +103,9 @@ metrics::latency_histogram histogram_from_json(const json& j) {
 
 json client_metrics_to_json(const client_metrics& m) {
   json traffic = json::array();
-  for (std::size_t k = 0; k < metrics::message_kind_count; ++k)
+  for (std::size_t k = 0; k < metrics::traffic_meter::max_kinds; ++k)
     for (std::size_t d = 0; d < 2; ++d) {
-      const auto& c = m.traffic.cell(static_cast<metrics::message_kind>(k), static_cast<metrics::direction>(d));
+      const auto& c = m.traffic.cell(k, static_cast<metrics::direction>(d));
       if (c == metrics::traffic_cell{}) continue;
       traffic.push_back({k, d, cell_to_json(c)});
     }
@@ -128,6 +113,7 @@ json client_metrics_to_json(const client_metrics& m) {
   for (const auto& h : m.latency_by_path) by_path.push_back(histogram_to_json(h));
   json counters = json::object();
   for (const auto& f : counter_fields) counters[f.name] = m.*f.member;
+  counters["family"] = m.counters;
   return {{"traffic", std::move(traffic)},
           {"latency", histogram_to_json(m.latency)},
           {"latency_by_path", std::move(by_path)},
@@ -141,20 +127,21 @@ client_metrics client_metrics_from_json(const json& j) {
   for (const auto& row : j.at("traffic")) {
     const auto k = row.at(0).get<std::size_t>();
     const auto d = row.at(1).get<std::size_t>();
-    if (k >= metrics::message_kind_count || d >= 2) throw std::out_of_range("client_metrics: bad traffic cell");
-    m.traffic.cell(static_cast<metrics::message_kind>(k), static_cast<metrics::direction>(d)) = cell_from_json(row.at(2));
+    if (k >= metrics::traffic_meter::max_kinds || d >= 2) throw std::out_of_range("client_metrics: bad traffic cell");
+    m.traffic.cell(k, static_cast<metrics::direction>(d)) = cell_from_json(row.at(2));
   }
   m.latency = histogram_from_json(j.at("latency"));
   const auto& by_path = j.at("latency_by_path");
   const auto& events = j.at("events_by_path");
-  if (by_path.size() != client::delivery_path_count || events.size() != client::delivery_path_count)
-    throw std::out_of_range("client_metrics: wrong number of delivery paths");
-  for (std::size_t p = 0; p < client::delivery_path_count; ++p) {
+  if (by_path.size() != events.size()) throw std::out_of_range("client_metrics: wrong number of delivery paths");
+  m.fit(by_path.size(), 0);
+  for (std::size_t p = 0; p < by_path.size(); ++p) {
     m.latency_by_path[p] = histogram_from_json(by_path[p]);
     m.events_by_path[p] = events[p].get<std::uint64_t>();
   }
   const auto& counters = j.at("counters");
   for (const auto& f : counter_fields) m.*f.member = counters.at(f.name).get<std::uint64_t>();
+  m.counters = counters.at("family").get<std::vector<std::uint64_t>>();
   m.wasted_poll_traffic = cell_from_json(j.at("wasted_poll_traffic"));
   return m;
 }
@@ -473,9 +460,9 @@ class worker {
     progress_.started.store(t.clients_started, std::memory_order_relaxed);
     progress_.ready.store(t.clients_ready, std::memory_order_relaxed);
     progress_.failed.store(t.clients_failed, std::memory_order_relaxed);
-    progress_.fetched.store(t.events_fetched, std::memory_order_relaxed);
-    progress_.polls.store(t.polls, std::memory_order_relaxed);
-    progress_.fetches.store(t.fetches, std::memory_order_relaxed);
+    progress_.fetched.store(t.counter(protocol::emsmdb::counter::events_fetched), std::memory_order_relaxed);
+    progress_.polls.store(t.counter(protocol::emsmdb::counter::polls), std::memory_order_relaxed);
+    progress_.fetches.store(t.counter(protocol::emsmdb::counter::fetches), std::memory_order_relaxed);
     progress_.wire.store(t.traffic.total().wire_bytes, std::memory_order_relaxed);
   }
 

@@ -307,8 +307,8 @@ class world {
     s.at = now - time_point{};
     for (std::size_t cell = 0; cell < metrics_.size(); ++cell) {
       const auto& t = metrics_[cell].traffic;
-      auto acks = t.cell(metrics::message_kind::tcp_ack, metrics::direction::to_server);
-      acks += t.cell(metrics::message_kind::tcp_ack, metrics::direction::to_client);
+      auto acks = t.cell(protocol::emsmdb::message_kind::tcp_ack, metrics::direction::to_server);
+      acks += t.cell(protocol::emsmdb::message_kind::tcp_ack, metrics::direction::to_client);
       const auto all = t.total();
       s.wire_bytes[cell / group_count_] += all.wire_bytes - acks.wire_bytes;
       s.packets[cell / group_count_] += all.packets - acks.packets;

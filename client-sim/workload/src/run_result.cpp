@@ -13,7 +13,7 @@ namespace nudge::sim {
 using client::client_metrics;
 using client::client_mode;
 using metrics::direction;
-using metrics::message_kind;
+using protocol::emsmdb::message_kind;
 using nlohmann::json;
 
 client_metrics run_result::total() const {
@@ -99,41 +99,42 @@ json metrics_json(const client_metrics& m, std::size_t clients, std::uint64_t ge
                   const std::optional<measured_traffic>& measured_wire) {
   const auto t = m.traffic.total();
   json by_kind = json::object();
-  for (std::size_t k = 0; k < metrics::message_kind_count; ++k) {
+  for (std::size_t k = 0; k < protocol::emsmdb::message_kind_count; ++k) {
     const auto kind = static_cast<message_kind>(k);
     const auto& up = m.traffic.cell(kind, direction::to_server);
     const auto& down = m.traffic.cell(kind, direction::to_client);
     if (up.packets == 0 && down.packets == 0 && up.messages == 0 && down.messages == 0) continue;
-    by_kind[std::string(metrics::to_string(kind))] = {{"to_server", cell_json(up)}, {"to_client", cell_json(down)}};
+    by_kind[std::string(protocol::emsmdb::to_string(kind))] = {{"to_server", cell_json(up)}, {"to_client", cell_json(down)}};
   }
   json by_path = json::object();
   json latency_by_path = json::object();
   for (std::size_t p = 0; p < client::delivery_path_count; ++p) {
     const auto name = std::string(client::to_string(static_cast<client::delivery_path>(p)));
-    by_path[name] = m.events_by_path[p];
-    if (m.latency_by_path[p].count()) latency_by_path[name] = latency_json(m.latency_by_path[p]);
+    by_path[name] = m.events_on(p);
+    if (p < m.latency_by_path.size() && m.latency_by_path[p].count())
+      latency_by_path[name] = latency_json(m.latency_by_path[p]);
   }
-  const std::uint64_t missed = generated > m.events_fetched ? generated - m.events_fetched : 0;
+  const std::uint64_t missed = generated > m.counter(protocol::emsmdb::counter::events_fetched) ? generated - m.counter(protocol::emsmdb::counter::events_fetched) : 0;
   json block = {
       {"clients", clients},
       {"clients_ready", m.clients_ready},
       {"clients_failed", m.clients_failed},
-      {"events", {{"generated", generated}, {"fetched", m.events_fetched}, {"missed", missed}, {"by_path", by_path}}},
-      {"polls", m.polls},
-      {"wasted_polls", m.wasted_polls},
-      {"fetches", m.fetches},
-      {"wasted_fetches", m.wasted_fetches},
-      {"pings_received", m.pings_received},
-      {"pings_matched", m.pings_matched},
-      {"datagrams_ignored", m.datagrams_ignored},
-      {"pending_seen", m.pending_seen},
-      {"async_waits", m.async_waits},
-      {"async_notified", m.async_notified},
-      {"async_timeouts", m.async_timeouts},
-      {"fallbacks_to_polling", m.fallbacks_to_polling},
-      {"protocol_errors", m.protocol_errors},
+      {"events", {{"generated", generated}, {"fetched", m.counter(protocol::emsmdb::counter::events_fetched)}, {"missed", missed}, {"by_path", by_path}}},
+      {"polls", m.counter(protocol::emsmdb::counter::polls)},
+      {"wasted_polls", m.counter(protocol::emsmdb::counter::wasted_polls)},
+      {"fetches", m.counter(protocol::emsmdb::counter::fetches)},
+      {"wasted_fetches", m.counter(protocol::emsmdb::counter::wasted_fetches)},
+      {"pings_received", m.counter(protocol::emsmdb::counter::pings_received)},
+      {"pings_matched", m.counter(protocol::emsmdb::counter::pings_matched)},
+      {"datagrams_ignored", m.counter(protocol::emsmdb::counter::datagrams_ignored)},
+      {"pending_seen", m.counter(protocol::emsmdb::counter::pending_seen)},
+      {"async_waits", m.counter(protocol::emsmdb::counter::async_waits)},
+      {"async_notified", m.counter(protocol::emsmdb::counter::async_notified)},
+      {"async_timeouts", m.counter(protocol::emsmdb::counter::async_timeouts)},
+      {"fallbacks_to_polling", m.counter(protocol::emsmdb::counter::fallbacks_to_polling)},
+      {"protocol_errors", m.counter(protocol::emsmdb::counter::protocol_errors)},
       {"unnecessary",
-       {{"polls", m.wasted_polls},
+       {{"polls", m.counter(protocol::emsmdb::counter::wasted_polls)},
         {"bytes", m.wasted_poll_traffic.wire_bytes},
         {"packets", m.wasted_poll_traffic.packets},
         {"bytes_per_client_hour", per_client_hour(static_cast<double>(m.wasted_poll_traffic.wire_bytes), clients, measured)},
@@ -347,17 +348,17 @@ void print_table(std::ostream& out, const run_result& r) {
       return fmt::format("{:+.1f}%", percent_of(model - wire, wire));
     });
   row("payload bytes / client-hour", [&](const column& c) { return pch(c, c.m->traffic.total().payload_bytes); });
-  row("polls", [](const column& c) { return std::to_string(c.m->polls); });
-  row("polls that found nothing", [](const column& c) { return std::to_string(c.m->wasted_polls); });
+  row("polls", [](const column& c) { return std::to_string(c.m->counter(protocol::emsmdb::counter::polls)); });
+  row("polls that found nothing", [](const column& c) { return std::to_string(c.m->counter(protocol::emsmdb::counter::wasted_polls)); });
   row("unnecessary bytes / client-hour", [&](const column& c) { return pch(c, c.m->wasted_poll_traffic.wire_bytes); });
   row("unnecessary packets / client-hour", [&](const column& c) { return pch(c, c.m->wasted_poll_traffic.packets); });
-  row("fetches", [](const column& c) { return std::to_string(c.m->fetches); });
+  row("fetches", [](const column& c) { return std::to_string(c.m->counter(protocol::emsmdb::counter::fetches)); });
   row("pings matched / ignored",
-      [](const column& c) { return fmt::format("{}/{}", c.m->pings_matched, c.m->datagrams_ignored); });
+      [](const column& c) { return fmt::format("{}/{}", c.m->counter(protocol::emsmdb::counter::pings_matched), c.m->counter(protocol::emsmdb::counter::datagrams_ignored)); });
   row("events generated", [](const column& c) { return std::to_string(c.generated); });
-  row("events fetched", [](const column& c) { return std::to_string(c.m->events_fetched); });
+  row("events fetched", [](const column& c) { return std::to_string(c.m->counter(protocol::emsmdb::counter::events_fetched)); });
   row("events missed", [](const column& c) {
-    return std::to_string(c.generated > c.m->events_fetched ? c.generated - c.m->events_fetched : 0);
+    return std::to_string(c.generated > c.m->counter(protocol::emsmdb::counter::events_fetched) ? c.generated - c.m->counter(protocol::emsmdb::counter::events_fetched) : 0);
   });
   row("latency p50 (s)", [&](const column& c) { return secs(c.m->latency.quantile(0.5)); });
   row("latency p90 (s)", [&](const column& c) { return secs(c.m->latency.quantile(0.9)); });
@@ -377,14 +378,16 @@ void print_table(std::ostream& out, const run_result& r) {
   fmt::print(out, "{:<6} {:<26} {:>8} {:>9} {:>9} {:>9} {:>9} {:>8} {:>9} {:>9} {:>12}\n", "mode", "nat", "clients",
              "events", "by push", "by poll", "by async", "missed", "p50 push", "p50 poll", "wire B/c-h");
   auto p50 = [](const client_metrics& m, client::delivery_path p) {
-    const auto& h = m.latency_by_path[static_cast<std::size_t>(p)];
+    const auto i = static_cast<std::size_t>(p);
+    if (i >= m.latency_by_path.size()) return std::string("-");
+    const auto& h = m.latency_by_path[i];
     return h.count() ? fmt::format("{:.3f}", to_seconds(h.quantile(0.5))) : std::string("-");
   };
   for (const auto& g : r.groups) {
     if (g.clients == 0) continue;
     const auto& m = g.metrics;
     fmt::print(out, "{:<6} {:<26} {:>8} {:>9} {:>9} {:>9} {:>9} {:>8} {:>9} {:>9} {:>12.1f}\n", client::to_string(g.mode),
-               g.nat, g.clients, g.events_generated, m.events_by_path[1], m.events_by_path[0], m.events_by_path[2],
+               g.nat, g.clients, g.events_generated, m.events_on(1), m.events_on(0), m.events_on(2),
                g.events_missed(), p50(m, client::delivery_path::push), p50(m, client::delivery_path::poll),
                per_client_hour(static_cast<double>(m.traffic.total().wire_bytes), g.clients, r.measured));
   }

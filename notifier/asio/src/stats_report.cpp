@@ -13,9 +13,9 @@ nlohmann::json cell_json(const metrics::traffic_cell& c) {
 
 nlohmann::json traffic_json(const metrics::traffic_meter& t) {
   nlohmann::json j = nlohmann::json::object();
-  for (std::size_t k = 0; k < metrics::message_kind_count; ++k) {
-    const auto kind = static_cast<metrics::message_kind>(k);
-    j[std::string(metrics::to_string(kind))] = {{"to_server", cell_json(t.cell(kind, metrics::direction::to_server))},
+  for (std::size_t k = 0; k < protocol::emsmdb::message_kind_count; ++k) {
+    const auto kind = static_cast<protocol::emsmdb::message_kind>(k);
+    j[std::string(protocol::emsmdb::to_string(kind))] = {{"to_server", cell_json(t.cell(kind, metrics::direction::to_server))},
                                                 {"to_client", cell_json(t.cell(kind, metrics::direction::to_client))}};
   }
   j["total"] = {{"to_server", cell_json(t.total(metrics::direction::to_server))},

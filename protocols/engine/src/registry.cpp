@@ -95,6 +95,8 @@ registry& registry::instance() {
 void registry::add(family f) {
   if (find(f.name)) misuse("registry: family \"" + f.name + "\" registered twice");
   // Every family's traffic rows start with the transport's own (vocabulary's promise).
+  if (f.words.kinds.size() > metrics::traffic_meter::max_kinds)
+    misuse("registry: family \"" + f.name + "\" has more message kinds than a traffic meter holds");
   assert(f.words.kinds.size() >= 2 && f.words.kinds[0].name == "tcp_setup" && f.words.kinds[1].name == "tcp_ack");
   families_.push_back(std::move(f));
 }
@@ -103,6 +105,10 @@ const family* registry::find(std::string_view name) const {
   for (const auto& f : families_)
     if (f.name == name) return &f;
   return nullptr;
+}
+
+metrics::client_metrics metrics_for(const family& f) {
+  return metrics::client_metrics(f.words.paths.size(), f.words.counters.size());
 }
 
 std::optional<std::size_t> index_of(const std::vector<term>& terms, std::string_view name) {

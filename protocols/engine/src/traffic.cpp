@@ -2,26 +2,6 @@
 
 namespace nudge::metrics {
 
-std::string_view to_string(message_kind k) {
-  switch (k) {
-    case message_kind::tcp_setup: return "tcp_setup";
-    case message_kind::tcp_ack: return "tcp_ack";
-    case message_kind::bind: return "bind";
-    case message_kind::connect: return "connect";
-    case message_kind::register_push: return "register";
-    case message_kind::poll: return "poll";
-    case message_kind::fetch: return "fetch";
-    case message_kind::dummy: return "dummy";
-    case message_kind::async_connect: return "async_connect";
-    case message_kind::async_wait: return "async_wait";
-    case message_kind::ping: return "ping";
-    case message_kind::keepalive: return "keepalive";
-    case message_kind::fault: return "fault";
-    case message_kind::count_: break;
-  }
-  return "?";
-}
-
 traffic_cell wire_model::handshake_to_server() const {
   if (is_abstract()) return {};
   // SYN (with its options) and the final ACK (with the options of every segment: Linux's timestamps).

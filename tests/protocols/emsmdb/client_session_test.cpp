@@ -115,8 +115,8 @@ TEST(client_session, poll_mode_polls_exactly_every_interval) {
   p.run_until(time_point{} + 61s);
   ASSERT_EQ(p.ext2_sent.size(), 12u);
   for (std::size_t i = 0; i < p.ext2_sent.size(); ++i) EXPECT_EQ(p.ext2_sent[i], time_point{} + 5s * (i + 1));
-  EXPECT_EQ(p.metrics.polls, 12u);
-  EXPECT_EQ(p.metrics.wasted_polls, 12u);
+  EXPECT_EQ(p.metrics.counter(nudge::protocol::emsmdb::counter::polls), 12u);
+  EXPECT_EQ(p.metrics.counter(nudge::protocol::emsmdb::counter::wasted_polls), 12u);
 }
 
 TEST(client_session, poll_interval_defaults_to_pcms_polls_max) {
@@ -157,7 +157,7 @@ TEST(client_session, poll_finds_events_and_measures_latency) {
   p.start(time_point{});
   p.core.inject_event(time_point{} + 2s, p.core.mailbox("/o=nudge/cn=Recipients/cn=bob"));
   p.run_until(time_point{} + 6s);
-  EXPECT_EQ(p.metrics.events_fetched, 1u);
+  EXPECT_EQ(p.metrics.counter(nudge::protocol::emsmdb::counter::events_fetched), 1u);
   EXPECT_EQ(p.metrics.latency.max(), 3s);  // created at 2 s, fetched by the poll at 5 s
   EXPECT_EQ(p.metrics.events_by_path[static_cast<std::size_t>(delivery_path::poll)], 1u);
 }
@@ -167,23 +167,23 @@ TEST(client_session, push_polls_until_first_ping_then_fetches_on_each_ping) {
   p.start(time_point{});
   EXPECT_TRUE(p.client.ready());
   p.run_until(time_point{} + 11s);
-  EXPECT_EQ(p.metrics.polls, 2u);  // still polling: no ping yet
+  EXPECT_EQ(p.metrics.counter(nudge::protocol::emsmdb::counter::polls), 2u);  // still polling: no ping yet
   const auto mb = p.core.mailbox("/o=nudge/cn=Recipients/cn=bob");
   p.core.inject_event(time_point{} + 12s, mb);
   p.pump(time_point{} + 12s);
-  EXPECT_EQ(p.metrics.pings_matched, 1u);
-  EXPECT_EQ(p.metrics.events_fetched, 1u);
+  EXPECT_EQ(p.metrics.counter(nudge::protocol::emsmdb::counter::pings_matched), 1u);
+  EXPECT_EQ(p.metrics.counter(nudge::protocol::emsmdb::counter::events_fetched), 1u);
   EXPECT_EQ(p.metrics.latency.max(), 0s);
   EXPECT_TRUE(p.client.push_confirmed());
   p.run_until(time_point{} + 60s);
-  EXPECT_EQ(p.metrics.polls, 2u);  // push works: no more polling
+  EXPECT_EQ(p.metrics.counter(nudge::protocol::emsmdb::counter::polls), 2u);  // push works: no more polling
   EXPECT_EQ(p.metrics.events_by_path[static_cast<std::size_t>(delivery_path::push)], 1u);
 }
 
 TEST(client_session, forged_or_random_datagrams_never_trigger_a_fetch) {
   bench_pair p({}, config(client_mode::push));
   p.start(time_point{});
-  const auto fetches = p.metrics.fetches;
+  const auto fetches = p.metrics.counter(nudge::protocol::emsmdb::counter::fetches);
   const protocol::byte_buffer forged = {1, 2, 3, 4, 5, 6, 7, 9};
   const protocol::byte_buffer prefix = {1, 2, 3, 4};
   const protocol::byte_buffer longer = {1, 2, 3, 4, 5, 6, 7, 8, 0};
@@ -191,32 +191,32 @@ TEST(client_session, forged_or_random_datagrams_never_trigger_a_fetch) {
     p.client.receive_datagram(time_point{} + 1s, ip_endpoint::v4(127, 0, 0, 66, 1), d);
     p.pump(time_point{} + 1s);
   }
-  EXPECT_EQ(p.metrics.fetches, fetches);
-  EXPECT_EQ(p.metrics.datagrams_ignored, 4u);
+  EXPECT_EQ(p.metrics.counter(nudge::protocol::emsmdb::counter::fetches), fetches);
+  EXPECT_EQ(p.metrics.counter(nudge::protocol::emsmdb::counter::datagrams_ignored), 4u);
   EXPECT_FALSE(p.client.push_confirmed());
   // ... and the listener still works for the real one.
   p.core.inject_event(time_point{} + 2s, p.core.mailbox("/o=nudge/cn=Recipients/cn=bob"));
   p.pump(time_point{} + 2s);
-  EXPECT_EQ(p.metrics.events_fetched, 1u);
+  EXPECT_EQ(p.metrics.counter(nudge::protocol::emsmdb::counter::events_fetched), 1u);
 }
 
 TEST(client_session, async_waits_fetches_and_rewaits) {
   bench_pair p({}, config(client_mode::async));
   p.start(time_point{});
   EXPECT_TRUE(p.client.ready());
-  EXPECT_EQ(p.metrics.async_waits, 1u);
+  EXPECT_EQ(p.metrics.counter(nudge::protocol::emsmdb::counter::async_waits), 1u);
   const auto mb = p.core.mailbox("/o=nudge/cn=Recipients/cn=bob");
   for (int i = 1; i <= 3; ++i) {
     p.core.inject_event(time_point{} + std::chrono::seconds(10 * i), mb);
     p.pump(time_point{} + std::chrono::seconds(10 * i));
   }
-  EXPECT_EQ(p.metrics.events_fetched, 3u);
-  EXPECT_EQ(p.metrics.async_notified, 3u);
-  EXPECT_EQ(p.metrics.async_waits, 4u);
-  EXPECT_EQ(p.metrics.polls, 0u);
+  EXPECT_EQ(p.metrics.counter(nudge::protocol::emsmdb::counter::events_fetched), 3u);
+  EXPECT_EQ(p.metrics.counter(nudge::protocol::emsmdb::counter::async_notified), 3u);
+  EXPECT_EQ(p.metrics.counter(nudge::protocol::emsmdb::counter::async_waits), 4u);
+  EXPECT_EQ(p.metrics.counter(nudge::protocol::emsmdb::counter::polls), 0u);
   p.run_until(time_point{} + 30s + 5min);
-  EXPECT_EQ(p.metrics.async_timeouts, 1u);  // the hold expired, and the client waited again
-  EXPECT_EQ(p.metrics.async_waits, 5u);
+  EXPECT_EQ(p.metrics.counter(nudge::protocol::emsmdb::counter::async_timeouts), 1u);  // the hold expired, and the client waited again
+  EXPECT_EQ(p.metrics.counter(nudge::protocol::emsmdb::counter::async_waits), 5u);
 }
 
 TEST(client_session, async_falls_back_to_polling_when_rejected) {
@@ -225,7 +225,7 @@ TEST(client_session, async_falls_back_to_polling_when_rejected) {
   bench_pair p(n, config(client_mode::async));
   p.start(time_point{});
   p.run_until(time_point{} + 11s);
-  EXPECT_EQ(p.metrics.polls, 2u);
+  EXPECT_EQ(p.metrics.counter(nudge::protocol::emsmdb::counter::polls), 2u);
 }
 
 TEST(client_session, rop_pending_makes_the_client_fetch_again) {
@@ -234,10 +234,10 @@ TEST(client_session, rop_pending_makes_the_client_fetch_again) {
   const auto mb = p.core.mailbox("/o=nudge/cn=Recipients/cn=bob");
   for (int i = 0; i < 1000; ++i) p.core.inject_event(time_point{} + 1s, mb);  // more than one 32 KiB response holds
   p.run_until(time_point{} + 5s);
-  EXPECT_EQ(p.metrics.events_fetched, 1000u);
-  EXPECT_GE(p.metrics.pending_seen, 1u);
-  EXPECT_EQ(p.metrics.polls, 1u);
-  EXPECT_GE(p.metrics.fetches, 1u);
+  EXPECT_EQ(p.metrics.counter(nudge::protocol::emsmdb::counter::events_fetched), 1000u);
+  EXPECT_GE(p.metrics.counter(nudge::protocol::emsmdb::counter::pending_seen), 1u);
+  EXPECT_EQ(p.metrics.counter(nudge::protocol::emsmdb::counter::polls), 1u);
+  EXPECT_GE(p.metrics.counter(nudge::protocol::emsmdb::counter::fetches), 1u);
 }
 
 TEST(client_session, eager_acks_count_exactly_what_lazy_acks_count) {
@@ -277,9 +277,9 @@ TEST(client_session, events_queued_before_registration_are_pinged_after_the_regi
   bench_pair p({}, config(client_mode::push));
   p.core.inject_event(time_point{}, p.core.mailbox("/o=nudge/cn=Recipients/cn=bob"));
   p.start(time_point{});
-  EXPECT_EQ(p.metrics.datagrams_ignored, 0u);  // the ping did not overtake the response
-  EXPECT_EQ(p.metrics.pings_matched, 1u);
-  EXPECT_EQ(p.metrics.events_fetched, 1u);
+  EXPECT_EQ(p.metrics.counter(nudge::protocol::emsmdb::counter::datagrams_ignored), 0u);  // the ping did not overtake the response
+  EXPECT_EQ(p.metrics.counter(nudge::protocol::emsmdb::counter::pings_matched), 1u);
+  EXPECT_EQ(p.metrics.counter(nudge::protocol::emsmdb::counter::events_fetched), 1u);
 }
 
 TEST(client_session, fragmented_responses_are_joined_and_counted_once) {
@@ -296,17 +296,17 @@ TEST(client_session, fragmented_responses_are_joined_and_counted_once) {
   auto whole = run(0);
   auto cut = run(protocol::dcerpc::must_recv_frag_size);
   EXPECT_GT(cut->fragments_delivered, 10u);
-  EXPECT_EQ(cut->metrics.protocol_errors, 0u);
+  EXPECT_EQ(cut->metrics.counter(nudge::protocol::emsmdb::counter::protocol_errors), 0u);
   EXPECT_FALSE(cut->client.failed()) << cut->client.failure();
-  EXPECT_EQ(cut->metrics.events_fetched, 300u);
-  EXPECT_EQ(cut->metrics.events_fetched, whole->metrics.events_fetched);
-  EXPECT_EQ(cut->metrics.fetches, whole->metrics.fetches);
+  EXPECT_EQ(cut->metrics.counter(nudge::protocol::emsmdb::counter::events_fetched), 300u);
+  EXPECT_EQ(cut->metrics.counter(nudge::protocol::emsmdb::counter::events_fetched), whole->metrics.counter(nudge::protocol::emsmdb::counter::events_fetched));
+  EXPECT_EQ(cut->metrics.counter(nudge::protocol::emsmdb::counter::fetches), whole->metrics.counter(nudge::protocol::emsmdb::counter::fetches));
   // One message per response, whatever the fragments; the extra fragment headers cost bytes.
-  for (auto kind : {metrics::message_kind::poll, metrics::message_kind::fetch}) {
+  for (auto kind : {protocol::emsmdb::message_kind::poll, protocol::emsmdb::message_kind::fetch}) {
     const auto& a = whole->metrics.traffic.cell(kind, metrics::direction::to_client);
     const auto& b = cut->metrics.traffic.cell(kind, metrics::direction::to_client);
     EXPECT_EQ(a.messages, b.messages);
-    if (kind == metrics::message_kind::fetch) {
+    if (kind == protocol::emsmdb::message_kind::fetch) {
       EXPECT_GT(b.payload_bytes, a.payload_bytes);
     }
   }

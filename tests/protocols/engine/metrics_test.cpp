@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "nudge/metrics/client_metrics.hpp"
 #include "nudge/metrics/latency_histogram.hpp"
 #include "nudge/metrics/traffic.hpp"
 #include "nudge/protocol/random.hpp"
@@ -74,7 +75,13 @@ TEST(rng, same_seed_same_sequence_and_bounds) {
   }
 }
 
+namespace {
+// A family's kinds, as its own enum: the traffic row is the enum's value.
+enum class test_kind : std::uint8_t { tcp_setup, tcp_ack, poll, ping };
+}  // namespace
+
 TEST(traffic_meter, totals_and_merge) {
+  using message_kind = test_kind;
   traffic_meter m;
   wire_model w;
   m.add(message_kind::poll, direction::to_server, w.tcp_message(84));
@@ -86,4 +93,52 @@ TEST(traffic_meter, totals_and_merge) {
   traffic_meter n = m;
   n += m;
   EXPECT_EQ(n.total().messages, 6u);
+}
+
+TEST(traffic_meter, a_kind_is_its_row_index) {
+  traffic_meter m;
+  wire_model w;
+  m.add(test_kind::ping, direction::to_client, w.udp_message(8));
+  EXPECT_EQ(m.cell(std::size_t{3}, direction::to_client), w.udp_message(8));
+  EXPECT_EQ(m.cell(test_kind::poll, direction::to_client), traffic_cell{});
+  m.add(traffic_meter::max_kinds - 1, direction::to_server, w.tcp_message(1));
+  EXPECT_EQ(m.total(direction::to_server).messages, 1u);
+}
+
+TEST(client_metrics, fit_sizes_once_and_keeps_counts) {
+  client_metrics m;
+  EXPECT_EQ(m.counter(std::size_t{5}), 0u);  // unsized: reads as zero
+  m.fit(3, 4);
+  m.add(std::size_t{2});
+  m.fit(2, 3);  // never shrinks
+  EXPECT_EQ(m.counters.size(), 4u);
+  EXPECT_EQ(m.latency_by_path.size(), 3u);
+  EXPECT_EQ(m.counter(std::size_t{2}), 1u);
+  EXPECT_EQ(m.events_on(7), 0u);
+}
+
+TEST(client_metrics, merge_is_exact_and_grows_to_the_longer) {
+  enum class counter : std::uint8_t { polls, fetches };
+  client_metrics a(2, 1), b(3, 2);
+  wire_model w;
+  a.add(counter::polls);
+  b.add(counter::polls, 2);
+  b.add(counter::fetches, 5);
+  a.latency_by_path[1].record(1s);
+  b.latency_by_path[2].record(2s);
+  ++b.events_by_path[2];
+  a.traffic.add(test_kind::poll, direction::to_server, w.tcp_message(84));
+  b.traffic.add(test_kind::poll, direction::to_server, w.tcp_message(84));
+  a.clients_started = 1;
+  b.clients_started = 2;
+  b.wasted_poll_traffic = w.tcp_message(10);
+  a += b;
+  EXPECT_EQ(a.counter(counter::polls), 3u);
+  EXPECT_EQ(a.counter(counter::fetches), 5u);
+  EXPECT_EQ(a.events_on(2), 1u);
+  EXPECT_EQ(a.latency_by_path[1].count(), 1u);
+  EXPECT_EQ(a.latency_by_path[2].count(), 1u);
+  EXPECT_EQ(a.traffic.cell(test_kind::poll, direction::to_server).messages, 2u);
+  EXPECT_EQ(a.clients_started, 3u);
+  EXPECT_EQ(a.wasted_poll_traffic, w.tcp_message(10));
 }

@@ -107,7 +107,7 @@ mode_report& mode_report::operator+=(const mode_report& o) {
 namespace {
 
 constexpr std::uint32_t npos = 0xFFFFFFFFu;
-constexpr std::size_t kind_count = metrics::message_kind_count;
+constexpr std::size_t kind_count = protocol::emsmdb::message_kind_count;
 constexpr std::uint8_t slot_other = static_cast<std::uint8_t>(kind_count);  // cells index for "other"
 constexpr std::uint8_t slot(message_kind k) { return static_cast<std::uint8_t>(k); }
 

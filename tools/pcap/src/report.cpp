@@ -60,12 +60,12 @@ json cell_json(const traffic_cell& c) {
 // kinds with traffic (clients and flows: thousands of them).
 json traffic_json(const kind_traffic& t, const traffic_cell& teardown, bool all_kinds) {
   json by_kind = json::object();
-  for (std::size_t k = 0; k < metrics::message_kind_count; ++k) {
+  for (std::size_t k = 0; k < protocol::emsmdb::message_kind_count; ++k) {
     const auto kind = static_cast<message_kind>(k);
     if (!all_kinds && t.meter.cell(kind, direction::to_server) == traffic_cell{} &&
         t.meter.cell(kind, direction::to_client) == traffic_cell{})
       continue;
-    by_kind[std::string(metrics::to_string(kind))] = {{"to_server", cell_json(t.meter.cell(kind, direction::to_server))},
+    by_kind[std::string(protocol::emsmdb::to_string(kind))] = {{"to_server", cell_json(t.meter.cell(kind, direction::to_server))},
                                                       {"to_client", cell_json(t.meter.cell(kind, direction::to_client))}};
   }
   return {{"total", cell_json(t.total())},
@@ -329,9 +329,9 @@ void write_table(std::ostream& out, const analysis& a, const table_options& opt)
                        fmt::format("{}/{}", si(down.packets), si(down.wire_bytes)));
     if (both.packets || both.messages) line(row);
   };
-  for (std::size_t k = 0; k < metrics::message_kind_count; ++k) {
+  for (std::size_t k = 0; k < protocol::emsmdb::message_kind_count; ++k) {
     const auto kind = static_cast<message_kind>(k);
-    kind_row(std::string(metrics::to_string(kind)),
+    kind_row(std::string(protocol::emsmdb::to_string(kind)),
              [kind](const mode_report& m, direction d) { return m.traffic.meter.cell(kind, d); });
   }
   kind_row("other", [](const mode_report& m, direction d) { return m.traffic.other[static_cast<std::size_t>(d)]; });

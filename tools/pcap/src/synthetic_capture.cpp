@@ -5,6 +5,7 @@
 
 #include "nudge/capture/frame_synthesizer.hpp"
 #include "nudge/capture/pcap_file_writer.hpp"
+#include "nudge/emsmdb/family.hpp"
 #include "nudge/protocol/dcerpc.hpp"
 #include "nudge/protocol/emsmdb.hpp"
 #include "nudge/protocol/identifiers.hpp"
@@ -19,7 +20,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using metrics::direction;
-using metrics::message_kind;
+using protocol::emsmdb::message_kind;
 using protocol::byte_buffer;
 using protocol::byte_writer;
 using protocol::ip_endpoint;

@@ -2,6 +2,7 @@
 
 #include <memory>
 
+#include "nudge/emsmdb/family.hpp"
 #include "nudge/protocol/dcerpc.hpp"
 #include "nudge/protocol/rop.hpp"
 #include "nudge/protocol/sockaddr.hpp"
@@ -10,7 +11,8 @@ namespace nudge::client {
 
 using namespace protocol;
 using metrics::direction;
-using metrics::message_kind;
+using emsmdb::message_kind;
+using ctr = emsmdb::counter;
 
 std::string_view to_string(client_mode m) {
   switch (m) {
@@ -37,34 +39,6 @@ std::string_view to_string(delivery_path p) {
   return "?";
 }
 
-client_metrics& client_metrics::operator+=(const client_metrics& o) {
-  traffic += o.traffic;
-  latency += o.latency;
-  for (std::size_t i = 0; i < delivery_path_count; ++i) {
-    latency_by_path[i] += o.latency_by_path[i];
-    events_by_path[i] += o.events_by_path[i];
-  }
-  clients_started += o.clients_started;
-  clients_ready += o.clients_ready;
-  clients_failed += o.clients_failed;
-  polls += o.polls;
-  wasted_polls += o.wasted_polls;
-  fetches += o.fetches;
-  wasted_fetches += o.wasted_fetches;
-  events_fetched += o.events_fetched;
-  pings_received += o.pings_received;
-  pings_matched += o.pings_matched;
-  datagrams_ignored += o.datagrams_ignored;
-  pending_seen += o.pending_seen;
-  async_waits += o.async_waits;
-  async_notified += o.async_notified;
-  async_timeouts += o.async_timeouts;
-  fallbacks_to_polling += o.fallbacks_to_polling;
-  protocol_errors += o.protocol_errors;
-  wasted_poll_traffic += o.wasted_poll_traffic;
-  return *this;
-}
-
 namespace {
 message_kind kind_of(int k) {
   // Mirrors client_session::call_kind.
@@ -76,7 +50,9 @@ message_kind kind_of(int k) {
 }  // namespace
 
 client_session::client_session(client_config cfg, client_metrics& metrics)
-    : cfg_(std::move(cfg)), m_(metrics), rng_(cfg_.seed) {}
+    : cfg_(std::move(cfg)), m_(metrics), rng_(cfg_.seed) {
+  m_.fit(delivery_path_count, emsmdb::counter_count);
+}
 
 void client_session::count(message_kind k, direction d, std::size_t bytes) {
   m_.traffic.add(k, d, cfg_.wire.tcp_message(bytes));
@@ -172,7 +148,7 @@ void client_session::send_ext2(time_point now, call_kind kind, delivery_path rea
   for (int i = 0; i < 4; ++i) pdu[dcerpc::call_id_offset + i] = static_cast<std::uint8_t>(id >> (8 * i));
   c.outstanding_call = id;
   c.reason = reason;
-  if (kind == call_kind::poll) ++m_.polls; else ++m_.fetches;
+  m_.add(kind == call_kind::poll ? ctr::polls : ctr::fetches);
   send_call(now, channel::main, kind, opnum::do_rpc_ext2, pdu);
 }
 
@@ -193,7 +169,7 @@ void client_session::send_async_wait(time_point now) {
   dcerpc::encode_request(pdu, id, 0, opnum::do_async_wait_ex,
                          [&](byte_writer& w) { emsmdb::encode(w, emsmdb::async_wait_request{acxh_, 0}); });
   c.outstanding_call = id;
-  ++m_.async_waits;
+  m_.add(ctr::async_waits);
   send_call(now, channel::async, call_kind::async_wait, opnum::do_async_wait_ex, pdu);
 }
 
@@ -220,7 +196,7 @@ void client_session::receive(time_point now, channel ch, bytes_view bytes) {
     auto hd = dcerpc::decode_common_header(rest);
     if (hd.need_more()) break;
     if (hd.malformed()) {
-      ++m_.protocol_errors;
+      m_.add(ctr::protocol_errors);
       fail(std::string("malformed PDU from the notifier: ") + std::string(hd.reason));
       break;
     }
@@ -248,7 +224,7 @@ void client_session::on_pdu(time_point now, channel ch, bytes_view bytes) {
   const std::size_t total = c.fragments->bytes;
   c.fragments.reset();
   if (joined.outcome != dcerpc::stub_reassembler::status::whole) {
-    ++m_.protocol_errors;
+    m_.add(ctr::protocol_errors);
     return fail(std::string("bad response fragments from the notifier: ") + std::string(joined.reason));
   }
   on_whole_pdu(now, ch, r->call_id, joined.stub(), total, nullptr);
@@ -262,26 +238,26 @@ void client_session::on_whole_pdu(time_point now, channel ch, std::uint32_t call
   count_ack(direction::to_client, c.server_acks.on_data_sent(now), ch);
   count_ack(direction::to_server, c.client_acks.on_data_received(now, cfg_.wire.delayed_ack), ch);
   if (!malformed.empty()) {
-    ++m_.protocol_errors;
+    m_.add(ctr::protocol_errors);
     return fail(std::string("malformed PDU from the notifier: ") + std::string(malformed));
   }
   if (other) {
     if (auto* a = std::get_if<dcerpc::bind_ack_pdu>(other)) {
       call_id = a->call_id;
       if (a->results.empty() || a->results.front().result != 0) {
-        ++m_.protocol_errors;
+        m_.add(ctr::protocol_errors);
         return fail("the notifier rejected the bind");
       }
     } else if (auto* f = std::get_if<dcerpc::fault_pdu>(other)) {
-      ++m_.protocol_errors;
+      m_.add(ctr::protocol_errors);
       return fail("the notifier answered with fault status " + std::to_string(f->status));
     } else {
-      ++m_.protocol_errors;
+      m_.add(ctr::protocol_errors);
       return fail("unexpected PDU type from the notifier");
     }
   }
   if (kind == call_kind::none || call_id != c.outstanding_call) {
-    ++m_.protocol_errors;
+    m_.add(ctr::protocol_errors);
     return fail("response for a call that is not outstanding");
   }
   c.outstanding = call_kind::none;
@@ -303,7 +279,7 @@ void client_session::on_response(time_point now, channel ch, call_kind kind, byt
     case call_kind::connect: {
       auto d = emsmdb::decode_connect_ex_response(stub);
       if (!d.complete() || d.value.return_code != ec::success) {
-        ++m_.protocol_errors;
+        m_.add(ctr::protocol_errors);
         return fail("EcDoConnectEx failed");
       }
       cxh_ = d.value.cxh;
@@ -350,17 +326,17 @@ void client_session::on_response(time_point now, channel ch, call_kind kind, byt
       auto d = emsmdb::decode_async_wait_response(stub);
       if (!d.complete() || d.value.return_code != ec::success) {
         async_active_ = false;
-        ++m_.protocol_errors;
+        m_.add(ctr::protocol_errors);
         return schedule_poll(now);
       }
       if (d.value.flags_out & notification_pending) {
-        ++m_.async_notified;
+        m_.add(ctr::async_notified);
         fetch_wanted_ = true;
         fetch_reason_ = delivery_path::async;
         wait_after_fetch_ = true;
         return maybe_send_fetch(now);
       }
-      ++m_.async_timeouts;
+      m_.add(ctr::async_timeouts);
       return send_async_wait(now);
     }
     case call_kind::poll:
@@ -383,7 +359,7 @@ struct fetch_collector : rop::rop_visitor {
       : session_index(s), now(t), m(mm), path(p) {}
   void on_new_mail(const rop::new_mail_notification& n) override {
     ++found;
-    ++m.events_fetched;
+    m.add(ctr::events_fetched);
     ++m.events_by_path[static_cast<std::size_t>(path)];
     const duration latency = now - n.event.created_at;
     m.latency.record(latency);
@@ -400,22 +376,22 @@ void client_session::on_ext2_response(time_point now, call_kind kind, delivery_p
                                       std::size_t response_bytes) {
   auto d = emsmdb::decode_rpc_ext2_response(stub);
   if (!d.complete() || d.value.return_code != ec::success) {
-    ++m_.protocol_errors;
+    m_.add(ctr::protocol_errors);
     return fail("EcDoRpcExt2 failed");
   }
   fetch_collector collector(session_index_, now, m_, reason);
   auto r = rop::decode_response(d.value.rgb_out, collector);
   if (!r.complete()) {
-    ++m_.protocol_errors;
+    m_.add(ctr::protocol_errors);
     return fail(std::string("bad ROP buffer: ") + std::string(r.reason));
   }
-  if (collector.found == 0) ++(kind == call_kind::poll ? m_.wasted_polls : m_.wasted_fetches);
+  if (collector.found == 0) m_.add(kind == call_kind::poll ? ctr::wasted_polls : ctr::wasted_fetches);
   if (collector.found == 0 && kind == call_kind::poll) {
     m_.wasted_poll_traffic += cfg_.wire.tcp_message(chan(channel::main).request_bytes);
     m_.wasted_poll_traffic += cfg_.wire.tcp_message(response_bytes);
   }
   if (collector.pending) {
-    ++m_.pending_seen;
+    m_.add(ctr::pending_seen);
     fetch_wanted_ = true;
     fetch_reason_ = reason;
   }
@@ -423,7 +399,7 @@ void client_session::on_ext2_response(time_point now, call_kind kind, delivery_p
   if (cfg_.mode == client_mode::push && kind == call_kind::poll && push_confirmed_ && collector.found > 0 &&
       cfg_.fallback_check_interval > duration::zero()) {
     push_confirmed_ = false;
-    ++m_.fallbacks_to_polling;
+    m_.add(ctr::fallbacks_to_polling);
   }
   if (kind == call_kind::poll) schedule_poll(now);
   maybe_send_fetch(now);
@@ -435,12 +411,12 @@ void client_session::on_ext2_response(time_point now, call_kind kind, delivery_p
 
 void client_session::receive_datagram(time_point now, const ip_endpoint&, bytes_view bytes) {
   m_.traffic.add(message_kind::ping, direction::to_client, cfg_.wire.udp_message(bytes.size()));
-  ++m_.pings_received;
+  m_.add(ctr::pings_received);
   if (state_ == state::failed || !registered_ || !cfg_.context.matches(bytes)) {
-    ++m_.datagrams_ignored;  // forged, stale or random: never a reason to fetch
+    m_.add(ctr::datagrams_ignored);  // forged, stale or random: never a reason to fetch
     return;
   }
-  ++m_.pings_matched;
+  m_.add(ctr::pings_matched);
   if (!push_confirmed_) {
     push_confirmed_ = true;  // push works: stop polling (or go back to liveness checks)
     next_poll_ = cfg_.fallback_check_interval > duration::zero() ? now + cfg_.fallback_check_interval : never;

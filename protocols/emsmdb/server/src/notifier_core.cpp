@@ -9,7 +9,7 @@ namespace nudge::notifier {
 
 using namespace protocol;
 using metrics::direction;
-using metrics::message_kind;
+using protocol::emsmdb::message_kind;
 
 namespace {
 // rgbOut per response is capped at what one default-size fragment holds (a

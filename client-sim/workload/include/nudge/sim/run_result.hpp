@@ -67,7 +67,7 @@ struct mode_result {
   /// Real runs: the measured wire traffic (metrics.traffic stays the model's).
   std::optional<measured_traffic> measured;
   std::uint64_t events_missed() const {
-    return events_generated > metrics.events_fetched ? events_generated - metrics.events_fetched : 0;
+    return events_generated > metrics.counter(protocol::emsmdb::counter::events_fetched) ? events_generated - metrics.counter(protocol::emsmdb::counter::events_fetched) : 0;
   }
 };
 
@@ -79,7 +79,7 @@ struct group_result {
   client::client_metrics metrics;
   std::uint64_t events_generated = 0;
   std::uint64_t events_missed() const {
-    return events_generated > metrics.events_fetched ? events_generated - metrics.events_fetched : 0;
+    return events_generated > metrics.counter(protocol::emsmdb::counter::events_fetched) ? events_generated - metrics.counter(protocol::emsmdb::counter::events_fetched) : 0;
   }
 };
 

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "nudge/engine/session.hpp"
+#include "nudge/metrics/client_metrics.hpp"
 #include "nudge/metrics/traffic.hpp"
 #include "nudge/protocol/clock.hpp"
 #include "nudge/protocol/endpoint.hpp"
@@ -94,8 +95,9 @@ struct client_context {
   const settings* keys = nullptr;
   service_address server;  // where the family's server core listens, as the client must address it
   metrics::wire_model wire;
-  // The counters the client adds to (shared by its group) arrive here too: see
-  // the generic client metrics in nudge/metrics/ (being introduced).
+  /// The counters the client adds to, shared by its client group and sized for
+  /// the family (client_metrics::fit); owned by the driver, outlives the core.
+  metrics::client_metrics* metrics = nullptr;
 };
 
 /// A server core: the session contract plus the workload's hooks, which
@@ -144,6 +146,9 @@ struct family {
   std::function<std::unique_ptr<session>(const client_context&)> make_client;
   std::function<std::unique_ptr<server_session>(const server_context&)> make_server;
 };
+
+/// Counters sized for a family's vocabulary (its paths and counters).
+metrics::client_metrics metrics_for(const family& f);
 
 /// The index of `name` in a vocabulary list (modes, kinds, paths, counters).
 std::optional<std::size_t> index_of(const std::vector<term>& terms, std::string_view name);

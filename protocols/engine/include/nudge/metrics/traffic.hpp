@@ -1,34 +1,17 @@
 #pragma once
 // Traffic counters: every message is counted by the session that encodes or
-// decodes it, per kind and direction, as payload bytes (what the protocol
+// decodes it, per kind and direction (a kind is a row index: each protocol
+// family numbers its own kinds, nudge/engine/registry.hpp), as payload bytes (what the protocol
 // layer hands to TCP/UDP) and as on-wire bytes and packets (IPv4 + TCP/UDP
 // headers, TCP segmentation, handshakes and pure ACKs, per wire_model).
 #include <array>
 #include <cstdint>
-#include <string_view>
+#include <cstddef>
+#include <type_traits>
 
 #include "nudge/protocol/clock.hpp"
 
 namespace nudge::metrics {
-
-enum class message_kind : std::uint8_t {
-  tcp_setup,      // SYN, SYN-ACK, ACK and the closing FIN/ACKs
-  tcp_ack,        // pure ACKs (estimated by ack_tracker)
-  bind,           // bind / bind_ack
-  connect,        // EcDoConnectEx
-  register_push,  // EcRRegisterPushNotification
-  poll,           // EcDoRpcExt2 sent on the poll timer
-  fetch,          // EcDoRpcExt2 sent because a ping, wait or RopPending said so
-  dummy,          // EcDummyRpc
-  async_connect,  // EcDoAsyncConnectEx
-  async_wait,     // EcDoAsyncWaitEx
-  ping,           // the UDP datagram carrying the context
-  keepalive,      // client UDP datagrams that hold a NAT pinhole open or prove reachability
-  fault,          // fault and bind_nak PDUs
-  count_
-};
-inline constexpr std::size_t message_kind_count = static_cast<std::size_t>(message_kind::count_);
-std::string_view to_string(message_kind k);
 
 enum class direction : std::uint8_t { to_server, to_client };
 
@@ -85,14 +68,32 @@ struct wire_model {
   traffic_cell handshake_to_client() const;
 };
 
+/// Cells per (kind, direction), in a fixed array so counting never allocates
+/// and never looks anything up: `add` is two index operations and four adds.
+/// The family's vocabulary names the rows; rows it does not declare stay zero.
 class traffic_meter {
  public:
-  void add(message_kind k, direction d, const traffic_cell& c) { cell(k, d) += c; }
-  traffic_cell& cell(message_kind k, direction d) {
-    return cells_[static_cast<std::size_t>(k)][static_cast<std::size_t>(d)];
+  /// Rows a meter holds: more than any family declares (the registry checks).
+  static constexpr std::size_t max_kinds = 24;
+
+  void add(std::size_t kind, direction d, const traffic_cell& c) { cell(kind, d) += c; }
+  traffic_cell& cell(std::size_t kind, direction d) { return cells_[kind][static_cast<std::size_t>(d)]; }
+  const traffic_cell& cell(std::size_t kind, direction d) const { return cells_[kind][static_cast<std::size_t>(d)]; }
+  /// A family's own kind enum (e.g. protocol::emsmdb::message_kind) is its row index.
+  template <typename Kind>
+    requires std::is_enum_v<Kind>
+  void add(Kind k, direction d, const traffic_cell& c) {
+    add(static_cast<std::size_t>(k), d, c);
   }
-  const traffic_cell& cell(message_kind k, direction d) const {
-    return cells_[static_cast<std::size_t>(k)][static_cast<std::size_t>(d)];
+  template <typename Kind>
+    requires std::is_enum_v<Kind>
+  traffic_cell& cell(Kind k, direction d) {
+    return cell(static_cast<std::size_t>(k), d);
+  }
+  template <typename Kind>
+    requires std::is_enum_v<Kind>
+  const traffic_cell& cell(Kind k, direction d) const {
+    return cell(static_cast<std::size_t>(k), d);
   }
   traffic_cell total(direction d) const;
   traffic_cell total() const;
@@ -100,7 +101,7 @@ class traffic_meter {
   friend bool operator==(const traffic_meter&, const traffic_meter&) = default;
 
  private:
-  std::array<std::array<traffic_cell, 2>, message_kind_count> cells_{};
+  std::array<std::array<traffic_cell, 2>, max_kinds> cells_{};
 };
 
 /// Estimates pure ACKs on one TCP direction: data received at t is ACKed by the

@@ -2,7 +2,7 @@
 // The capture analyser: feed it packets in capture order (on_frame for
 // link-layer frames, on_packet for decoded ones), then finish() gives the
 // report: traffic per client, per flow, per mode and per message kind
-// (nudge's metrics::message_kind), polls and fetches, pings and the fetch that
+// (nudge's protocol::emsmdb::message_kind), polls and fetches, pings and the fetch that
 // followed each, and event latency from the NewMail details.
 //
 // One pass, streaming. Per packet: a flow lookup in an open-addressing table
@@ -19,6 +19,7 @@
 
 #include "nudge/client/client_session.hpp"
 #include "nudge/metrics/latency_histogram.hpp"
+#include "nudge/emsmdb/family.hpp"
 #include "nudge/metrics/traffic.hpp"
 #include "nudge/pcap/packet.hpp"
 #include "nudge/protocol/endpoint.hpp"
@@ -27,7 +28,7 @@
 namespace nudge::pcap_tool {
 
 using metrics::direction;
-using metrics::message_kind;
+using protocol::emsmdb::message_kind;
 using metrics::traffic_cell;
 using metrics::traffic_meter;
 using protocol::ip_endpoint;

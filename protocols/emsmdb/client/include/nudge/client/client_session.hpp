@@ -16,6 +16,8 @@
 #include <variant>
 #include <vector>
 
+#include "nudge/emsmdb/family.hpp"
+#include "nudge/metrics/client_metrics.hpp"
 #include "nudge/metrics/latency_histogram.hpp"
 #include "nudge/metrics/traffic.hpp"
 #include "nudge/protocol/clock.hpp"
@@ -79,36 +81,9 @@ struct client_config {
   bool eager_acks = false;
 };
 
-/// Counters shared by a group of clients (usually one per mode), so a million
-/// clients cost a few histograms, not a million.
-struct client_metrics {
-  metrics::traffic_meter traffic;
-  metrics::latency_histogram latency;  // event creation -> its details fetched
-  std::array<metrics::latency_histogram, delivery_path_count> latency_by_path;
-  std::array<std::uint64_t, delivery_path_count> events_by_path{};
-  std::uint64_t clients_started = 0;
-  std::uint64_t clients_ready = 0;     // connected (and registered / async-connected)
-  std::uint64_t clients_failed = 0;
-  std::uint64_t polls = 0;
-  std::uint64_t wasted_polls = 0;      // polls that found nothing
-  std::uint64_t fetches = 0;
-  std::uint64_t wasted_fetches = 0;    // fetches that found nothing
-  std::uint64_t events_fetched = 0;
-  std::uint64_t pings_received = 0;
-  std::uint64_t pings_matched = 0;
-  std::uint64_t datagrams_ignored = 0;  // did not match the registered context
-  std::uint64_t pending_seen = 0;       // RopPending for this session
-  std::uint64_t async_waits = 0;
-  std::uint64_t async_notified = 0;
-  std::uint64_t async_timeouts = 0;
-  std::uint64_t fallbacks_to_polling = 0;
-  std::uint64_t protocol_errors = 0;
-  /// Request + response of the polls that found nothing (pure ACKs excluded):
-  /// the seed article's "unnecessary" traffic.
-  metrics::traffic_cell wasted_poll_traffic;
-
-  client_metrics& operator+=(const client_metrics& o);
-};
+/// The generic counters (nudge/metrics/client_metrics.hpp), indexed by the
+/// EMSMDB family's enums (nudge/emsmdb/family.hpp).
+using client_metrics = metrics::client_metrics;
 
 struct tcp_send {
   channel ch;
@@ -204,7 +179,7 @@ class client_session {
   void schedule_poll(time_point now);
   void maybe_send_fetch(time_point now);
   void fail(std::string why);
-  void count(metrics::message_kind k, metrics::direction d, std::size_t bytes);
+  void count(protocol::emsmdb::message_kind k, metrics::direction d, std::size_t bytes);
   void count_ack(metrics::direction d, time_point at, channel ch);
   channel_state& chan(channel c) { return channels_[static_cast<std::size_t>(c)]; }
 

@@ -15,6 +15,7 @@
 #include <variant>
 #include <vector>
 
+#include "nudge/emsmdb/family.hpp"
 #include "nudge/metrics/traffic.hpp"
 #include "nudge/protocol/clock.hpp"
 #include "nudge/protocol/dcerpc.hpp"
@@ -222,7 +223,7 @@ class notifier_core {
   void do_async_connect(connection_id id, connection& c, const protocol::dcerpc::request_pdu& r);
   void do_async_wait(time_point now, connection_id id, connection& c, const protocol::dcerpc::request_pdu& r);
   void send_fault(connection_id id, const connection& c, std::uint32_t call_id, std::uint32_t status);
-  void send_pdu(connection_id id, byte_buffer bytes, metrics::message_kind kind);
+  void send_pdu(connection_id id, byte_buffer bytes, protocol::emsmdb::message_kind kind);
   void complete_wait(session& s, std::uint32_t flags_out, std::uint32_t rc);
   void send_ping(time_point now, std::uint32_t index, bool resend);
   void close_session(std::uint32_t index);
