@@ -3,6 +3,7 @@
 #include <memory>
 #include <utility>
 
+#include "nudge/client/emsmdb_client_core.hpp"
 #include "nudge/emsmdb/family.hpp"
 #include "nudge/engine/registry.hpp"
 #include "nudge/notifier/emsmdb_server_factory.hpp"
@@ -17,8 +18,9 @@ void register_all() {
     emsmdb.make_server = [](const engine::server_context& ctx) -> std::unique_ptr<engine::server_session> {
       return notifier::make_emsmdb_server(ctx);
     };
-    // make_client waits for client_context to carry the counters (the
-    // generic client metrics); until then drivers call client::make_emsmdb_client.
+    emsmdb.make_client = [](const engine::client_context& ctx) -> std::unique_ptr<engine::session> {
+      return client::make_emsmdb_client(ctx);
+    };
     r.add(std::move(emsmdb));
     return true;
   }();

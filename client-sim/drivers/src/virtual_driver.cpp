@@ -147,6 +147,7 @@ class world {
     ctx.keys = &keys_;
     ctx.server = service_;
     ctx.wire = plan_.wire;
+    ctx.metrics = &metrics_[metrics_index(i)];
     if (capture_ && capture_->observe(i, modes_[i])) {
       if (observed_.empty()) observed_.assign(plan_.clients, false);
       observed_[i] = true;
@@ -154,7 +155,7 @@ class world {
     }
     const std::size_t cell = metrics_index(i);
     ++group_clients_[cell];
-    return client::make_emsmdb_client(ctx, metrics_[cell]);
+    return family_->make_client(ctx);
   }
 
   node_id server_node() const { return net_.server_node(); }

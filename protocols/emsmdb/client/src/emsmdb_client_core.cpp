@@ -146,11 +146,11 @@ client_config client_config_of(const engine::client_context& ctx) {
   return c;
 }
 
-std::unique_ptr<emsmdb_client_core> make_emsmdb_client(const engine::client_context& ctx, client_metrics& metrics) {
+std::unique_ptr<emsmdb_client_core> make_emsmdb_client(const engine::client_context& ctx) {
   engine::ip_endpoint server;
   for (const auto& l : ctx.server.listeners)
     if (l.id == 0) server = l.at;
-  auto core = std::make_unique<emsmdb_client_core>(client_config_of(ctx), metrics, server);
+  auto core = std::make_unique<emsmdb_client_core>(client_config_of(ctx), *ctx.metrics, server);
   if (ctx.observer) core->set_observer(ctx.observer);
   return core;
 }

@@ -87,8 +87,8 @@ protocol::push_context push_context_for(std::uint64_t run_seed, std::size_t clie
 /// and its context; the callback address comes later, from `udp_bound`.
 client_config client_config_of(const engine::client_context& ctx);
 
-/// The family's client factory, with the counters the client adds to.
-/// `ctx.server` must name the notifier's listener 0 and socket 0.
-std::unique_ptr<emsmdb_client_core> make_emsmdb_client(const engine::client_context& ctx, client_metrics& metrics);
+/// The family's client factory (engine::family::make_client). `ctx.server`
+/// names the notifier's listener 0 and socket 0; `ctx.metrics` must be set.
+std::unique_ptr<emsmdb_client_core> make_emsmdb_client(const engine::client_context& ctx);
 
 }  // namespace nudge::client
