@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdio>
 
 #include "nudge/client/emsmdb_client_core.hpp"
 #include "nudge/engine/registry.hpp"
@@ -128,4 +129,13 @@ TEST(family_settings, the_registered_server_factory_asks_for_its_listener_and_so
   }
   EXPECT_EQ(listens, 1u);
   EXPECT_EQ(binds, 1u);
+}
+
+TEST(family_settings, mailbox_names_are_the_zero_padded_client_index) {
+  for (std::size_t i : {std::size_t{0}, std::size_t{7}, std::size_t{42}, std::size_t{1234567}, std::size_t{12345678}}) {
+    char expected[128];
+    std::snprintf(expected, sizeof expected,
+                  "/o=nudge/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Recipients/cn=user%07zu", i);
+    EXPECT_EQ(sim::run_plan::user_dn(i), expected);
+  }
 }

@@ -62,9 +62,22 @@ std::vector<std::size_t> run_plan::assign_nat_groups() const {
 }
 
 std::string run_plan::user_dn(std::size_t i) {
-  char buf[128];
-  std::snprintf(buf, sizeof buf, "/o=nudge/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Recipients/cn=user%07zu", i);
-  return buf;
+  // What "%07zu" would print, without snprintf: the virtual driver names a
+  // client's mailbox on every event.
+  static constexpr std::string_view prefix =
+      "/o=nudge/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Recipients/cn=user";
+  char digits[24];
+  std::size_t n = 0;
+  do {
+    digits[n++] = static_cast<char>('0' + i % 10);
+    i /= 10;
+  } while (i != 0);
+  while (n < 7) digits[n++] = '0';
+  std::string dn;
+  dn.reserve(prefix.size() + n);
+  dn.append(prefix);
+  while (n > 0) dn.push_back(digits[--n]);
+  return dn;
 }
 
 protocol::push_context run_plan::context_for(std::size_t i) const {
