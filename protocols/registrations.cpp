@@ -1,7 +1,12 @@
 #include "nudge/protocols/registrations.hpp"
 
+#include <memory>
+#include <utility>
+
+#include "nudge/client/emsmdb_client_core.hpp"
 #include "nudge/emsmdb/family.hpp"
 #include "nudge/engine/registry.hpp"
+#include "nudge/notifier/emsmdb_server_factory.hpp"
 
 namespace nudge::protocols {
 
@@ -9,7 +14,14 @@ void register_all() {
   // Programs and test setups may each call this; the families go in once.
   static const bool done = [] {
     auto& r = engine::registry::instance();
-    r.add(protocol::emsmdb::family());
+    auto emsmdb = protocol::emsmdb::family();
+    emsmdb.make_server = [](const engine::server_context& ctx) -> std::unique_ptr<engine::server_session> {
+      return notifier::make_emsmdb_server(ctx);
+    };
+    emsmdb.make_client = [](const engine::client_context& ctx) -> std::unique_ptr<engine::session> {
+      return client::make_emsmdb_client(ctx);
+    };
+    r.add(std::move(emsmdb));
     return true;
   }();
   (void)done;

@@ -13,7 +13,9 @@
 
 #include "nudge/client/emsmdb_client_core.hpp"
 #include "nudge/engine/session.hpp"
+#include "nudge/engine/registry.hpp"
 #include "nudge/notifier/emsmdb_server_core.hpp"
+#include "nudge/protocols/registrations.hpp"
 #include "nudge/sim/event_queue.hpp"
 #include "nudge/sim/event_schedule.hpp"
 #include "virtual_network.hpp"
@@ -53,10 +55,6 @@ struct event {
   byte_buffer bytes;
   ip_endpoint from;            // datagram: its source as the receiver sees it
 };
-
-// The notifier's well-known ports (the capture and the docs name them).
-constexpr std::uint16_t server_tcp_port = 7777;
-constexpr std::uint16_t server_udp_port = 7778;
 
 // Forwards an observed client's estimated pure ACKs to the capture, naming the
 // connection as the capture does: the client's index and the connection's ordinal.
@@ -124,14 +122,16 @@ class world {
   // ---- the cores ----
 
   void start_server() {
-    notifier::emsmdb_server_config cfg;
-    cfg.core = plan_.server;
-    cfg.core.allow_non_loopback = true;  // virtual addresses never reach a socket
-    cfg.core.tcp_port = server_tcp_port;
-    cfg.core.wire = plan_.wire;
-    cfg.udp_port = server_udp_port;
-    auto core = std::make_unique<notifier::emsmdb_server_core>(cfg);
+    protocols::register_all();
+    family_ = engine::registry::instance().find("emsmdb");
+    engine::server_context ctx;
+    ctx.keys = &keys_;
+    ctx.wire = plan_.wire;
+    ctx.allow_non_loopback = true;  // virtual addresses never reach a socket
+    auto core = family_->make_server(ctx);
     server_ = core.get();
+    // The result's server block is still EMSMDB's counters (run_result::server).
+    emsmdb_server_ = dynamic_cast<notifier::emsmdb_server_core*>(core.get());
     cores_[server_node()] = std::move(core);
     cores_[server_node()]->start(time_point{});
     settle(server_node(), time_point{});
@@ -139,19 +139,23 @@ class world {
   }
 
   std::unique_ptr<engine::session> make_client(std::size_t i) {
-    auto cfg = plan_.client_config_for(i, modes_[i]);
-    cfg.notifier_udp = server_udp_;
-    const bool observed = capture_ && capture_->observe(i, modes_[i]);
-    if (observed) cfg.eager_acks = true;  // same counts, ACKs reported in time order
-    const std::size_t cell = metrics_index(i);
-    ++group_clients_[cell];
-    auto core = std::make_unique<client::emsmdb_client_core>(std::move(cfg), metrics_[cell], server_tcp_);
-    if (observed) {
+    engine::client_context ctx;
+    ctx.client = i;
+    ctx.mode = static_cast<std::size_t>(modes_[i]);
+    ctx.seed = plan_.seed;
+    ctx.mailbox = run_plan::user_dn(i);
+    ctx.keys = &keys_;
+    ctx.server = service_;
+    ctx.wire = plan_.wire;
+    ctx.metrics = &metrics_[metrics_index(i)];
+    if (capture_ && capture_->observe(i, modes_[i])) {
       if (observed_.empty()) observed_.assign(plan_.clients, false);
       observed_[i] = true;
-      core->set_observer(&taps_.emplace_back(*capture_, net_, static_cast<node_id>(i)));
+      ctx.observer = &taps_.emplace_back(*capture_, net_, static_cast<node_id>(i));
     }
-    return core;
+    const std::size_t cell = metrics_index(i);
+    ++group_clients_[cell];
+    return family_->make_client(ctx);
   }
 
   node_id server_node() const { return net_.server_node(); }
@@ -272,14 +276,14 @@ class world {
             [&](engine::listen& l) {
               auto r = net_.listen(n, l.listener, l.port);
               if (auto* at = std::get_if<ip_endpoint>(&r)) {
-                if (n == server_node() && l.listener == notifier::emsmdb_server_core::rpc_listener) server_tcp_ = *at;
+                if (n == server_node()) service_.listeners.push_back({l.listener, *at});  // no NAT before it
                 immediate_.emplace_back(n, engine::listening{l.listener, *at});
               }
             },
             [&](engine::bind_udp& b) {
               auto r = net_.bind_udp(n, b.socket, b.port);
               if (auto* at = std::get_if<ip_endpoint>(&r)) {
-                if (n == server_node() && b.socket == notifier::emsmdb_server_core::ping_socket) server_udp_ = *at;
+                if (n == server_node()) service_.sockets.push_back({b.socket, *at});
                 immediate_.emplace_back(n, engine::udp_bound{b.socket, *at});
               }
             },
@@ -360,7 +364,7 @@ class world {
                               metrics_[cell], group_generated_[cell]});
       }
     }
-    r.server = server_->core().stats();
+    if (emsmdb_server_) r.server = emsmdb_server_->core().stats();
     r.network = {net_.dropped_by_nat(), net_.no_route(), net_.lost()};
     r.timeline = timeline_;
     return r;
@@ -380,10 +384,12 @@ class world {
   std::vector<std::size_t> group_clients_;
   std::vector<std::uint64_t> group_generated_;
   std::size_t group_count_ = 1;
+  engine::settings keys_ = plan_.family_settings();
+  const engine::family* family_ = nullptr;
   std::vector<std::unique_ptr<engine::session>> cores_;  // by node: clients, then the server
-  notifier::emsmdb_server_core* server_ = nullptr;       // cores_.back()
-  ip_endpoint server_tcp_;  // where the server listens, once it does
-  ip_endpoint server_udp_;
+  engine::server_session* server_ = nullptr;             // cores_.back()
+  notifier::emsmdb_server_core* emsmdb_server_ = nullptr;
+  engine::service_address service_;  // where the server listens, once it does
   std::vector<time_point> timer_at_;  // by node: the deadline its queued timer is for
   std::deque<std::pair<node_id, engine::event>> immediate_;
   event_queue<event> queue_;

@@ -13,6 +13,9 @@ constexpr std::uint32_t private_base = 10u << 24;
 constexpr std::uint32_t nat_public_base = (100u << 24) | (64u << 16);
 constexpr std::uint16_t client_port_base = 20000;  // a direct client's ports: base + (i mod 20000)
 constexpr std::uint16_t private_udp_port = 50000;
+// The notifier's ports in the captures: a server's first listener and its first UDP socket.
+constexpr std::uint16_t server_tcp_port = 7777;
+constexpr std::uint16_t server_udp_port = 7778;
 
 ip_endpoint client_host(std::size_t i, std::uint16_t port_base) {
   const auto host = static_cast<std::uint32_t>(i / clients_per_host);
@@ -60,7 +63,8 @@ ip_endpoint virtual_network::client_tcp_local(node_id n, std::uint8_t ordinal) c
 }
 
 std::variant<ip_endpoint, std::string> virtual_network::listen(node_id n, engine::listener_id l, std::uint16_t port) {
-  if (port == 0) port = is_client(n) ? static_cast<std::uint16_t>(client_host(n, client_port_base).port) : next_server_port_++;
+  if (port == 0 && !is_client(n)) port = server_listeners_++ == 0 ? server_tcp_port : next_server_port_++;
+  if (port == 0) port = client_host(n, client_port_base).port;
   const ip_endpoint at = host_of(n, port);
   // Behind a NAT nobody outside reaches the listener: it listens, unreachable.
   if (is_client(n) && nats_[n]) return at;
@@ -70,7 +74,7 @@ std::variant<ip_endpoint, std::string> virtual_network::listen(node_id n, engine
 
 std::variant<ip_endpoint, std::string> virtual_network::bind_udp(node_id n, engine::socket_id s, std::uint16_t port) {
   if (port == 0) {
-    if (!is_client(n)) port = next_server_port_++;
+    if (!is_client(n)) port = server_sockets_++ == 0 ? server_udp_port : next_server_port_++;
     else port = nats_[n] ? private_udp_port : client_host(n, client_port_base).port;
   }
   const ip_endpoint at = host_of(n, port);

@@ -7,7 +7,9 @@
 // the events. Nodes are numbered: clients 0..n-1, the server n.
 //
 // Addresses (documentation ranges; they never reach a socket):
-//   server             192.0.2.1, on the ports it asks for
+//   server             192.0.2.1, on the ports it asks for; asked for any, its
+//                      first listener gets 7777 and its first UDP socket 7778
+//                      (the notifier's ports in the captures), then 30000 on
 //   a direct client i  198.18.h.x, 20,000 clients per host address from
 //                      198.18.0.2 on: its k-th connection from port
 //                      20000 + 20000k + (i mod 20000) (k < 2), its UDP socket on
@@ -142,6 +144,8 @@ class virtual_network {
   std::vector<connection> conns_;
   std::vector<std::array<time_point, 2>> link_free_;  // per client: when its link is free, up and down
   std::uint16_t next_server_port_ = 30000;
+  std::uint32_t server_listeners_ = 0;
+  std::uint32_t server_sockets_ = 0;
   std::uint64_t dropped_nat_ = 0;
   std::uint64_t no_route_ = 0;
   std::uint64_t lost_ = 0;

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <numeric>
 
+#include "nudge/client/emsmdb_client_core.hpp"
 #include "nudge/engine/registry.hpp"
 #include "nudge/netsim/nat.hpp"
 #include "nudge/protocols/registrations.hpp"
@@ -89,21 +90,26 @@ std::vector<std::size_t> run_plan::assign_nat_groups() const {
 }
 
 std::string run_plan::user_dn(std::size_t i) {
-  char buf[128];
-  std::snprintf(buf, sizeof buf, "/o=nudge/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Recipients/cn=user%07zu", i);
-  return buf;
+  // What "%07zu" would print, without snprintf: the virtual driver names a
+  // client's mailbox on every event.
+  static constexpr std::string_view prefix =
+      "/o=nudge/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Recipients/cn=user";
+  char digits[24];
+  std::size_t n = 0;
+  do {
+    digits[n++] = static_cast<char>('0' + i % 10);
+    i /= 10;
+  } while (i != 0);
+  while (n < 7) digits[n++] = '0';
+  std::string dn;
+  dn.reserve(prefix.size() + n);
+  dn.append(prefix);
+  while (n > 0) dn.push_back(digits[--n]);
+  return dn;
 }
 
 protocol::push_context run_plan::context_for(std::size_t i) const {
-  std::array<std::uint8_t, protocol::max_push_context> bytes{};
-  const std::size_t n = std::min(context_size, bytes.size());
-  std::uint64_t state = seed ^ (0xC0FFEEull + i);
-  for (std::size_t k = 0; k < n; ++k) bytes[k] = static_cast<std::uint8_t>(splitmix64(state));
-  // The client's index in the first bytes keeps contexts unique per client.
-  for (std::size_t k = 0; k < std::min<std::size_t>(n, 4); ++k) bytes[k] = static_cast<std::uint8_t>(i >> (8 * k));
-  protocol::push_context c;
-  c.assign({bytes.data(), n});
-  return c;
+  return client::push_context_for(seed, i, context_size);
 }
 
 client::client_config run_plan::client_config_for(std::size_t i, client_mode mode) const {
@@ -117,10 +123,31 @@ client::client_config run_plan::client_config_for(std::size_t i, client_mode mod
   c.keepalive_interval = keepalive_interval;
   c.fallback_check_interval = fallback_check_interval;
   c.poll_until_first_ping = poll_until_first_ping;
-  std::uint64_t s = seed * 0x9E3779B97F4A7C15ull + i;
-  c.seed = splitmix64(s);
+  c.seed = client::client_seed(seed, i);
   c.wire = wire;
   return c;
+}
+
+engine::settings run_plan::family_settings() const {
+  // Durations in nanoseconds, so they read back exactly.
+  const auto span = [](duration d) { return std::to_string(d.count()) + "ns"; };
+  const auto flag = [](bool b) { return std::string(b ? "true" : "false"); };
+  engine::settings s;
+  s.set("poll.interval", span(poll_interval));
+  s.set("poll.jitter", flag(poll_jitter));
+  s.set("push.context_size", std::to_string(context_size));
+  s.set("push.poll_until_first_ping", flag(poll_until_first_ping));
+  s.set("push.cookie", flag(send_cookie));
+  s.set("push.keepalive", span(keepalive_interval));
+  s.set("push.fallback_check", span(fallback_check_interval));
+  s.set("server.policy", std::string(notifier::to_string(server.policy)));
+  s.set("server.polls_max_ms", std::to_string(server.polls_max_ms));
+  s.set("server.ping_resend", span(server.ping_resend));
+  s.set("server.async_hold", span(server.async_hold));
+  s.set("server.push_enabled", flag(server.push_enabled));
+  s.set("server.async_enabled", flag(server.async_enabled));
+  s.set("server.max_pending_per_mailbox", std::to_string(server.max_pending_per_mailbox));
+  return s;
 }
 
 std::string run_plan::validate() const {

@@ -6,6 +6,7 @@
 #include <variant>
 
 #include "nudge/client/emsmdb_client_core.hpp"
+#include "nudge/emsmdb/family.hpp"
 #include "nudge/notifier/notifier_core.hpp"
 #include "nudge/protocol/sockaddr.hpp"
 
@@ -132,8 +133,8 @@ TEST(emsmdb_client_core, registers_the_address_udp_bound_reported) {
   w.pump(time_point{} + 1s);
   ASSERT_EQ(w.ping_targets.size(), 1u);
   EXPECT_EQ(w.ping_targets.front(), w.udp_local);  // the legacy policy pings what was registered
-  EXPECT_EQ(w.metrics.pings_matched, 1u);
-  EXPECT_EQ(w.metrics.events_fetched, 1u);
+  EXPECT_EQ(w.metrics.counter(protocol::emsmdb::counter::pings_matched), 1u);
+  EXPECT_EQ(w.metrics.counter(protocol::emsmdb::counter::events_fetched), 1u);
 }
 
 TEST(emsmdb_client_core, a_refused_connect_counts_the_client_started_and_failed_and_closes_the_rest) {
@@ -166,6 +167,6 @@ TEST(emsmdb_client_core, polls_through_the_contract_like_the_session_does) {
     w.client.handle(t, engine::timer{});
     w.pump(t);
   }
-  EXPECT_EQ(w.metrics.polls, 3u);
-  EXPECT_EQ(w.metrics.wasted_polls, 3u);
+  EXPECT_EQ(w.metrics.counter(protocol::emsmdb::counter::polls), 3u);
+  EXPECT_EQ(w.metrics.counter(protocol::emsmdb::counter::wasted_polls), 3u);
 }

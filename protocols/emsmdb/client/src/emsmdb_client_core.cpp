@@ -1,8 +1,12 @@
 #include "nudge/client/emsmdb_client_core.hpp"
 
+#include <algorithm>
+#include <array>
 #include <string>
 #include <utility>
 #include <variant>
+
+#include "nudge/protocol/random.hpp"
 
 namespace nudge::client {
 
@@ -100,6 +104,55 @@ time_point emsmdb_client_core::next_deadline() const { return started_ ? session
 
 void emsmdb_client_core::finish(time_point now) {
   if (started_) session_.finish(now);
+}
+
+// ---- the factory ------------------------------------------------------------
+
+std::uint64_t client_seed(std::uint64_t run_seed, std::size_t client) {
+  std::uint64_t s = run_seed * 0x9E3779B97F4A7C15ull + client;
+  return splitmix64(s);
+}
+
+protocol::push_context push_context_for(std::uint64_t run_seed, std::size_t client, std::size_t size) {
+  std::array<std::uint8_t, protocol::max_push_context> bytes{};
+  const std::size_t n = std::min(size, bytes.size());
+  std::uint64_t state = run_seed ^ (0xC0FFEEull + client);
+  for (std::size_t k = 0; k < n; ++k) bytes[k] = static_cast<std::uint8_t>(splitmix64(state));
+  // The client's index in the first bytes keeps contexts unique per client.
+  for (std::size_t k = 0; k < std::min<std::size_t>(n, 4); ++k) bytes[k] = static_cast<std::uint8_t>(client >> (8 * k));
+  protocol::push_context c;
+  c.assign({bytes.data(), n});
+  return c;
+}
+
+client_config client_config_of(const engine::client_context& ctx) {
+  const engine::settings& k = *ctx.keys;
+  client_config c;
+  c.mode = static_cast<client_mode>(ctx.mode);
+  c.user_dn = ctx.mailbox;
+  c.poll_interval = k.span("poll.interval");
+  c.poll_jitter = k.boolean("poll.jitter");
+  c.context = push_context_for(ctx.seed, ctx.client, static_cast<std::size_t>(k.integer("push.context_size")));
+  c.send_cookie = k.boolean("push.cookie");
+  c.keepalive_interval = k.span("push.keepalive");
+  c.fallback_check_interval = k.span("push.fallback_check");
+  c.poll_until_first_ping = k.boolean("push.poll_until_first_ping");
+  c.seed = client_seed(ctx.seed, ctx.client);
+  c.wire = ctx.wire;
+  for (const auto& s : ctx.server.sockets)
+    if (s.id == 0) c.notifier_udp = s.at;
+  // An observed client settles its ACK estimate eagerly: the same counts, in time order.
+  c.eager_acks = ctx.observer != nullptr;
+  return c;
+}
+
+std::unique_ptr<emsmdb_client_core> make_emsmdb_client(const engine::client_context& ctx) {
+  engine::ip_endpoint server;
+  for (const auto& l : ctx.server.listeners)
+    if (l.id == 0) server = l.at;
+  auto core = std::make_unique<emsmdb_client_core>(client_config_of(ctx), *ctx.metrics, server);
+  if (ctx.observer) core->set_observer(ctx.observer);
+  return core;
 }
 
 }  // namespace nudge::client

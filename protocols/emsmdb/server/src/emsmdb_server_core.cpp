@@ -5,6 +5,7 @@
 #include <type_traits>
 #include <variant>
 
+#include "nudge/emsmdb/family.hpp"
 #include "nudge/metrics/traffic.hpp"
 
 namespace nudge::notifier {
@@ -146,9 +147,9 @@ std::vector<std::pair<std::string, std::uint64_t>> emsmdb_server_core::stats() c
     out.emplace_back(prefix + ".wire_bytes", c.wire_bytes);
     out.emplace_back(prefix + ".packets", c.packets);
   };
-  for (std::size_t k = 0; k < metrics::message_kind_count; ++k) {
-    const auto kind = static_cast<metrics::message_kind>(k);
-    const std::string prefix = "traffic." + std::string(metrics::to_string(kind));
+  for (std::size_t k = 0; k < protocol::emsmdb::message_kind_count; ++k) {
+    const auto kind = static_cast<protocol::emsmdb::message_kind>(k);
+    const std::string prefix = "traffic." + std::string(protocol::emsmdb::to_string(kind));
     add_cell(prefix + ".to_server", s.traffic.cell(kind, metrics::direction::to_server));
     add_cell(prefix + ".to_client", s.traffic.cell(kind, metrics::direction::to_client));
   }

@@ -337,7 +337,7 @@ notifier_core::session* notifier_core::find_session(const emsmdb::context_handle
 }
 
 mailbox_id notifier_core::mailbox(std::string_view user_dn) {
-  auto it = mailbox_index_.find(std::string(user_dn));
+  auto it = mailbox_index_.find(user_dn);  // no copy: the workload names a mailbox per event
   if (it != mailbox_index_.end()) return it->second;
   const auto id = static_cast<mailbox_id>(mailboxes_.size());
   mailboxes_.push_back(mailbox_state{std::string(user_dn), {}, {}, 0, 0});

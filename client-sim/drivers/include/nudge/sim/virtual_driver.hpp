@@ -1,8 +1,10 @@
 #pragma once
-// The discrete-event driver: runs the same notifier_core and client_session
-// state machines as the Asio driver, in virtual time, in one thread. Time
-// jumps from event to event; every random choice comes from the plan's seed,
-// so (plan, seed) gives byte-identical results.
+// The discrete-event driver: runs the same protocol cores as the Asio driver,
+// created through the registry's factories and driven only through the session
+// contract (nudge/engine/session.hpp), in virtual time, in one thread, on a
+// virtual network (src/virtual_network.hpp). Time jumps from event to event;
+// every random choice comes from the plan's seed, so (plan, seed) gives
+// byte-identical results.
 #include <cstddef>
 #include <functional>
 
@@ -25,6 +27,10 @@ namespace nudge::sim {
 ///                       clients per host address from 198.18.0.2 on
 ///   behind a NAT        its private address 10.0.0.2 + i (TCP 20000 / 40000,
 ///                       UDP 50000); the notifier sees the NAT's 100.64.x.y
+///
+/// A connection is named by the client's index and its ordinal among the
+/// client's connections as a `client::channel` (its first: main, its second:
+/// async).
 ///
 /// Calls come in non-decreasing time order, with one exception: pure ACKs
 /// settled by the end of the run (between `finishing` and `finished`) carry

@@ -139,6 +139,9 @@ struct run_plan {
   protocol::push_context context_for(std::size_t i) const;
   /// Builds client i's configuration (the callback address is the driver's to set).
   client::client_config client_config_for(std::size_t i, client::client_mode mode) const;
+  /// The plan's EMSMDB settings as the family's keys (nudge/emsmdb/family.cpp)
+  /// name them: what the registry's factories read.
+  engine::settings family_settings() const;
   /// Empty when valid, else a message naming the bad field.
   std::string validate() const;
   /// The settings, changed from their defaults, that a real run (real sockets on

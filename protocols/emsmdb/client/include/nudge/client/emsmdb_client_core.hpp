@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "nudge/client/client_session.hpp"
+#include "nudge/engine/registry.hpp"
 #include "nudge/engine/session.hpp"
 
 namespace nudge::client {
@@ -76,5 +77,18 @@ class emsmdb_client_core final : public engine::session {
   bool dead_ = false;     // gave up before starting
   std::vector<engine::action> actions_;
 };
+
+/// Client i's own seed and push context, derived from the run's seed (the
+/// same values whichever driver creates the client).
+std::uint64_t client_seed(std::uint64_t run_seed, std::size_t client);
+protocol::push_context push_context_for(std::uint64_t run_seed, std::size_t client, std::size_t size);
+
+/// A client's configuration from the family's keys (nudge/emsmdb/family.cpp)
+/// and its context; the callback address comes later, from `udp_bound`.
+client_config client_config_of(const engine::client_context& ctx);
+
+/// The family's client factory (engine::family::make_client). `ctx.server`
+/// names the notifier's listener 0 and socket 0; `ctx.metrics` must be set.
+std::unique_ptr<emsmdb_client_core> make_emsmdb_client(const engine::client_context& ctx);
 
 }  // namespace nudge::client

@@ -6,6 +6,7 @@
 // driver and the virtual-time driver run exactly this code.
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <queue>
@@ -244,7 +245,12 @@ class notifier_core {
   std::vector<session> sessions_;
   std::vector<std::uint32_t> free_sessions_;
   std::vector<mailbox_state> mailboxes_;
-  std::unordered_map<std::string, mailbox_id> mailbox_index_;
+  // Transparent: looked up by string_view.
+  struct name_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, mailbox_id, name_hash, std::equal_to<>> mailbox_index_;
   std::priority_queue<timer_entry, std::vector<timer_entry>, std::greater<>> timers_;
   std::uint64_t next_event_id_ = 1;
 };
