@@ -122,7 +122,7 @@ nudge::sim::run_plan capture_plan(std::size_t clients, nudge::duration length) {
   using namespace std::chrono_literals;
   nudge::sim::run_plan plan;
   plan.clients = clients;
-  plan.mix = {0.4, 0.4, 0.2};
+  plan.mix = nudge::sim::emsmdb_mix(0.4, 0.4, 0.2);
   plan.poll_interval = 60s;
   plan.events_per_client_hour = 6;
   plan.length = length;

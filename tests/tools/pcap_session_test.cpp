@@ -163,7 +163,7 @@ TEST(ManyClientCapture, AnalyserCountsEqualTheVirtualRunThatWroteIt) {
   using namespace std::chrono_literals;
   sim::run_plan plan;
   plan.clients = 150;
-  plan.mix = {0.4, 0.4, 0.2};
+  plan.mix = sim::emsmdb_mix(0.4, 0.4, 0.2);
   plan.poll_interval = 60s;
   plan.events_per_client_hour = 30;
   plan.length = 20min;

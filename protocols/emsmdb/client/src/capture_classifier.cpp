@@ -3,7 +3,7 @@
 #include <array>
 
 #include "nudge/client/client_session.hpp"
-#include "nudge/metrics/traffic.hpp"
+#include "nudge/emsmdb/family.hpp"
 
 namespace nudge::protocol::emsmdb {
 
@@ -19,8 +19,7 @@ std::array<std::string_view, N> names_of(Name name) {
 }  // namespace
 
 std::span<const std::string_view> capture_classifier::kind_names() const {
-  static const auto names = names_of<metrics::message_kind_count, metrics::message_kind>(
-      [](metrics::message_kind k) { return metrics::to_string(k); });
+  static const auto names = names_of<message_kind_count, message_kind>([](message_kind k) { return to_string(k); });
   return names;
 }
 
