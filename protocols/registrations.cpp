@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "nudge/client/emsmdb_client_core.hpp"
+#include "nudge/emsmdb/capture_classifier.hpp"
 #include "nudge/emsmdb/family.hpp"
 #include "nudge/engine/registry.hpp"
 #include "nudge/notifier/emsmdb_server_factory.hpp"
@@ -21,6 +22,7 @@ void register_all() {
     emsmdb.make_client = [](const engine::client_context& ctx) -> std::unique_ptr<engine::session> {
       return client::make_emsmdb_client(ctx);
     };
+    emsmdb.capture = &protocol::emsmdb::emsmdb_capture_classifier();
     r.add(std::move(emsmdb));
     return true;
   }();

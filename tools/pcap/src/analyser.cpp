@@ -7,17 +7,22 @@
 #include <set>
 
 #include "flat_index.hpp"
+#include "nudge/emsmdb/capture_classifier.hpp"
+#include "nudge/engine/registry.hpp"
 #include "nudge/protocol/dcerpc.hpp"
 #include "nudge/protocol/emsmdb.hpp"
 #include "nudge/protocol/identifiers.hpp"
 #include "nudge/protocol/rop.hpp"
 #include "nudge/protocol/sockaddr.hpp"
+#include "nudge/protocols/registrations.hpp"
 
 namespace nudge::pcap_tool {
 
 namespace dcerpc = protocol::dcerpc;
 namespace emsmdb = protocol::emsmdb;
 namespace rop = protocol::rop;
+// The EMSMDB family's rules for a PDU on its own (sender, interface, kind, mode).
+using emsmdb_rules = protocol::emsmdb::capture_classifier;
 
 using namespace std::chrono_literals;
 using detail::flat_index;
@@ -175,7 +180,7 @@ struct handle_key {
 };
 
 enum class flow_state : std::uint8_t { fresh, rpc, foreign };
-enum class bound_iface : std::uint8_t { unknown, emsmdb, async_emsmdb, other };
+using bound_iface = emsmdb_rules::interface;
 
 // Control packets of a TCP flow, per side, kept for every flow (even before it is
 // known to carry the notifier's DCE/RPC): setup, teardown, pure ACKs, unframed data.
@@ -349,7 +354,18 @@ struct analyser::impl {
   std::vector<std::pair<host_key, std::uint16_t>> notifier_udp;
   std::optional<std::uint16_t> learned_udp_port;
 
+  /// The family whose captures are read: names its kinds and modes, says where
+  /// a message can begin. Today the registry's one family with a classifier.
+  const engine::capture_classifier* classifier = registered_classifier();
+
   explicit impl(analyser_options o) : opt(std::move(o)) {}
+
+  static const engine::capture_classifier* registered_classifier() {
+    protocols::register_all();
+    for (const engine::family& f : engine::registry::instance().families())
+      if (f.capture) return f.capture;
+    return nullptr;
+  }
 
   // ---- hosts and endpoints -----------------------------------------------------------
   host_key intern_v6(const std::uint8_t* a) {
@@ -688,7 +704,7 @@ struct analyser::impl {
     }
     bytes_view data = p.payload.subspan(skip, fresh);
     if (h.hunting) {
-      if (!dcerpc::plausible_common_header(data)) {
+      if (!classifier->begins_message(data)) {
         ++d.stats.unframed_segments;
         d.cells[slot_other][side] += traffic_cell{0, fresh, p.ip_bytes, 1};
         if (f.state != flow_state::rpc && ++f.unframed_segments >= 4) f.state = flow_state::foreign;
@@ -740,18 +756,6 @@ struct analyser::impl {
     *e = call_entry{call_id, opnum, s, path, true};
   }
 
-  static bound_iface iface_of_bind(bytes_view pdu) {
-    // bind: common header, max_xmit, max_recv, assoc_group, n_context (+3 pad), then the
-    // first context: id (2), n_transfer (1), pad (1), abstract syntax uuid (16) + version.
-    if (pdu.size() < 52 || pdu[24] == 0) return bound_iface::unknown;
-    static const auto emsmdb_uuid = protocol::emsmdb_syntax().uuid.bytes;
-    static const auto async_uuid = protocol::async_emsmdb_syntax().uuid.bytes;
-    const std::uint8_t* u = pdu.data() + 32;
-    if (std::memcmp(u, emsmdb_uuid.data(), 16) == 0) return bound_iface::emsmdb;
-    if (std::memcmp(u, async_uuid.data(), 16) == 0) return bound_iface::async_emsmdb;
-    return bound_iface::other;
-  }
-
   void complete(flow_rec& f, flow_detail& d, int side, bytes_view pdu, time_point ts) {
     half_stream& h = d.half[side];
     ++d.stats.pdus;
@@ -761,8 +765,7 @@ struct analyser::impl {
     const std::uint16_t auth = le16(pdu.data() + 10);
     const std::uint32_t call_id = le32(pdu.data() + 12);
     if (f.client_side < 0) {
-      const bool from_client_type = ptype == 0 || ptype == 11 || ptype == 14 || ptype == 16 || ptype == 18 || ptype == 19;
-      f.client_side = static_cast<std::int8_t>(from_client_type ? side : 1 - side);
+      f.client_side = static_cast<std::int8_t>(emsmdb_rules::sent_by_client(ptype) ? side : 1 - side);
     }
     const bool from_client = side == f.client_side;
     if (!from_client && !f.server_noted) {
@@ -772,27 +775,20 @@ struct analyser::impl {
     const bool single = (pflags & (dcerpc::pfc::first_frag | dcerpc::pfc::last_frag)) ==
                         (dcerpc::pfc::first_frag | dcerpc::pfc::last_frag);
 
-    std::uint8_t s = slot_other;
+    const auto by_type = emsmdb_rules::kind_of_pdu_type(ptype);
+    std::uint8_t s = by_type ? slot(*by_type) : slot_other;
     switch (ptype) {
       case 11:  // bind
       case 14:  // alter_context
-        s = slot(message_kind::bind);
         if (from_client) {
-          const bound_iface b = iface_of_bind(pdu);
+          const bound_iface b = emsmdb_rules::interface_of_bind(pdu);
           if (b != bound_iface::unknown) f.bound = b;
         }
         break;
-      case 12:  // bind_ack
-      case 15:  // alter_context_resp
-      case 16:  // auth3
-        s = slot(message_kind::bind);
-        break;
       case 13:  // bind_nak
-        s = slot(message_kind::fault);
         ++clients[session_of(f)].faults;  // (session_of runs before the vector is indexed)
         break;
       case 3: {  // fault
-        s = slot(message_kind::fault);
         ++clients[session_of(f)].faults;
         if (call_entry* e = find_call(d, call_id)) e->used = false;
         break;
@@ -1232,15 +1228,14 @@ void group_by_client(std::vector<T>& v, std::size_t clients, ClientOf client_of)
 }
 
 client_mode mode_of(const client_rec& c) {
-  if (c.async_connected || c.waited) return client_mode::async;
-  if (c.registered) return client_mode::push;
-  return client_mode::poll;
+  return emsmdb_rules::mode_of(c.async_connected || c.waited, c.registered);
 }
 
 }  // namespace
 
 analysis analyser::impl::finish() const {
   analysis a;
+  a.names = classifier;
   a.packets = packets;
   a.ip_bytes = ip_bytes;
   a.first = first;
@@ -1294,10 +1289,7 @@ analysis analyser::impl::finish() const {
     r.client = endpoint_of(client_host, f.port[static_cast<std::size_t>(cs)]);
     r.server = endpoint_of(server_host, f.port[static_cast<std::size_t>(1 - cs)]);
     if (!tcp) r.interface = "udp";
-    else if (f.bound == bound_iface::emsmdb) r.interface = "emsmdb";
-    else if (f.bound == bound_iface::async_emsmdb) r.interface = "async_emsmdb";
-    else if (f.bound == bound_iface::other) r.interface = "other";
-    else r.interface = "unknown";
+    else r.interface = emsmdb_rules::name(f.bound);
     r.packets = f.packets;
     r.first = f.first;
     r.last = f.last;

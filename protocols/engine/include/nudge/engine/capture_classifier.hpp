@@ -7,6 +7,8 @@
 #include <span>
 #include <string_view>
 
+#include "nudge/protocol/byte_io.hpp"
+
 namespace nudge::engine {
 
 class capture_classifier {
@@ -18,6 +20,9 @@ class capture_classifier {
   virtual std::span<const std::string_view> kind_names() const = 0;
   /// The family's client modes, by index.
   virtual std::span<const std::string_view> mode_names() const = 0;
+  /// Whether `stream` (a TCP segment's payload) can begin one of the family's
+  /// messages: where the analyser restarts framing after a gap.
+  virtual bool begins_message(protocol::bytes_view stream) const = 0;
 
   std::string_view kind_name(std::size_t k) const { return k < kind_names().size() ? kind_names()[k] : "?"; }
   std::string_view mode_name(std::size_t m) const { return m < mode_names().size() ? mode_names()[m] : "?"; }

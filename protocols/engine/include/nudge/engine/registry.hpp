@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "nudge/engine/capture_classifier.hpp"
 #include "nudge/engine/session.hpp"
 #include "nudge/metrics/client_metrics.hpp"
 #include "nudge/metrics/traffic.hpp"
@@ -151,6 +152,10 @@ struct family {
   /// third-party service) leaves make_server empty.
   std::function<std::unique_ptr<session>(const client_context&)> make_client;
   std::function<std::unique_ptr<server_session>(const server_context&)> make_server;
+  /// How captures of the family are read (nudge-pcap); null when the family
+  /// offers no capture reading. Points at a stateless instance that lives
+  /// for the whole program.
+  const capture_classifier* capture = nullptr;
 };
 
 /// Counters sized for a family's vocabulary (its paths and counters).

@@ -18,7 +18,6 @@
 #include <vector>
 
 #include "nudge/client/client_session.hpp"
-#include "nudge/emsmdb/capture_classifier.hpp"
 #include "nudge/engine/capture_classifier.hpp"
 #include "nudge/metrics/latency_histogram.hpp"
 #include "nudge/emsmdb/family.hpp"
@@ -235,7 +234,8 @@ struct skip_counts {
 struct analysis {
   /// The family's names for the kind and mode indices the counters use: the
   /// report prints these, never a list of its own.
-  const engine::capture_classifier* names = &protocol::emsmdb::emsmdb_capture_classifier();
+  /// Set by the analyser from the registry (engine::family::capture).
+  const engine::capture_classifier* names = nullptr;
   // Filled by the reader (capture_reader.hpp); the analyser leaves them alone.
   std::string file;
   std::string format;     // "pcap" or "pcapng"
