@@ -71,16 +71,15 @@ int run(const nudge::notifier::notifier_options& opts) {
 int main(int argc, char** argv) {
   try {
     const auto parsed = nudge::notifier::parse_notifier_options(argc, argv);
-    using action = nudge::notifier::parse_result::action;
-    switch (parsed.what) {
-      case action::help:
-      case action::version: fmt::print("{}\n", parsed.text); return 0;
-      case action::error:
-        fmt::print(stderr, "notifier: {}\nRun with --help for more information.\n", parsed.text);
-        return parsed.exit_code();
-      case action::run: break;
+    if (!parsed) {
+      fmt::print(stderr, "notifier: {}\nRun with --help for more information.\n", parsed.error().message);
+      return parsed.error().exit_code;
     }
-    return run(parsed.options);
+    if (parsed->cmd != nudge::notifier::notifier_options::command::run) {
+      fmt::print("{}\n", parsed->text);
+      return 0;
+    }
+    return run(*parsed);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "notifier: fatal: %s\n", e.what());
   } catch (...) {

@@ -76,9 +76,9 @@ TEST_P(GoldenCapture, RegeneratesByteForByte) {
   std::vector<const char*> argv;
   for (const auto& a : args) argv.push_back(a.c_str());
   auto parsed = nudge::sim::parse_client_sim_options(static_cast<int>(argv.size()), argv.data());
-  ASSERT_EQ(parsed.what, nudge::sim::parse_outcome::kind::run) << parsed.text;
+  ASSERT_TRUE(parsed) << parsed.error().message;
   std::ostringstream table, err;
-  ASSERT_EQ(nudge::sim::run_client_sim(parsed.options, table, err, false), nudge::sim::exit_ok) << err.str();
+  ASSERT_EQ(nudge::sim::run_client_sim(parsed.value(), table, err, false), nudge::sim::exit_ok) << err.str();
   const std::string made = slurp(out);
   const std::string want = slurp(file);
   fs::remove(out);

@@ -30,7 +30,7 @@ namespace {
 using client::client_mode;
 using nlohmann::json;
 
-sim::parse_outcome parse(std::vector<std::string> args) {
+nudge::result<sim::client_sim_options> parse(std::vector<std::string> args) {
   args.insert(args.begin(), "client-sim");
   std::vector<const char*> argv;
   for (const auto& a : args) argv.push_back(a.c_str());
@@ -54,9 +54,9 @@ measured_run run_with_capture(const test_support::notifier_process& n, const std
                        "--poll-interval", "2", "--events-per-client-hour", "900", "--duration", "5", "--drain", "2",
                        "--seed", "9", "--processes", processes, "--workers", "2", "--quiet", "--pcap", pcap.string(),
                        "--json", result_path.string()});
-  EXPECT_EQ(parsed.what, sim::parse_outcome::kind::run) << parsed.text;
+  EXPECT_TRUE(parsed) << parsed.error().message;
   std::ostringstream table, err;
-  const int rc = sim::run_client_sim(parsed.options, table, err, false);
+  const int rc = sim::run_client_sim(parsed.value(), table, err, false);
   if (err.str().find("cannot capture") != std::string::npos) {
     out.capture_refused = true;
     out.why = err.str();

@@ -22,7 +22,7 @@ namespace {
 
 using client::client_mode;
 
-sim::parse_outcome parse(std::vector<std::string> args) {
+nudge::result<sim::client_sim_options> parse(std::vector<std::string> args) {
   args.insert(args.begin(), "client-sim");
   std::vector<const char*> argv;
   for (const auto& a : args) argv.push_back(a.c_str());
@@ -43,15 +43,15 @@ TEST(RealCapture, LoopbackCaptureHoldsEveryClientsFlows) {
   ASSERT_TRUE(notifier.running());
   const auto path = temp_pcap("nudge_real_capture");
   auto parsed = parse(real_args(notifier, path.string()));
-  ASSERT_EQ(parsed.what, sim::parse_outcome::kind::run) << parsed.text;
+  ASSERT_TRUE(parsed) << parsed.error().message;
   std::ostringstream out, err;
-  const int rc = sim::run_client_sim(parsed.options, out, err, false);
+  const int rc = sim::run_client_sim(parsed.value(), out, err, false);
   NUDGE_REQUIRE(err.str().find("cannot capture") == std::string::npos, "permission to capture on lo (CAP_NET_RAW): " << err.str());
   ASSERT_EQ(rc, sim::exit_ok) << err.str();
   ASSERT_TRUE(std::filesystem::exists(path));
   ASSERT_GT(std::filesystem::file_size(path), 24u);
 
-  const auto modes = parsed.options.plan.assign_modes();
+  const auto modes = parsed.value().plan.assign_modes();
   std::size_t async_clients = 0, push_clients = 0;
   for (auto m : modes) {
     async_clients += m == client_mode::async;
@@ -116,9 +116,9 @@ TEST(RealCapture, ACaptureThatCannotStartLeavesTheRunGoingAndExitsOne) {
     if (a == "6") a = "2";
   args.insert(args.end(), {"--pcap-interface", "nudge-no-such-if0"});
   auto parsed = parse(args);
-  ASSERT_EQ(parsed.what, sim::parse_outcome::kind::run) << parsed.text;
+  ASSERT_TRUE(parsed) << parsed.error().message;
   std::ostringstream out, err;
-  EXPECT_EQ(sim::run_client_sim(parsed.options, out, err, false), sim::exit_failure);
+  EXPECT_EQ(sim::run_client_sim(parsed.value(), out, err, false), sim::exit_failure);
   EXPECT_NE(err.str().find("cannot capture on nudge-no-such-if0"), std::string::npos) << err.str();
   EXPECT_NE(err.str().find("continues without a capture"), std::string::npos) << err.str();
   EXPECT_NE(out.str().find("clients failed"), std::string::npos) << "the table is still printed";

@@ -388,7 +388,7 @@ TEST_F(VirtualCapture, PushBehindNatShowsPrivateAddressesAndMatchesTheCounts) {
 
 // ---- the command line ----------------------------------------------------------------------
 
-sim::parse_outcome parse(std::vector<std::string> args) {
+nudge::result<sim::client_sim_options> parse(std::vector<std::string> args) {
   args.insert(args.begin(), "client-sim");
   std::vector<const char*> argv;
   for (const auto& a : args) argv.push_back(a.c_str());
@@ -396,16 +396,15 @@ sim::parse_outcome parse(std::vector<std::string> args) {
 }
 
 TEST(ClientSimPcapFlags, ParseAndRefuseWhatDoesNotApply) {
-  using kind = sim::parse_outcome::kind;
   auto ok = parse({"--clock", "virtual", "--pcap", "x.pcap", "--pcap-clients", "5", "--pcap-epoch",
                    "2024-02-29T12:30:00Z"});
-  ASSERT_EQ(ok.what, kind::run) << ok.text;
-  EXPECT_EQ(ok.options.pcap.path, "x.pcap");
-  EXPECT_EQ(ok.options.pcap.first_clients, 5u);
-  EXPECT_EQ(ok.options.pcap.epoch, std::chrono::seconds(1709209800));
-  EXPECT_EQ(parse({"--clock", "virtual", "--pcap", "x", "--pcap-epoch", "1767603600"}).options.pcap.epoch,
+  ASSERT_TRUE(ok) << ok.error().message;
+  EXPECT_EQ(ok.value().pcap.path, "x.pcap");
+  EXPECT_EQ(ok.value().pcap.first_clients, 5u);
+  EXPECT_EQ(ok.value().pcap.epoch, std::chrono::seconds(1709209800));
+  EXPECT_EQ(parse({"--clock", "virtual", "--pcap", "x", "--pcap-epoch", "1767603600"}).value().pcap.epoch,
             sim::default_pcap_epoch());
-  EXPECT_EQ(parse({"--pcap", "x"}).options.pcap.interface, "lo");
+  EXPECT_EQ(parse({"--pcap", "x"}).value().pcap.interface, "lo");
 
   for (const auto& bad : std::vector<std::vector<std::string>>{
            {"--clock", "virtual", "--pcap-clients", "5"},                     // needs --pcap
@@ -419,7 +418,7 @@ TEST(ClientSimPcapFlags, ParseAndRefuseWhatDoesNotApply) {
            {"--pcap", "x", "--pcap-epoch", "2026-01-05"},
        }) {
     const auto r = parse(bad);
-    EXPECT_EQ(r.what, kind::usage_error) << bad.back();
+    EXPECT_FALSE(r) << bad.back();
   }
 }
 
@@ -439,9 +438,9 @@ TEST(ClientSimPcapFlags, EpochTextRoundTrips) {
 TEST(ClientSimPcapFlags, AnUnwritableFileFailsTheVirtualRunBeforeItStarts) {
   auto parsed = parse({"--clock", "virtual", "--clients", "3", "--duration", "5", "--pcap",
                        "/nonexistent-dir/x.pcap", "--quiet"});
-  ASSERT_EQ(parsed.what, sim::parse_outcome::kind::run);
+  ASSERT_TRUE(parsed) << parsed.error().message;
   std::ostringstream out, err;
-  EXPECT_EQ(sim::run_client_sim(parsed.options, out, err, false), sim::exit_failure);
+  EXPECT_EQ(sim::run_client_sim(parsed.value(), out, err, false), sim::exit_failure);
   EXPECT_NE(err.str().find("/nonexistent-dir/x.pcap"), std::string::npos) << err.str();
   EXPECT_TRUE(out.str().empty());
 }

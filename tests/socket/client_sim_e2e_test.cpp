@@ -242,14 +242,14 @@ TEST(client_sim_e2e, a_real_business_day_sends_no_mail_outside_the_business_wind
   };
 
   const auto parsed = parse("run.duration=6s");
-  ASSERT_EQ(parsed.what, parse_outcome::kind::run) << parsed.text;  // the file's [server] policy is the default
-  const run_plan& plan = parsed.options.plan;
+  ASSERT_TRUE(parsed) << parsed.error().message;  // the file's [server] policy is the default
+  const run_plan& plan = parsed.value().plan;
   ASSERT_TRUE(plan.event_process.hours.enabled);
   EXPECT_DOUBLE_EQ(plan.events_per_client_hour, 14400.0 / 8);
 
   std::mutex mu;
   std::vector<std::vector<duration>> seen(plan.clients);
-  real_options opts = parsed.options.real;
+  real_options opts = parsed.value().real;
   opts.on_event = [&](std::size_t client, duration at) {
     std::lock_guard lock(mu);
     seen.at(client).push_back(at);
@@ -275,8 +275,8 @@ TEST(client_sim_e2e, a_real_business_day_sends_no_mail_outside_the_business_wind
 
   // A run that is over before 09:00 sends no mail at all.
   const auto early = parse("run.duration=2s");
-  ASSERT_EQ(early.what, parse_outcome::kind::run) << early.text;
-  const run_result none = run_real(early.options.plan, early.options.real);
+  ASSERT_TRUE(early) << early.error().message;
+  const run_result none = run_real(early.value().plan, early.value().real);
   EXPECT_EQ(generated(none), 0u);
   EXPECT_EQ(notifier.stats().at("events_generated").get<std::uint64_t>(), scheduled);  // nothing added
 }

@@ -90,16 +90,16 @@ std::optional<nlohmann::json> rerun(const std::string& file) {
   std::vector<const char*> argv;
   for (const auto& a : args) argv.push_back(a.c_str());
   auto parsed = sim::parse_client_sim_options(static_cast<int>(argv.size()), argv.data());
-  if (parsed.what != sim::parse_outcome::kind::run) {
-    ADD_FAILURE() << "the recorded command does not parse: " << parsed.text;
+  if (!parsed) {
+    ADD_FAILURE() << "the recorded command does not parse: " << parsed.error().message;
     return std::nullopt;
   }
-  if (parsed.options.clock != sim::clock_kind::virtual_time) {
+  if (parsed.value().clock != sim::clock_kind::virtual_time) {
     ADD_FAILURE() << "the recorded command of " << file << " is not a virtual-time run";
     return std::nullopt;
   }
   std::ostringstream table, err;
-  if (sim::run_client_sim(parsed.options, table, err, false) != sim::exit_ok) {
+  if (sim::run_client_sim(parsed.value(), table, err, false) != sim::exit_ok) {
     ADD_FAILURE() << "the recorded command failed: " << err.str();
     return std::nullopt;
   }

@@ -129,9 +129,8 @@ std::string parse_mix(std::string_view text, std::array<double, client::client_m
   return {};
 }
 
-parse_outcome parse_client_sim_options(int argc, const char* const* argv) {
-  parse_outcome r;
-  client_sim_options& o = r.options;
+result<client_sim_options> parse_client_sim_options(int argc, const char* const* argv) {
+  client_sim_options o;
   run_plan& p = o.plan;
 
   // A scenario file sets the plan first; flags and --set then override it.
@@ -143,11 +142,9 @@ parse_outcome parse_client_sim_options(int argc, const char* const* argv) {
   }
   if (!scenario_path.empty()) {
     auto loaded = load_scenario(scenario_path);
-    if (auto* e = std::get_if<scenario_error>(&loaded)) {
-      r.what = parse_outcome::kind::usage_error;
-      r.text = e->what() + "\nRun 'client-sim --help' for the options; docs/scenarios.md for the file format.";
-      return r;
-    }
+    if (auto* e = std::get_if<scenario_error>(&loaded))
+      return fail(e->what() + "\nRun 'client-sim --help' for the options; docs/scenarios.md for the file format.",
+                  exit_usage);
     p = std::get<run_plan>(std::move(loaded));
   }
   std::vector<std::string> overrides;
@@ -324,30 +321,23 @@ parse_outcome parse_client_sim_options(int argc, const char* const* argv) {
                            ->group(pcap_group);
   app.add_flag("--version", version, "Print the version and exit")->group(out_group);
 
-  auto usage = [&](std::string msg) {
-    r.what = parse_outcome::kind::usage_error;
-    r.text = std::move(msg) + "\nRun 'client-sim --help' for the options.";
-    return r;
+  auto usage = [](std::string msg) { return fail(std::move(msg) + "\nRun 'client-sim --help' for the options.", exit_usage); };
+  auto asked = [&o](client_sim_options::command c, std::string text) {
+    o.cmd = c;
+    o.text = std::move(text);
+    return o;
   };
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {
-    r.what = parse_outcome::kind::help;
-    r.text = app.help();
-    return r;
+    return asked(client_sim_options::command::help, app.help());
   } catch (const CLI::CallForAllHelp&) {
-    r.what = parse_outcome::kind::help;
-    r.text = app.help("", CLI::AppFormatMode::All);
-    return r;
+    return asked(client_sim_options::command::help, app.help("", CLI::AppFormatMode::All));
   } catch (const CLI::ParseError& e) {
     return usage(e.what());
   }
-  if (version) {
-    r.what = parse_outcome::kind::version;
-    r.text = std::string("client-sim ") + NUDGE_VERSION;
-    return r;
-  }
+  if (version) return asked(client_sim_options::command::version, std::string("client-sim ") + NUDGE_VERSION);
 
   o.clock = clock == "virtual" ? clock_kind::virtual_time : clock_kind::real;
   if (o_mix->count() || scenario_path.empty()) {
@@ -427,7 +417,7 @@ parse_outcome parse_client_sim_options(int argc, const char* const* argv) {
       return usage(text);
     }
   if (auto e = p.validate(); !e.empty()) return usage(e);
-  return r;
+  return o;
 }
 
 // ---- running -----------------------------------------------------------------------------------
@@ -619,14 +609,16 @@ int run_client_sim(const client_sim_options& o, std::ostream& out, std::ostream&
 }
 
 int client_sim_main(int argc, const char* const* argv) {
-  const parse_outcome parsed = parse_client_sim_options(argc, argv);
-  switch (parsed.what) {
-    case parse_outcome::kind::help:
-    case parse_outcome::kind::version: std::cout << parsed.text << '\n'; return exit_ok;
-    case parse_outcome::kind::usage_error: std::cerr << "client-sim: " << parsed.text << '\n'; return exit_usage;
-    case parse_outcome::kind::run: break;
+  const auto parsed = parse_client_sim_options(argc, argv);
+  if (!parsed) {
+    std::cerr << "client-sim: " << parsed.error().message << '\n';
+    return parsed.error().exit_code;
   }
-  return run_client_sim(parsed.options, std::cout, std::cerr, ::isatty(STDERR_FILENO) == 1);
+  if (parsed->cmd != client_sim_options::command::run) {
+    std::cout << parsed->text << '\n';
+    return exit_ok;
+  }
+  return run_client_sim(*parsed, std::cout, std::cerr, ::isatty(STDERR_FILENO) == 1);
 }
 
 }  // namespace nudge::sim

@@ -85,16 +85,18 @@ std::string wrap(std::string_view text, std::size_t width = 46) {
 
 duration seconds_to_duration(double s) { return duration(static_cast<duration::rep>(std::llround(s * 1e9))); }
 
-parse_result error(std::string message) {
-  parse_result r;
-  r.what = parse_result::action::error;
-  r.text = std::move(message);
-  return r;
+failure error(std::string message) { return fail(std::move(message), exit_usage); }
+
+notifier_options asked(notifier_options::command c, std::string text) {
+  notifier_options o;
+  o.cmd = c;
+  o.text = std::move(text);
+  return o;
 }
 
 }  // namespace
 
-parse_result parse_notifier_options(int argc, const char* const* argv) {
+result<notifier_options> parse_notifier_options(int argc, const char* const* argv) {
   notifier_options o;
   std::string listen = o.listen.to_string();
   std::string udp = o.udp.to_string();
@@ -200,11 +202,11 @@ parse_result parse_notifier_options(int argc, const char* const* argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {
-    return {parse_result::action::help, {}, app.help()};
+    return asked(notifier_options::command::help, app.help());
   } catch (const CLI::CallForAllHelp&) {
-    return {parse_result::action::help, {}, app.help("", CLI::AppFormatMode::All)};
+    return asked(notifier_options::command::help, app.help("", CLI::AppFormatMode::All));
   } catch (const CLI::CallForVersion& v) {
-    return {parse_result::action::version, {}, v.what()};
+    return asked(notifier_options::command::version, v.what());
   } catch (const CLI::ParseError& e) {
     return error(e.what());
   }
@@ -242,7 +244,7 @@ parse_result parse_notifier_options(int argc, const char* const* argv) {
   o.events_per_mailbox_hour = day->count() > 0 ? per_day / 24.0 : per_hour;
   if (!std::isfinite(o.events_per_mailbox_hour) || o.events_per_mailbox_hour > 3.6e9)
     return error("--events-per-mailbox-hour: too large (at most 3600000000)");
-  return {parse_result::action::run, o, {}};
+  return o;
 }
 
 server_config to_server_config(const notifier_options& o) {

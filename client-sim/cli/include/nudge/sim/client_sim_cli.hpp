@@ -12,6 +12,7 @@
 #include <string>
 
 #include "nudge/sim/asio_driver.hpp"
+#include "nudge/protocol/result.hpp"
 #include "nudge/sim/pcap_capture.hpp"
 #include "nudge/sim/run_plan.hpp"
 #include "nudge/sim/virtual_driver.hpp"
@@ -38,6 +39,10 @@ struct pcap_cli_options {
 };
 
 struct client_sim_options {
+  /// What main() does: run, or print `text` (the help text, the version line) and exit 0.
+  enum class command { run, help, version };
+  command cmd = command::run;
+  std::string text;
   clock_kind clock = clock_kind::real;
   run_plan plan;
   /// Real clock: endpoints, workers, processes, source addresses. The
@@ -52,16 +57,10 @@ struct client_sim_options {
   pcap_cli_options pcap;
 };
 
-struct parse_outcome {
-  enum class kind { run, help, version, usage_error };
-  kind what = kind::run;
-  client_sim_options options;  // meaningful when what == run
-  std::string text;            // the help text, the version line or the usage error
-  int exit_code() const { return what == kind::usage_error ? exit_usage : exit_ok; }
-};
-
-/// Parses argv (argv[0] is the program name). Never prints, never exits.
-parse_outcome parse_client_sim_options(int argc, const char* const* argv);
+/// Parses argv (argv[0] is the program name): the options (command::help or
+/// command::version with the text to print when asked), or the usage error
+/// (exit code exit_usage). Never prints, never exits.
+result<client_sim_options> parse_client_sim_options(int argc, const char* const* argv);
 
 /// Parses "poll=0.3,push=0.4,async=0.3" (missing modes are 0). Empty string on
 /// success, else the problem.

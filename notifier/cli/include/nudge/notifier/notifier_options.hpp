@@ -7,10 +7,15 @@
 
 #include "nudge/notifier/notifier_core.hpp"
 #include "nudge/notifier/notifier_server.hpp"
+#include "nudge/protocol/result.hpp"
 
 namespace nudge::notifier {
 
 struct notifier_options {
+  /// What main() does: run the notifier, or print `text` (help, version) and exit 0.
+  enum class command { run, help, version };
+  command cmd = command::run;
+  std::string text;
   // endpoints
   ip_endpoint listen = ip_endpoint::v4(127, 0, 0, 1, 7777);  // DCE/RPC (TCP)
   ip_endpoint udp = ip_endpoint::v4(127, 0, 0, 1, 7778);     // pings out, cookies in
@@ -34,15 +39,13 @@ struct notifier_options {
   bool quiet = false;
 };
 
-struct parse_result {
-  enum class action { run, help, version, error };
-  action what = action::run;
-  notifier_options options;  // meaningful when what == run
-  std::string text;          // the help or version text, or the error message
-  int exit_code() const { return what == action::error ? 2 : 0; }
-};
+/// The exit status of a command-line mistake.
+inline constexpr int exit_usage = 2;
 
-parse_result parse_notifier_options(int argc, const char* const* argv);
+/// Parses argv (argv[0] is the program name): the options (command::help or
+/// command::version with the text to print when asked), or the mistake,
+/// with exit code exit_usage.
+result<notifier_options> parse_notifier_options(int argc, const char* const* argv);
 
 /// The driver's configuration for these options.
 server_config to_server_config(const notifier_options& o);
