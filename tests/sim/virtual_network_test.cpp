@@ -46,7 +46,7 @@ TEST(virtual_network, a_server_reaches_a_direct_client_but_not_one_behind_a_nat)
   public_side.port = natted.port;
   const auto to_public = net.dial(t0, server, outgoing(3), public_side);
   ASSERT_TRUE(std::holds_alternative<std::string>(to_public));
-  EXPECT_NE(std::get<std::string>(to_public).find("nat_"), std::string::npos);
+  EXPECT_NE(std::get<std::string>(to_public).find("timed out"), std::string::npos) << std::get<std::string>(to_public);
 }
 
 TEST(virtual_network, a_held_connection_dies_silently_when_the_nat_forgets_it) {
