@@ -100,3 +100,29 @@ TEST(nat_scenarios, peer_policy_works_through_a_full_cone_but_not_a_port_restric
   auto r2 = run_virtual(apdf);
   EXPECT_GT(push(r2).events_missed(), 0u);  // random public port: the registered port is not mapped
 }
+
+// Several clients behind one device share its public address. Their UDP sockets all
+// sit on the same private port, so the device maps only the first at that port: a
+// policy that pings the registered port on the TCP peer's address reaches one client
+// per device, the verified policy (the source the cookie came from) reaches them all.
+TEST(nat_scenarios, clients_sharing_a_device_need_the_verified_policy) {
+  auto shared = [](notifier::callback_policy policy, std::uint32_t per_device) {
+    auto p = push_behind("full-cone", policy);
+    p.nat_mix[0].clients_per_device = per_device;
+    p.poll_until_first_ping = false;
+    p.send_cookie = true;
+    p.keepalive_interval = 20s;
+    return run_virtual(p);
+  };
+  const auto alone = shared(notifier::callback_policy::peer, 1);
+  EXPECT_EQ(push(alone).events_missed(), 0u);
+  const auto peer = shared(notifier::callback_policy::peer, 4);
+  EXPECT_GT(push(peer).events_missed(), 0u);
+  EXPECT_LT(by(peer, delivery_path::push), by(alone, delivery_path::push));
+  const auto verified = shared(notifier::callback_policy::verified, 4);
+  EXPECT_EQ(push(verified).events_missed(), 0u);
+  EXPECT_EQ(by(verified, delivery_path::push), push(verified).events_generated);
+  const auto legacy = shared(notifier::callback_policy::legacy, 4);
+  EXPECT_EQ(push(legacy).metrics.counter(nudge::protocol::emsmdb::counter::pings_received), 0u);
+  EXPECT_GT(legacy.network.no_route, 0u);
+}

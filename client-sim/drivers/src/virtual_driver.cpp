@@ -44,6 +44,7 @@ enum class ev_type : std::uint8_t {
   mailbox_event,  // the workload: "something changed" in a client's mailbox
   progress,
   sample,  // a point of run_result::timeline
+  reset,   // a NAT's RST reaches a connection's end (ref: the connection)
 };
 
 struct event {
@@ -195,6 +196,12 @@ class world {
         if (observed(ev.node)) capture_->datagram(now, ev.node, ev.from, *net_.socket_address(ev.node, ev.ref), ev.bytes);
         deliver(ev.node, now, engine::datagram{ev.ref, ev.from, ev.bytes});
         break;
+      case ev_type::reset: {
+        if (!net_.reset(ev.ref)) return;
+        const auto& c = net_.at(ev.ref);
+        deliver(ev.node, now, engine::closed{ev.node == c.dialer ? c.dialer_id : ev.ref});
+        break;
+      }
       case ev_type::mailbox_event:
         server_->inject_event(now, run_plan::user_dn(ev.node));
         ++group_generated_[metrics_index(ev.node)];
@@ -245,7 +252,7 @@ class world {
     std::visit(
         overloaded{
             [&](engine::connect& c) {
-              auto r = net_.dial(n, c.conn, c.to);
+              auto r = net_.dial(now, n, c.conn, c.to);
               if (auto* why = std::get_if<std::string>(&r)) {
                 immediate_.emplace_back(n, engine::refused{c.conn, std::move(*why)});
                 return;
@@ -264,12 +271,15 @@ class world {
               if (!to_dialer && observed(n))
                 capture_->tcp_data(now, n, static_cast<channel>(c.ordinal), metrics::direction::to_server, s.bytes);
               const node_id to = to_dialer ? c.dialer : c.acceptor;
-              const time_point at = net_.tcp_arrival(now, index, n, s.bytes.size());
-              push({at, ev_type::stream, static_cast<std::uint8_t>(to_dialer), to, index, std::move(s.bytes), {}});
+              const auto fate = net_.send(now, index, n, s.bytes.size());
+              if (fate.delivered)
+                push({fate.arrival, ev_type::stream, static_cast<std::uint8_t>(to_dialer), to, index, std::move(s.bytes), {}});
+              else if (fate.reset)  // a NAT lost the connection and says so; otherwise the bytes just vanish
+                push({fate.reset_at, ev_type::reset, 0, n, index, {}, {}});
             },
             [&](engine::close& c) {
               const std::uint32_t index = net_.find(n, c.conn);
-              if (index == virtual_network::none || !net_.close(index)) return;
+              if (index == virtual_network::none || !net_.close(now, index, n)) return;
               const auto [other, id] = net_.other_end(index, n);
               immediate_.emplace_back(other, engine::closed{id});
             },

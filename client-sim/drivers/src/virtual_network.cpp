@@ -31,19 +31,42 @@ ip_endpoint nat_public(std::size_t i, std::uint16_t port) {
 // A client's k-th connection leaves from this port (its own host's, or base + i mod 20000 on a shared one).
 std::uint16_t tcp_port_base(std::uint8_t ordinal) { return static_cast<std::uint16_t>(client_port_base + 20000u * ordinal); }
 
+netsim::link_params client_link(const link_model& l) {
+  return netsim::link_params{l.one_way_delay, l.jitter, l.udp_loss, l.rate_bps};
+}
+
 }  // namespace
 
 virtual_network::virtual_network(const run_plan& plan, std::size_t clients, const std::vector<std::size_t>& nat_group)
-    : plan_(plan), clients_(clients), rng_(plan.seed ^ 0x4E4554ull), nats_(clients), nodes_(clients + 1) {
+    : plan_(plan), clients_(clients), topo_(plan.seed ^ 0x4E4554ull), behind_nat_(clients, false),
+      device_public_(clients, false), nodes_(clients + 1) {
+  const netsim::link_params link = client_link(plan.link);
+  // Per [[nat]] entry: the device its next client joins, and how many it holds.
+  std::vector<std::pair<netsim::nat_id, std::uint32_t>> filling(plan.nat_mix.size(), {0, 0});
   for (std::size_t i = 0; i < clients; ++i) {
     const std::size_t g = nat_group[i];
-    if (plan.nat_mix.empty() || plan.nat_mix[g].preset == "none") continue;
-    auto nc = *netsim::preset(plan.nat_mix[g].preset, nat_public(i, 0));
-    if (plan.nat_mix[g].udp_timeout > duration::zero())
-      nc.udp_mapping_timeout = nc.udp_timeout_established = plan.nat_mix[g].udp_timeout;
-    nats_[i] = std::make_unique<netsim::nat>(nc, plan.seed ^ (0x4E4154ull + i));
+    if (plan.nat_mix.empty() || plan.nat_mix[g].preset == "none") {
+      const std::uint16_t o = client_host(i, 0).port;
+      topo_.add_host(client_host(i, 0), link,
+                     {static_cast<std::uint16_t>(tcp_port_base(0) + o), static_cast<std::uint16_t>(tcp_port_base(1) + o)});
+      continue;
+    }
+    behind_nat_[i] = true;
+    const netsim::host_id h = topo_.add_host(private_host(i, 0), link);
+    auto& [device, held] = filling[g];
+    if (held == 0) {
+      // A new device, numbered (address, port seed) by its first client: one client per
+      // device gives the addresses and port draws of the per-client NATs before.
+      auto nc = *netsim::preset(plan.nat_mix[g].preset, nat_public(i, 0));
+      if (plan.nat_mix[g].udp_timeout > duration::zero())
+        nc.udp_mapping_timeout = nc.udp_timeout_established = plan.nat_mix[g].udp_timeout;
+      device = topo_.add_nat(nc, {}, plan.seed ^ (0x4E4154ull + i));
+      device_public_[i] = true;
+    }
+    topo_.attach(h, device);
+    if (++held == plan.nat_mix[g].clients_per_device) held = 0;
   }
-  if (plan.link.rate_bps > 0) link_free_.assign(clients, {});
+  topo_.add_host(server_host, {});  // the server's host: zero-delay, so each path has the client's link once
 }
 
 ip_endpoint virtual_network::host_of(node_id n, std::uint16_t port) const {
@@ -52,22 +75,20 @@ ip_endpoint virtual_network::host_of(node_id n, std::uint16_t port) const {
     e.port = port;
     return e;
   }
-  if (nats_[n]) return private_host(n, port);
+  if (behind_nat_[n]) return private_host(n, port);
   ip_endpoint e = client_host(n, 0);
   e.port = port;
   return e;
 }
 
 ip_endpoint virtual_network::client_tcp_local(node_id n, std::uint8_t ordinal) const {
-  return nats_[n] ? private_host(n, tcp_port_base(ordinal)) : client_host(n, tcp_port_base(ordinal));
+  return behind_nat_[n] ? private_host(n, tcp_port_base(ordinal)) : client_host(n, tcp_port_base(ordinal));
 }
 
 std::variant<ip_endpoint, std::string> virtual_network::listen(node_id n, engine::listener_id l, std::uint16_t port) {
   if (port == 0 && !is_client(n)) port = server_listeners_++ == 0 ? server_tcp_port : next_server_port_++;
   if (port == 0) port = client_host(n, client_port_base).port;
   const ip_endpoint at = host_of(n, port);
-  // Behind a NAT nobody outside reaches the listener: it listens, unreachable.
-  if (is_client(n) && nats_[n]) return at;
   if (!listeners_.emplace(at, bound{n, l}).second) return "address in use: " + at.to_string();
   return at;
 }
@@ -75,7 +96,7 @@ std::variant<ip_endpoint, std::string> virtual_network::listen(node_id n, engine
 std::variant<ip_endpoint, std::string> virtual_network::bind_udp(node_id n, engine::socket_id s, std::uint16_t port) {
   if (port == 0) {
     if (!is_client(n)) port = server_sockets_++ == 0 ? server_udp_port : next_server_port_++;
-    else port = nats_[n] ? private_udp_port : client_host(n, client_port_base).port;
+    else port = behind_nat_[n] ? private_udp_port : client_host(n, client_port_base).port;
   }
   const ip_endpoint at = host_of(n, port);
   if (!sockets_.emplace(at, bound{n, s}).second) return "address in use: " + at.to_string();
@@ -89,30 +110,40 @@ const ip_endpoint* virtual_network::socket_address(node_id n, engine::socket_id 
   return nullptr;
 }
 
-std::variant<virtual_network::dialled, std::string> virtual_network::dial(node_id n, engine::connection_id id,
+std::variant<virtual_network::dialled, std::string> virtual_network::dial(time_point now, node_id n,
+                                                                        engine::connection_id id,
                                                                         const ip_endpoint& to) {
-  const auto it = listeners_.find(to);
-  if (it == listeners_.end()) return "nobody listens at " + to.to_string();
   node_sockets& mine = nodes_[n];
+  const std::uint8_t ordinal = mine.dialled;
+  if (is_client(n) && ordinal >= 2) return "the virtual address plan gives a client two connections";
+  const ip_endpoint local = is_client(n) ? client_tcp_local(n, ordinal) : host_of(n, next_server_port_);
+  // The handshake takes no time here (the cores count it), but the NATs see it.
+  const netsim::route_verdict syn = topo_.translate_tcp_segment(now, local, to, netsim::tcp_flag::syn);
+  if (!syn.delivered()) {
+    if (syn.dropped == netsim::drop_reason::no_route || syn.dropped == netsim::drop_reason::unknown_sender)
+      return "no route to " + to.to_string();
+    return "connection to " + to.to_string() + " timed out (" + std::string(netsim::to_string(syn.dropped)) + ")";
+  }
+  const auto it = listeners_.find(syn.to);
+  if (it == listeners_.end()) return "nobody listens at " + to.to_string();
+  topo_.translate_tcp_segment(now, syn.to, syn.from, netsim::tcp_flag::syn | netsim::tcp_flag::ack);
+  if (!is_client(n)) ++next_server_port_;
   dialled d{};
   d.index = static_cast<std::uint32_t>(conns_.size());
   d.acceptor = it->second.node;
   d.listener = it->second.id;
-  const std::uint8_t ordinal = mine.dialled;
-  if (is_client(n)) {
-    if (ordinal >= 2) return "the virtual address plan gives a client two connections";
-    d.dialer_local = client_tcp_local(n, ordinal);
-    d.peer_seen = nats_[n] ? nat_public(n, static_cast<std::uint16_t>(tcp_port_base(ordinal) + 1)) : d.dialer_local;
-  } else {
-    d.dialer_local = host_of(n, next_server_port_++);
-    d.peer_seen = d.dialer_local;
-  }
+  d.dialer_local = local;
+  d.peer_seen = syn.from;
   connection c;
   c.dialer = n;
   c.acceptor = d.acceptor;
   c.dialer_id = id;
   c.ordinal = ordinal;
   c.next_of_dialer = mine.first_dialled;
+  c.dialer_local = local;
+  c.dialed = to;
+  c.acceptor_local = syn.to;
+  c.peer_seen = syn.from;
   mine.first_dialled = d.index;
   ++mine.dialled;
   conns_.push_back(c);
@@ -134,96 +165,67 @@ std::pair<node_id, engine::connection_id> virtual_network::other_end(std::uint32
   return {c.dialer, c.dialer_id};
 }
 
-duration virtual_network::delay() {
-  duration d = plan_.link.one_way_delay;
-  if (plan_.link.jitter > duration::zero()) d += rng_.between(duration::zero(), plan_.link.jitter);
-  return d;
-}
-
-time_point virtual_network::serialise(time_point start, node_id n, int dir, std::uint64_t wire_bytes) {
-  time_point& free_at = link_free_[n][static_cast<std::size_t>(dir)];
-  const auto bits = duration(static_cast<std::int64_t>(static_cast<double>(wire_bytes) * 8e9 / plan_.link.rate_bps));
-  free_at = std::max(start, free_at) + bits;
-  return free_at;
-}
-
-time_point virtual_network::transmitted(time_point now, node_id from, node_id to, std::uint64_t wire_bytes) {
-  if (plan_.link.rate_bps <= 0) return now;
-  time_point t = now;
-  if (is_client(from)) t = serialise(t, from, 0, wire_bytes);  // its uplink
-  if (is_client(to)) t = serialise(t, to, 1, wire_bytes);      // then the receiver's downlink
-  return t;
-}
-
-time_point virtual_network::tcp_arrival(time_point now, std::uint32_t index, node_id from, std::size_t bytes) {
+bool virtual_network::close(time_point now, std::uint32_t index, node_id from) {
   connection& c = conns_[index];
-  const node_id to = c.dialer == from ? c.acceptor : c.dialer;
-  time_point& last = c.last_arrival[c.dialer == from ? 0 : 1];
-  const time_point sent = transmitted(now, from, to, plan_.wire.tcp_message(bytes).wire_bytes);
-  last = std::max(sent + delay(), last);  // TCP delivers in order
-  return last;
+  if (!c.open) return false;
+  c.open = false;
+  const bool by_dialer = c.dialer == from;
+  const netsim::route_verdict fin =
+      by_dialer ? topo_.translate_tcp_segment(now, c.dialer_local, c.dialed, netsim::tcp_flag::fin | netsim::tcp_flag::ack)
+                : topo_.translate_tcp_segment(now, c.acceptor_local, c.peer_seen, netsim::tcp_flag::fin | netsim::tcp_flag::ack);
+  return fin.delivered();
 }
 
-std::optional<node_id> virtual_network::node_at(const ip_endpoint& to) const {
-  if (to.is_v6) return std::nullopt;
+virtual_network::segment_fate virtual_network::send(time_point now, std::uint32_t index, node_id from,
+                                                    std::size_t bytes) {
+  const connection& c = conns_[index];
+  const std::size_t wire = plan_.wire.tcp_message(bytes).wire_bytes;
+  const netsim::route_verdict v =
+      c.dialer == from ? topo_.route_tcp_segment(now, c.dialer_local, c.dialed, netsim::tcp_flag::data, wire)
+                       : topo_.route_tcp_segment(now, c.acceptor_local, c.peer_seen, netsim::tcp_flag::data, wire);
+  segment_fate f;
+  f.delivered = v.delivered();
+  f.arrival = v.arrival;
+  f.reset = v.reset_sent;
+  f.reset_at = v.reset_arrival;
+  if (!f.delivered) ++tcp_dropped_;
+  return f;
+}
+
+bool virtual_network::nat_public_address(const ip_endpoint& to) const {
+  if (to.is_v6) return false;
   const std::uint32_t a = to.v4_host_order();
-  if ((a & 0xFFC00000u) != nat_public_base) return std::nullopt;
+  if ((a & 0xFFC00000u) != nat_public_base) return false;
   const std::size_t i = a - nat_public_base - 2;
-  if (i < clients_ && nats_[i]) return static_cast<node_id>(i);
-  return std::nullopt;
+  return i < clients_ && device_public_[i];
 }
 
 std::optional<virtual_network::datagram_route> virtual_network::route(time_point now, node_id from,
                                                                       engine::socket_id s, const ip_endpoint& to,
                                                                       std::size_t bytes) {
   const ip_endpoint* local = socket_address(from, s);
-  if (!local) {
+  // Headed nowhere: no socket there, nor a NAT's public side (checked before the NATs see it).
+  if (!local || (!nat_public_address(to) && !sockets_.contains(to))) {
     ++no_route_;
     return std::nullopt;
   }
-  // Where it is headed: a NAT's public side, or a directly reachable socket.
-  const std::optional<node_id> behind = node_at(to);
-  const bound* direct = nullptr;
-  if (!behind) {
-    const auto it = sockets_.find(to);
-    if (it != sockets_.end() && !(is_client(it->second.node) && nats_[it->second.node])) direct = &it->second;
-  }
-  if (!behind && !direct) {
-    ++no_route_;  // e.g. a private address registered from behind a NAT
-    return std::nullopt;
-  }
-  ip_endpoint src = *local;
-  if (is_client(from) && nats_[from]) {
-    auto mapped = nats_[from]->outbound(now, src, to);
-    if (!mapped) {
-      ++dropped_nat_;
-      return std::nullopt;
+  const netsim::route_verdict v = topo_.route_datagram(now, *local, to, plan_.wire.udp_message(bytes).wire_bytes);
+  const auto it = v.delivered() ? sockets_.find(v.to) : sockets_.end();
+  if (it == sockets_.end()) {
+    switch (v.dropped) {
+      case netsim::drop_reason::lost: ++lost_; break;
+      case netsim::drop_reason::no_route:
+      case netsim::drop_reason::unknown_sender: ++no_route_; break;
+      default: ++dropped_nat_; break;  // a NAT dropped it, or mapped it to no socket of that host
     }
-    src = *mapped;
+    return std::nullopt;
   }
   datagram_route r{};
-  r.from = src;
-  if (behind) {
-    auto inside = nats_[*behind]->inbound(now, src, to);
-    const auto it = inside ? sockets_.find(*inside) : sockets_.end();
-    if (it == sockets_.end() || it->second.node != *behind) {
-      ++dropped_nat_;  // no mapping, filtered, or mapped to no socket of that host
-      return std::nullopt;
-    }
-    r.node = *behind;
-    r.socket = it->second.id;
-    r.local = *inside;
-  } else {
-    r.node = direct->node;
-    r.socket = direct->id;
-    r.local = to;
-  }
-  if (rng_.chance(plan_.link.udp_loss)) {
-    ++lost_;
-    return std::nullopt;
-  }
-  const time_point sent = transmitted(now, from, r.node, plan_.wire.udp_message(bytes).wire_bytes);
-  r.arrival = sent + delay();
+  r.node = it->second.node;
+  r.socket = it->second.id;
+  r.from = v.from;
+  r.local = v.to;
+  r.arrival = v.arrival;
   return r;
 }
 

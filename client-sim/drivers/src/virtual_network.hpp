@@ -1,10 +1,13 @@
 #pragma once
-// The virtual driver's network, all in one place (a general topology can
-// replace it whole): the address plan, who listens and who is bound where,
-// the table of virtual TCP connections, the NAT boxes (client-sim/netsim) and
-// the access-link model. It moves nothing itself: the driver asks it where a
-// connection leads, when bytes arrive and where a datagram lands, and carries
-// the events. Nodes are numbered: clients 0..n-1, the server n.
+// The virtual driver's network, all in one place: the address plan, who
+// listens and who is bound where, the table of virtual TCP connections, and a
+// netsim::topology (hosts, access links, NAT devices with UDP and TCP tables)
+// that routes every datagram and TCP segment. It moves nothing itself: the
+// driver asks it where a connection leads, when bytes arrive and where a
+// datagram lands, and carries the events. Nodes are numbered: clients 0..n-1,
+// the server n; each is a host of the topology (the server's link is
+// zero-delay, each client's is plan.link: the same figures as the single link
+// model before it).
 //
 // Addresses (documentation ranges; they never reach a socket):
 //   server             192.0.2.1, on the ports it asks for; asked for any, its
@@ -15,11 +18,20 @@
 //                      20000 + 20000k + (i mod 20000) (k < 2), its UDP socket on
 //                      20000 + (i mod 20000)
 //   behind a NAT       its private address 10.0.0.2 + i (connections from
-//                      20000 + 20000k, UDP on 50000); the world sees the NAT's
-//                      100.64.x.y (TCP is not NAT-modelled beyond that address:
-//                      outbound connections stay mapped while open)
+//                      20000 + 20000k, UDP on 50000); the world sees its
+//                      device's 100.64.x.y, x.y from the index of the device's
+//                      first client (a [[nat]] entry's clients_per_device
+//                      clients of that kind share one device, in client order)
+// A direct client owns only those ports of its shared address: anything else
+// sent there has no route.
 // Connections open instantly at the dialer's time (the cores count the
-// handshake); bytes arrive after the link's serialisation and delay, in order.
+// handshake), but the SYN and SYN-ACK go through the topology: a NAT that drops
+// the SYN (no mapping, filtered) or no route refuses the connection; so does
+// nobody listening. Bytes arrive after the links' serialisation and delay, in
+// order, each message a segment through the NATs: one whose NAT connection
+// expired (RFC 5382 idle timers) vanishes, or comes back as a RST (tcp_stale =
+// reset) that closes the sender's end. A close is a FIN, instant; the other end
+// learns of it when the FIN gets through.
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -32,6 +44,7 @@
 
 #include "nudge/engine/session.hpp"
 #include "nudge/netsim/nat.hpp"
+#include "nudge/netsim/topology.hpp"
 #include "nudge/protocol/clock.hpp"
 #include "nudge/protocol/endpoint.hpp"
 #include "nudge/protocol/random.hpp"
@@ -53,7 +66,17 @@ class virtual_network {
     std::uint32_t next_of_dialer = none;  // the dialer's next connection in the table
     std::uint8_t ordinal = 0;             // the dialer's 0th, 1st, ... connection
     bool open = true;
-    std::array<time_point, 2> last_arrival{};  // [0] dialer -> acceptor, [1] back: TCP keeps order
+    ip_endpoint dialer_local;    // the dialer's own endpoint
+    ip_endpoint dialed;          // where it dialled (as the dialer names the acceptor)
+    ip_endpoint acceptor_local;  // the acceptor's own endpoint (after any NAT)
+    ip_endpoint peer_seen;       // the dialer as the acceptor sees it (after any NAT)
+  };
+  /// What became of a message sent on a connection.
+  struct segment_fate {
+    bool delivered = false;
+    time_point arrival{};
+    bool reset = false;  // dropped by a NAT that answered the sender with a RST, arriving at reset_at
+    time_point reset_at{};
   };
   static constexpr std::uint32_t none = ~std::uint32_t{0};
 
@@ -87,21 +110,25 @@ class virtual_network {
     ip_endpoint dialer_local;  // as the dialer's host sees it
     ip_endpoint peer_seen;     // the dialer as the acceptor sees it (a NAT's public side)
   };
-  /// Opens a connection from `n` to a listener at `to`; the reason when nobody listens there.
-  std::variant<dialled, std::string> dial(node_id n, engine::connection_id id, const ip_endpoint& to);
+  /// Opens a connection from `n` to a listener at `to` (SYN and SYN-ACK through the
+  /// topology at `now`); the reason when there is no route, a NAT drops the SYN or nobody listens.
+  std::variant<dialled, std::string> dial(time_point now, node_id n, engine::connection_id id, const ip_endpoint& to);
   /// The table index of connection `id` as node `n` names it (none: unknown).
   std::uint32_t find(node_id n, engine::connection_id id) const;
   const connection& at(std::uint32_t index) const { return conns_[index]; }
   /// The other end of connection `index` from `n`, and its name for it.
   std::pair<node_id, engine::connection_id> other_end(std::uint32_t index, node_id n) const;
-  /// Marks connection `index` closed; false when it already was (the other end closed first).
-  bool close(std::uint32_t index) {
+  /// `from` closes connection `index` (a FIN through the topology); false when it already
+  /// was closed (the other end closed first) or the FIN does not get through.
+  bool close(time_point now, std::uint32_t index, node_id from);
+  /// Marks connection `index` closed by a RST; false when it already was.
+  bool reset(std::uint32_t index) {
     const bool was = conns_[index].open;
     conns_[index].open = false;
     return was;
   }
-  /// When `bytes` sent now by `from` on connection `index` arrive at the other end.
-  time_point tcp_arrival(time_point now, std::uint32_t index, node_id from, std::size_t bytes);
+  /// What becomes of `bytes` sent now by `from` on connection `index`.
+  segment_fate send(time_point now, std::uint32_t index, node_id from, std::size_t bytes);
 
   // ---- datagrams ----
   /// Where a datagram `from`'s socket sends to `to` lands, and when; nullopt when
@@ -112,6 +139,9 @@ class virtual_network {
   std::uint64_t dropped_by_nat() const { return dropped_nat_; }
   std::uint64_t no_route() const { return no_route_; }
   std::uint64_t lost() const { return lost_; }
+  /// TCP segments a NAT dropped (expired or never-opened connections); not in the result.
+  std::uint64_t tcp_dropped() const { return tcp_dropped_; }
+  const netsim::topology& topology() const { return topo_; }
   /// Every delivery takes the same constant delay: arrivals come in send order.
   bool constant_delay() const { return plan_.link.jitter == duration::zero() && plan_.link.rate_bps <= 0; }
 
@@ -127,28 +157,26 @@ class virtual_network {
   };
   ip_endpoint host_of(node_id n, std::uint16_t port) const;
   ip_endpoint client_tcp_local(node_id n, std::uint8_t ordinal) const;
-  /// The node whose host has this address (its NAT's public side included).
-  std::optional<node_id> node_at(const ip_endpoint& to) const;
-  duration delay();
-  /// When the last bit of `wire_bytes` has crossed `from`'s uplink, then `to`'s downlink.
-  time_point transmitted(time_point now, node_id from, node_id to, std::uint64_t wire_bytes);
-  time_point serialise(time_point start, node_id n, int dir, std::uint64_t wire_bytes);
+  bool behind_nat(node_id n) const { return is_client(n) && behind_nat_[n]; }
+  /// Is `to` some NAT device's public address?
+  bool nat_public_address(const ip_endpoint& to) const;
 
   const run_plan& plan_;
   std::size_t clients_;
-  rng rng_;
-  std::vector<std::unique_ptr<netsim::nat>> nats_;  // per client; null: directly reachable
+  netsim::topology topo_;
+  std::vector<bool> behind_nat_;      // per client
+  std::vector<bool> device_public_;   // per client index: a device's public address is numbered by it
   std::vector<node_sockets> nodes_;
   std::unordered_map<ip_endpoint, bound, protocol::ip_endpoint_hash> listeners_;
   std::unordered_map<ip_endpoint, bound, protocol::ip_endpoint_hash> sockets_;  // by local address
   std::vector<connection> conns_;
-  std::vector<std::array<time_point, 2>> link_free_;  // per client: when its link is free, up and down
   std::uint16_t next_server_port_ = 30000;
   std::uint32_t server_listeners_ = 0;
   std::uint32_t server_sockets_ = 0;
   std::uint64_t dropped_nat_ = 0;
   std::uint64_t no_route_ = 0;
   std::uint64_t lost_ = 0;
+  std::uint64_t tcp_dropped_ = 0;
 };
 
 }  // namespace nudge::sim

@@ -34,7 +34,7 @@ topology::topology(std::uint64_t seed) : rng_(seed), seed_(seed) {}
 
 void topology::claim_address(const ip_endpoint& address) const {
   const ip_endpoint a = address_only(address);
-  if (host_by_address_.contains(a) || nat_by_address_.contains(a))
+  if (host_by_address_.contains(a) || nat_by_address_.contains(a) || shared_addresses_.contains(a))
     throw std::invalid_argument("topology: address " + a.address_string() + " is already used");
 }
 
@@ -46,13 +46,35 @@ host_id topology::add_host(const ip_endpoint& address, const link_params& access
   return id;
 }
 
-nat_id topology::add_nat(const nat_config& config, const link_params& uplink) {
+host_id topology::add_host(const ip_endpoint& address, const link_params& access,
+                           const std::vector<std::uint16_t>& ports) {
+  const ip_endpoint a = address_only(address);
+  if (host_by_address_.contains(a) || nat_by_address_.contains(a))
+    throw std::invalid_argument("topology: address " + a.address_string() + " is already used");
+  for (const std::uint16_t p : ports) {
+    ip_endpoint e = a;
+    e.port = p;
+    if (host_by_endpoint_.contains(e))
+      throw std::invalid_argument("topology: endpoint " + e.to_string() + " is already used");
+  }
+  const auto id = static_cast<host_id>(hosts_.size());
+  hosts_.push_back(host{a, access, public_realm, {}});
+  for (const std::uint16_t p : ports) {
+    ip_endpoint e = a;
+    e.port = p;
+    host_by_endpoint_.emplace(e, id);
+  }
+  ++shared_addresses_[a];
+  return id;
+}
+
+nat_id topology::add_nat(const nat_config& config, const link_params& uplink, std::optional<std::uint64_t> port_seed) {
   if (auto problem = nat::validate(config)) throw std::invalid_argument("nat_config: " + std::string(*problem));
   claim_address(config.public_address);
   const auto id = static_cast<nat_id>(devices_.size());
   // Each device draws its ports from its own stream, fixed by the topology seed and its index.
   std::uint64_t stream = seed_ ^ (0xA0761D6478BD642Full * (id + 1));
-  devices_.push_back(std::make_unique<device>(config, splitmix64(stream)));
+  devices_.push_back(std::make_unique<device>(config, port_seed ? *port_seed : splitmix64(stream)));
   devices_.back()->uplink = uplink;
   nat_by_address_.emplace(address_only(config.public_address), id);
   return id;
@@ -65,6 +87,9 @@ void topology::attach(host_id h, nat_id n) {
 }
 
 std::optional<host_id> topology::host_at(const ip_endpoint& e) const {
+  if (!host_by_endpoint_.empty()) {
+    if (auto at = host_by_endpoint_.find(e); at != host_by_endpoint_.end()) return at->second;
+  }
   auto it = host_by_address_.find(address_only(e));
   if (it == host_by_address_.end()) return std::nullopt;
   return it->second;
@@ -116,6 +141,11 @@ route_verdict topology::route_datagram(time_point now, const ip_endpoint& from, 
 route_verdict topology::route_tcp_segment(time_point now, const ip_endpoint& from, const ip_endpoint& to,
                                           tcp_flags flags, std::size_t wire_bytes) {
   return route(now, from, to, kind::segment, flags, wire_bytes);
+}
+
+route_verdict topology::translate_tcp_segment(time_point now, const ip_endpoint& from, const ip_endpoint& to,
+                                              tcp_flags flags) {
+  return route(now, from, to, kind::instant_segment, flags, 0);
 }
 
 route_verdict topology::route(time_point now, const ip_endpoint& from, const ip_endpoint& to, kind k,
@@ -198,17 +228,23 @@ route_verdict topology::route(time_point now, const ip_endpoint& from, const ip_
   path_.push_back(hop{&receiver.access, &receiver.free_at[1]});
 
   if (k == kind::datagram) {
-    double delivered = 1.0;
-    for (const hop& h : path_) delivered *= 1.0 - h.l->datagram_loss;
-    if (rng_.chance(1.0 - delivered)) {
+    double loss = 0.0;  // exactly a link's own loss when it is the only lossy one
+    for (const hop& h : path_)
+      if (h.l->datagram_loss > 0.0) loss = loss == 0.0 ? h.l->datagram_loss : 1.0 - (1.0 - loss) * (1.0 - h.l->datagram_loss);
+    if (rng_.chance(loss)) {
       v.dropped = drop_reason::lost;
       return v;
     }
     v.arrival = cross(now, path_, wire_bytes);
     return v;
   }
-  time_point arrival = cross(now, path_, wire_bytes);
   const flow_key key{from, to};
+  if (k == kind::instant_segment) {
+    if (has(flags, tcp_flag::fin | tcp_flag::rst)) last_arrival_.erase(key);
+    v.arrival = now;
+    return v;
+  }
+  time_point arrival = cross(now, path_, wire_bytes);
   if (has(flags, tcp_flag::fin | tcp_flag::rst)) {
     if (auto it = last_arrival_.find(key); it != last_arrival_.end()) {
       arrival = std::max(arrival, it->second);

@@ -45,8 +45,11 @@ std::vector<std::size_t> apportion(std::size_t n, const std::vector<double>& sha
 }  // namespace
 
 std::string nat_share::label() const {
-  if (udp_timeout <= duration::zero()) return preset;
-  return preset + "/" + std::to_string(std::chrono::duration_cast<std::chrono::seconds>(udp_timeout).count()) + "s";
+  std::string l = preset;
+  if (udp_timeout > duration::zero())
+    l += "/" + std::to_string(std::chrono::duration_cast<std::chrono::seconds>(udp_timeout).count()) + "s";
+  if (clients_per_device > 1 && preset != "none") l += " x" + std::to_string(clients_per_device);
+  return l;
 }
 
 const engine::family* protocol_family(std::string_view name) {
@@ -184,6 +187,7 @@ std::string run_plan::validate() const {
   for (const auto& s : nat_mix) {
     if (s.fraction < 0 || !std::isfinite(s.fraction)) return "NAT mix fractions must be non-negative numbers";
     if (s.udp_timeout < duration::zero()) return "NAT UDP timeout must not be negative";
+    if (s.clients_per_device < 1) return "NAT clients_per_device must be at least 1";
     if (s.preset != "none" && !netsim::preset(s.preset, protocol::ip_endpoint::v4(192, 0, 2, 99, 0)))
       return "unknown NAT preset '" + s.preset + "' (none, full-cone, restricted-cone, port-restricted-cone, symmetric, linux-snat)";
     nat_sum += s.fraction;

@@ -17,7 +17,10 @@
 //     RFC 5382) built from one nat_config, plus an uplink that every packet
 //     entering or leaving its private side crosses (a home's shared broadband).
 //   * Addresses are unique across the whole topology (no two hosts, nor a host
-//     and a NAT, share one), so the sender is found by the source address.
+//     and a NAT, share one), so the sender is found by the source address;
+//     except that hosts added with their own ports (add_host with ports) may
+//     share an address, each owning its ports (the virtual driver's plan puts
+//     20,000 direct clients on one address): found by address and port.
 //
 // Routing (from -> to, `from` the sender's own endpoint, `to` as the sender names it)
 //   1. `to` names a host in the sender's realm (the same NAT's private side, or
@@ -42,8 +45,10 @@
 //   when rate_bps > 0 (per link and direction), the one-way delay, and a uniform
 //   jitter in [0, jitter]. TCP segments of one flow (from, to) never overtake
 //   each other (TCP delivers in order). A datagram is lost with probability
-//   1 - prod(1 - loss) over its links, drawn after the NAT saw it (as the virtual
-//   driver does); TCP segments are never lost.
+//   1 - prod(1 - loss) over its links (exactly the link's loss when only one link
+//   loses), drawn after the NAT saw it (as the virtual driver does); TCP segments
+//   are never lost. translate_tcp_segment is a segment that takes no time (a
+//   handshake or close a driver models as instant): NAT and route only.
 // Randomness
 //   One rng seeded by the constructor: per routed datagram one loss draw (always,
 //   even at zero loss), then one jitter draw per link on the path with jitter > 0;
@@ -95,9 +100,14 @@ class topology {
 
   /// A host on the public side. Throws std::invalid_argument for an address already used.
   host_id add_host(const ip_endpoint& address, const link_params& access = {});
+  /// A public host owning only `ports` of `address`, which other such hosts may share (never a
+  /// host added without ports, nor a NAT). Throws std::invalid_argument for an endpoint already used.
+  host_id add_host(const ip_endpoint& address, const link_params& access, const std::vector<std::uint16_t>& ports);
   /// A NAT device (its public address is config.public_address). Throws std::invalid_argument
-  /// for an invalid config or an address already used.
-  nat_id add_nat(const nat_config& config, const link_params& uplink = {});
+  /// for an invalid config or an address already used. `port_seed` seeds its UDP port draws
+  /// (its TCP table: port_seed ^ 0x7C9); without it, a stream derived from the topology seed.
+  nat_id add_nat(const nat_config& config, const link_params& uplink = {},
+                 std::optional<std::uint64_t> port_seed = std::nullopt);
   /// Put `host` behind `device` (from now on; its address becomes a private one). Throws
   /// std::invalid_argument for unknown ids.
   void attach(host_id host, nat_id device);
@@ -106,8 +116,12 @@ class topology {
                                std::size_t wire_bytes = 0);
   route_verdict route_tcp_segment(time_point now, const ip_endpoint& from, const ip_endpoint& to, tcp_flags flags,
                                   std::size_t wire_bytes = 0);
+  /// route_tcp_segment for a segment that takes no time: the NATs and the route decide as
+  /// for any segment, but it crosses no link (no queueing, no rng draw); arrival = now.
+  route_verdict translate_tcp_segment(time_point now, const ip_endpoint& from, const ip_endpoint& to,
+                                      tcp_flags flags);
 
-  /// The host whose address `e` has (the port is ignored).
+  /// The host whose address `e` has (the port counts only for hosts added with ports).
   std::optional<host_id> host_at(const ip_endpoint& e) const;
   const ip_endpoint& address_of(host_id h) const { return hosts_.at(h).address; }
   /// The NAT a host sits behind; nullopt on the public side.
@@ -151,7 +165,7 @@ class topology {
   struct flow_key_hash {
     std::size_t operator()(const flow_key& k) const noexcept;
   };
-  enum class kind : std::uint8_t { datagram, segment };
+  enum class kind : std::uint8_t { datagram, segment, instant_segment };
 
   route_verdict route(time_point now, const ip_endpoint& from, const ip_endpoint& to, kind k, tcp_flags flags,
                       std::size_t wire_bytes);
@@ -165,6 +179,8 @@ class topology {
   std::vector<std::unique_ptr<device>> devices_;  // stable addresses for the tables
   std::unordered_map<ip_endpoint, host_id, protocol::ip_endpoint_hash> host_by_address_;
   std::unordered_map<ip_endpoint, nat_id, protocol::ip_endpoint_hash> nat_by_address_;
+  std::unordered_map<ip_endpoint, host_id, protocol::ip_endpoint_hash> host_by_endpoint_;  // hosts with ports
+  std::unordered_map<ip_endpoint, std::size_t, protocol::ip_endpoint_hash> shared_addresses_;  // their addresses
   std::unordered_map<flow_key, time_point, flow_key_hash> last_arrival_;  // TCP order per flow
   std::vector<hop> path_;  // scratch
 };

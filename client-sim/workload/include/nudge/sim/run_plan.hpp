@@ -29,12 +29,13 @@ struct link_model {
   double rate_bps = 0.0;
 };
 
-/// A share of the clients behind one kind of NAT (each client behind its own
-/// device, as home users were). `preset` is "none" or a netsim preset name.
+/// A share of the clients behind one kind of NAT (by default each client behind
+/// its own device, as home users were). `preset` is "none" or a netsim preset name.
 struct nat_share {
   std::string preset = "none";
   double fraction = 1.0;
   duration udp_timeout = duration::zero();  // 0: the preset's own
+  std::uint32_t clients_per_device = 1;      // clients sharing one device (one public address)
   std::string label() const;
 };
 
