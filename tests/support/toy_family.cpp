@@ -21,6 +21,7 @@ class tick_client final : public engine::session {
  public:
   explicit tick_client(const engine::client_context& ctx) : ctx_(ctx), m_(*ctx.metrics) {
     m_.fit(1, 2);
+    interval_ = ctx.keys->span("tick.interval");
     for (const auto& l : ctx.server.listeners)
       if (l.id == 0) server_ = l.at;
   }
@@ -60,7 +61,7 @@ class tick_client final : public engine::session {
     m_.traffic.add(kind::tick_request, metrics::direction::to_server, ctx_.wire.tcp_message(line.size()));
     acts_.push_back(engine::send{conn, bytes_of(line)});
     m_.add(counter::ticks);
-    next_ = now + tick_interval;
+    next_ = now + interval_;
   }
   void reply(const std::string& line) {
     m_.traffic.add(kind::tick_reply, metrics::direction::to_client, ctx_.wire.tcp_message(line.size()));
@@ -87,6 +88,7 @@ class tick_client final : public engine::session {
   std::string buf_;
   std::string failure_;
   time_point next_ = never;
+  duration interval_{};
 };
 
 class tick_server final : public engine::server_session {
@@ -144,6 +146,9 @@ void register_toy_family() {
                    {"tick_reply", "<pending> <age_ms>"}};
   f.words.paths = {{"tick", "fetched by a tick"}};
   f.words.counters = {{"ticks", "TICK requests sent"}, {"empty_ticks", "ticks that found nothing"}};
+  // Its own scenario key: the drivers hand the family its keys at their
+  // defaults (a scenario cannot set other families' keys yet).
+  f.keys = {{"tick.interval", engine::key_spec::type::duration, "30s", "between ticks"}};
   f.make_client = [](const engine::client_context& ctx) -> std::unique_ptr<engine::session> {
     return std::make_unique<tick_client>(ctx);
   };

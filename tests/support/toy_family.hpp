@@ -6,7 +6,7 @@
 // registry and from a result's vocabulary block.
 //
 // The "tick" protocol: a client connects to the server's listener 0 and,
-// every tick_interval, sends one line "TICK <mailbox>\n"; the server answers
+// every tick.interval (30 s), sends one line "TICK <mailbox>\n"; the server answers
 // "<n> <age_ms>\n": the events pending for that mailbox (now fetched) and the
 // age of the oldest of them. The client counts ticks, empty ticks, the events
 // it fetched and their latency on its one path, "tick".
@@ -17,6 +17,7 @@
 namespace nudge::toy {
 
 inline constexpr std::string_view family_name = "toy";
+/// The default of its key "tick.interval".
 inline constexpr std::chrono::seconds tick_interval{30};
 
 /// Traffic rows (kinds), paths and counters, as the vocabulary lists them.

@@ -138,11 +138,21 @@ class world {
     }
     service_.resize(families_.size());
     servers_.resize(families_.size(), nullptr);
+    // Each family's keys at their defaults, with what the plan sets (its
+    // EMSMDB settings, so far) for the keys the family declares.
+    const engine::settings planned = plan_.family_settings();
+    for (const engine::family* f : families_) {
+      engine::settings k = engine::settings::defaults(*f);
+      for (const auto& [key, value] : planned.entries())
+        if (std::any_of(f->keys.begin(), f->keys.end(), [&](const engine::key_spec& d) { return d.key == key; }))
+          k.set(key, value);
+      keys_.push_back(std::move(k));
+    }
   }
 
   void start_server(std::size_t k) {
     engine::server_context ctx;
-    ctx.keys = &keys_;
+    ctx.keys = &keys_[k];
     ctx.wire = plan_.wire;
     ctx.allow_non_loopback = true;  // virtual addresses never reach a socket
     auto core = families_[k]->make_server(ctx);
@@ -164,7 +174,7 @@ class world {
     ctx.mode = group_mode_index_[group];
     ctx.seed = plan_.seed;
     ctx.mailbox = run_plan::user_dn(i);
-    ctx.keys = &keys_;
+    ctx.keys = &keys_[k];
     ctx.server = service_[k];
     ctx.wire = plan_.wire;
     ctx.metrics = &metrics_[metrics_index(i)];
@@ -465,7 +475,7 @@ class world {
   std::vector<std::size_t> group_clients_;
   std::vector<std::uint64_t> group_generated_;
   std::size_t group_count_ = 1;
-  engine::settings keys_ = plan_.family_settings();
+  std::vector<engine::settings> keys_;  // by family
   std::vector<const engine::family*> families_;  // the plan's, in order of first mention
   std::vector<std::size_t> group_family_;         // per client group: an index into families_
   std::vector<std::size_t> group_mode_index_;     // per client group: its mode in the family's vocabulary
