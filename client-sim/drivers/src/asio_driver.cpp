@@ -37,7 +37,9 @@
 #include <vector>
 
 #include "nudge/client/emsmdb_client_core.hpp"
+#include "nudge/engine/registry.hpp"
 #include "nudge/engine/session.hpp"
+#include "nudge/protocols/registrations.hpp"
 #include "nudge/live/asio_bridge.hpp"
 #include "nudge/protocol/random.hpp"
 #include "nudge/sim/run_result.hpp"
@@ -310,7 +312,7 @@ class worker {
     client_mode mode;
     time_point start_at;
     std::unique_ptr<engine::session> core;
-    const client::emsmdb_client_core* emsmdb = nullptr;  // the failure probe (not in the contract)
+    const client::emsmdb_client_core* emsmdb = nullptr;  // local_failure's "started yet?" probe
     // Few per client; unique_ptr keeps the sockets in place for their handlers.
     std::vector<std::unique_ptr<link>> links;
     std::vector<std::unique_ptr<datagram_socket>> sockets;
@@ -411,13 +413,22 @@ class worker {
   }
 
   // ---- a client's life ----
-  /// The client's core, made as the EMSMDB family makes it. (Through the
-  /// registry's make_client once client_context carries the metrics.)
+  /// The client's core, made by its family's factory (the registry); every
+  /// group of a real run is EMSMDB so far (its clients dial --notifier).
   std::unique_ptr<engine::session> make_core(slot& s) {
-    auto cfg = f_.plan.client_config_for(s.global, s.mode);
-    cfg.notifier_udp = f_.opts.notifier_udp;
-    auto core = std::make_unique<client::emsmdb_client_core>(std::move(cfg), m(s), f_.opts.notifier);
-    s.emsmdb = core.get();
+    engine::client_context ctx;
+    ctx.client = s.global;
+    ctx.mode = static_cast<std::size_t>(s.mode);
+    ctx.seed = f_.plan.seed;
+    ctx.mailbox = run_plan::user_dn(s.global);
+    ctx.keys = &keys_;
+    ctx.server.listeners.push_back({0, f_.opts.notifier});
+    ctx.server.sockets.push_back({0, f_.opts.notifier_udp});
+    ctx.wire = f_.plan.wire;
+    ctx.metrics = &m(s);
+    auto core = family_->make_client(ctx);
+    // Only local_failure still asks EMSMDB whether its session started.
+    s.emsmdb = dynamic_cast<const client::emsmdb_client_core*>(core.get());
     return core;
   }
 
@@ -601,10 +612,7 @@ class worker {
       s.scratch.clear();
       if (s.dead) return;
     }
-    if (s.emsmdb && s.emsmdb->failed()) {
-      const auto* session = s.emsmdb->session();
-      return kill(s, session && session->failed() ? session->failure() : s.last_notice);
-    }
+    if (const std::string_view why = s.core->failure(); !why.empty()) return kill(s, std::string(why));
     const time_point d = s.core->next_deadline();
     if (d != s.scheduled) {
       s.scheduled = d;
@@ -656,9 +664,9 @@ class worker {
           break;
         }
         s.core->handle(now, engine::stream_bytes{lk.id, {rbuf_.data(), n}});
-        if (n < rbuf_.size() || (s.emsmdb && s.emsmdb->failed())) break;
+        if (n < rbuf_.size() || !s.core->failure().empty()) break;
       }
-      if (eof && !(s.emsmdb && s.emsmdb->failed())) s.core->handle(now, engine::closed{lk.id});
+      if (eof && s.core->failure().empty()) s.core->handle(now, engine::closed{lk.id});
       after_input(s, now);
       if (!s.dead && lk.sock.is_open()) arm_read(s, lk);
     });
@@ -683,6 +691,8 @@ class worker {
 
   const run_frame& f_;
   log_sink& sink_;
+  engine::settings keys_ = f_.plan.family_settings();
+  const engine::family* family_ = (protocols::register_all(), engine::registry::instance().find("emsmdb"));
   asio::io_context io_{1};
   asio::steady_timer timer_;
   std::vector<std::uint8_t> rbuf_;
@@ -1049,6 +1059,10 @@ run_result run_real(const run_plan& plan, const real_options& opts) {
   if (auto e = validate(opts); !e.empty()) throw std::runtime_error(e);
   if (!plan.nat_mix.empty())
     throw std::runtime_error("a NAT mix is modelled in virtual time only; real runs use plain loopback");
+  for (const auto& g : plan.mix)
+    if (g.protocol != "emsmdb")
+      throw std::runtime_error("real runs drive EMSMDB client groups only so far (group " + g.protocol + " " + g.mode +
+                               "; run it with --clock virtual)");
   raise_fd_limit();
 
   const std::vector<client_mode> modes = plan.assign_modes();

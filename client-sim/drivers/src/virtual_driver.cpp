@@ -7,6 +7,7 @@
 #include <optional>
 
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -80,17 +81,18 @@ struct ack_tap final : engine::transport_observer {
 class world {
  public:
   world(const run_plan& plan, const virtual_options& opts)
-      : plan_(plan), opts_(opts), schedule_(plan), modes_(plan.assign_modes()), groups_(plan.assign_nat_groups()),
+      : plan_(plan), opts_(opts), schedule_(plan), client_group_(plan.assign_groups()), groups_(plan.assign_nat_groups()),
         net_(plan, plan.clients, groups_) {
     group_count_ = plan.nat_group_count();
     const std::size_t n = plan.clients;
     // Sized once: clients hold references into it.
-    metrics_.resize(client::client_mode_count * group_count_);
+    metrics_.resize(plan.mix.size() * group_count_);
     group_clients_.assign(metrics_.size(), 0);
     group_generated_.assign(metrics_.size(), 0);
-    cores_.resize(n + 1);
-    timer_at_.assign(n + 1, never);
-    start_server();
+    find_families();
+    cores_.resize(n + families_.size());
+    timer_at_.assign(cores_.size(), never);
+    for (std::size_t k = 0; k < families_.size(); ++k) start_server(k);
     for (std::size_t i = 0; i < n; ++i) cores_[i] = make_client(i);
     mail_.reserve(n);
     for (std::size_t i = 0; i < n; ++i) mail_.push_back(schedule_.mailbox_of(i));
@@ -122,41 +124,116 @@ class world {
  private:
   // ---- the cores ----
 
-  void start_server() {
+  // One server core per family in the plan, in the order the groups name
+  // them; they share the server node (their ids are told apart below).
+  void find_families() {
     protocols::register_all();
-    family_ = engine::registry::instance().find("emsmdb");
+    for (const auto& g : plan_.mix) {
+      const engine::family* f = engine::registry::instance().find(g.protocol);
+      if (std::find(families_.begin(), families_.end(), f) == families_.end()) families_.push_back(f);
+    }
+    for (const auto& g : plan_.mix) {
+      const engine::family* f = engine::registry::instance().find(g.protocol);
+      group_family_.push_back(static_cast<std::size_t>(std::find(families_.begin(), families_.end(), f) - families_.begin()));
+      group_mode_index_.push_back(engine::index_of(f->words.modes, g.mode).value_or(0));
+    }
+    service_.resize(families_.size());
+    servers_.resize(families_.size(), nullptr);
+    // Each family's keys at their defaults, with what the plan sets (its
+    // EMSMDB settings, so far) for the keys the family declares.
+    const engine::settings planned = plan_.family_settings();
+    for (const engine::family* f : families_) {
+      engine::settings k = engine::settings::defaults(*f);
+      for (const auto& [key, value] : planned.entries())
+        if (std::any_of(f->keys.begin(), f->keys.end(), [&](const engine::key_spec& d) { return d.key == key; }))
+          k.set(key, value);
+      keys_.push_back(std::move(k));
+    }
+  }
+
+  void start_server(std::size_t k) {
     engine::server_context ctx;
-    ctx.keys = &keys_;
+    ctx.keys = &keys_[k];
     ctx.wire = plan_.wire;
     ctx.allow_non_loopback = true;  // virtual addresses never reach a socket
-    auto core = family_->make_server(ctx);
-    server_ = core.get();
+    auto core = families_[k]->make_server(ctx);
+    servers_[k] = core.get();
     // The result's server block is still EMSMDB's counters (run_result::server).
-    emsmdb_server_ = dynamic_cast<notifier::emsmdb_server_core*>(core.get());
-    cores_[server_node()] = std::move(core);
-    cores_[server_node()]->start(time_point{});
-    settle(server_node(), time_point{});
+    if (!emsmdb_server_) emsmdb_server_ = dynamic_cast<notifier::emsmdb_server_core*>(core.get());
+    const node_id slot = server_slot(k);
+    cores_[slot] = std::move(core);
+    cores_[slot]->start(time_point{});
+    settle(slot, time_point{});
     drain_immediate(time_point{});
   }
 
   std::unique_ptr<engine::session> make_client(std::size_t i) {
+    const std::size_t group = client_group_[i];
+    const std::size_t k = group_family_[group];
     engine::client_context ctx;
     ctx.client = i;
-    ctx.mode = static_cast<std::size_t>(modes_[i]);
+    ctx.mode = group_mode_index_[group];
     ctx.seed = plan_.seed;
     ctx.mailbox = run_plan::user_dn(i);
-    ctx.keys = &keys_;
-    ctx.server = service_;
+    ctx.keys = &keys_[k];
+    ctx.server = service_[k];
     ctx.wire = plan_.wire;
     ctx.metrics = &metrics_[metrics_index(i)];
-    if (capture_ && capture_->observe(i, modes_[i])) {
+    // Captures classify EMSMDB traffic; other families' clients are not observed.
+    if (capture_ && families_[k]->name == "emsmdb" && capture_->observe(i, plan_.group_mode(group))) {
       if (observed_.empty()) observed_.assign(plan_.clients, false);
       observed_[i] = true;
       ctx.observer = &taps_.emplace_back(*capture_, net_, static_cast<node_id>(i));
     }
     const std::size_t cell = metrics_index(i);
     ++group_clients_[cell];
-    return family_->make_client(ctx);
+    return families_[k]->make_client(ctx);
+  }
+
+  // ---- cores and network nodes ----
+  // Cores are numbered: clients 0..n-1, then server core k at n + k. Every
+  // server core lives on the network's server node; the ids it picks carry k
+  // on the network (listeners and sockets in bits 24.., its outgoing
+  // connections in bits 48..), so the first family's ids are unchanged.
+  node_id server_slot(std::size_t k) const { return static_cast<node_id>(plan_.clients + k); }
+  node_id net_node(node_id slot) const { return slot < plan_.clients ? slot : server_node(); }
+  static std::uint32_t net_local_id(std::size_t k, std::uint32_t id) { return id | static_cast<std::uint32_t>(k << 24); }
+  static engine::connection_id net_conn(std::size_t k, engine::connection_id c) {
+    return engine::is_outgoing(c) ? c | (static_cast<engine::connection_id>(k) << 48) : c;
+  }
+  static std::size_t owner_of_local(std::uint32_t id) { return id >> 24; }
+  static std::uint32_t local_of(std::uint32_t id) { return id & 0xFFFFFFu; }
+  std::size_t owner_of_conn(engine::connection_id c) const {
+    if (engine::is_outgoing(c)) return static_cast<std::size_t>((c >> 48) & 0x7FFF);
+    const auto it = accepted_by_.find(static_cast<std::uint32_t>(c));
+    return it == accepted_by_.end() ? 0 : it->second;
+  }
+  static engine::connection_id local_conn(engine::connection_id c) {
+    return engine::is_outgoing(c) ? c & ~(engine::connection_id{0x7FFF} << 48) : c;
+  }
+
+  // Delivers a network-level event to network node n: a client, or the
+  // server core that owns the listener, socket or connection it names.
+  void deliver_net(node_id n, time_point now, engine::event e) {
+    if (n != server_node()) return deliver(n, now, e);
+    std::size_t k = 0;
+    std::visit(overloaded{
+                   [&](engine::connected& x) { k = owner_of_conn(x.conn); x.conn = local_conn(x.conn); },
+                   [&](engine::refused& x) { k = owner_of_conn(x.conn); x.conn = local_conn(x.conn); },
+                   [&](engine::accepted& x) {
+                     k = owner_of_local(x.listener);
+                     x.listener = local_of(x.listener);
+                     if (k != 0) accepted_by_[static_cast<std::uint32_t>(x.conn)] = k;
+                   },
+                   [&](engine::closed& x) { k = owner_of_conn(x.conn); x.conn = local_conn(x.conn); },
+                   [&](engine::listening& x) { k = owner_of_local(x.listener); x.listener = local_of(x.listener); },
+                   [&](engine::udp_bound& x) { k = owner_of_local(x.socket); x.socket = local_of(x.socket); },
+                   [&](engine::stream_bytes& x) { k = owner_of_conn(x.conn); x.conn = local_conn(x.conn); },
+                   [&](engine::datagram& x) { k = owner_of_local(x.socket); x.socket = local_of(x.socket); },
+                   [&](engine::timer&) {},
+               },
+               e);
+    deliver(server_slot(k), now, e);
   }
 
   node_id server_node() const { return net_.server_node(); }
@@ -189,26 +266,28 @@ class world {
         const engine::connection_id id = ev.to_dialer ? c.dialer_id : ev.ref;
         if (ev.to_dialer && observed(ev.node))
           capture_->tcp_data(now, ev.node, static_cast<channel>(c.ordinal), metrics::direction::to_client, ev.bytes);
-        deliver(ev.node, now, engine::stream_bytes{id, ev.bytes});
+        deliver_net(ev.node, now, engine::stream_bytes{id, ev.bytes});
         break;
       }
       case ev_type::datagram:
         if (observed(ev.node)) capture_->datagram(now, ev.node, ev.from, *net_.socket_address(ev.node, ev.ref), ev.bytes);
-        deliver(ev.node, now, engine::datagram{ev.ref, ev.from, ev.bytes});
+        deliver_net(ev.node, now, engine::datagram{ev.ref, ev.from, ev.bytes});
         break;
       case ev_type::reset: {
         if (!net_.reset(ev.ref)) return;
         const auto& c = net_.at(ev.ref);
-        deliver(ev.node, now, engine::closed{ev.node == c.dialer ? c.dialer_id : ev.ref});
+        deliver_net(ev.node, now, engine::closed{ev.node == c.dialer ? c.dialer_id : ev.ref});
         break;
       }
-      case ev_type::mailbox_event:
-        server_->inject_event(now, run_plan::user_dn(ev.node));
+      case ev_type::mailbox_event: {
+        const std::size_t k = group_family_[client_group_[ev.node]];
+        servers_[k]->inject_event(now, run_plan::user_dn(ev.node));
         ++group_generated_[metrics_index(ev.node)];
         if (opts_.on_event) opts_.on_event(ev.node, now);
         schedule_next_event(ev.node);
-        settle(server_node(), now);
+        settle(server_slot(k), now);
         break;
+      }
       case ev_type::progress:
         opts_.progress(now, snapshot(now));
         push({now + opts_.progress_every, ev_type::progress, 0, 0, 0, {}, {}});
@@ -232,12 +311,13 @@ class world {
     while (!immediate_.empty()) {
       auto [n, e] = std::move(immediate_.front());
       immediate_.pop_front();
-      deliver(n, now, e);
+      deliver_net(n, now, std::move(e));
     }
   }
 
   // Carries out node n's actions, then re-arms its timer.
-  void settle(node_id n, time_point now) {
+  void settle(node_id slot, time_point now) {
+    const node_id n = slot;
     auto& actions = cores_[n]->actions();
     for (auto& a : actions) perform(n, now, a);
     actions.clear();
@@ -248,7 +328,19 @@ class world {
     }
   }
 
-  void perform(node_id n, time_point now, engine::action& a) {
+  // Carries out an action of core `slot` on the network (as its node, with
+  // its ids as the network knows them).
+  void perform(node_id slot, time_point now, engine::action& a) {
+    const node_id n = net_node(slot);
+    const std::size_t k = slot - n;  // a server core's index (0 for clients)
+    std::visit(overloaded{[&](engine::connect& c) { c.conn = net_conn(k, c.conn); },
+                          [&](engine::send& x) { x.conn = net_conn(k, x.conn); },
+                          [&](engine::close& x) { x.conn = net_conn(k, x.conn); },
+                          [&](engine::listen& x) { x.listener = net_local_id(k, x.listener); },
+                          [&](engine::bind_udp& x) { x.socket = net_local_id(k, x.socket); },
+                          [&](engine::send_datagram& x) { x.socket = net_local_id(k, x.socket); },
+                          [&](engine::notice&) {}},
+               a);
     std::visit(
         overloaded{
             [&](engine::connect& c) {
@@ -286,14 +378,14 @@ class world {
             [&](engine::listen& l) {
               auto r = net_.listen(n, l.listener, l.port);
               if (auto* at = std::get_if<ip_endpoint>(&r)) {
-                if (n == server_node()) service_.listeners.push_back({l.listener, *at});  // no NAT before it
+                if (n == server_node()) service_[k].listeners.push_back({local_of(l.listener), *at});  // no NAT before it
                 immediate_.emplace_back(n, engine::listening{l.listener, *at});
               }
             },
             [&](engine::bind_udp& b) {
               auto r = net_.bind_udp(n, b.socket, b.port);
               if (auto* at = std::get_if<ip_endpoint>(&r)) {
-                if (n == server_node()) service_.sockets.push_back({b.socket, *at});
+                if (n == server_node()) service_[k].sockets.push_back({local_of(b.socket), *at});
                 immediate_.emplace_back(n, engine::udp_bound{b.socket, *at});
               }
             },
@@ -319,8 +411,7 @@ class world {
     s.wire_bytes.assign(plan_.mix.size(), 0);
     s.packets.assign(plan_.mix.size(), 0);
     for (std::size_t cell = 0; cell < metrics_.size(); ++cell) {
-      const auto group = plan_.group_of(static_cast<client_mode>(cell / group_count_));
-      if (!group) continue;  // no clients in a mode the plan has no group for
+      const std::optional<std::size_t> group = cell / group_count_;
       const auto& t = metrics_[cell].traffic;
       auto acks = t.cell(protocol::emsmdb::message_kind::tcp_ack, metrics::direction::to_server);
       acks += t.cell(protocol::emsmdb::message_kind::tcp_ack, metrics::direction::to_client);
@@ -342,7 +433,7 @@ class world {
   }
 
   std::size_t metrics_index(std::size_t i) const {
-    return static_cast<std::size_t>(modes_[i]) * group_count_ + groups_[i];
+    return client_group_[i] * group_count_ + groups_[i];
   }
 
   bool observed(node_id n) const { return !observed_.empty() && n < observed_.size() && observed_[n]; }
@@ -361,7 +452,7 @@ class world {
     r.measured = plan_.length;
     r.modes.resize(plan_.mix.size());
     for (std::size_t m = 0; m < plan_.mix.size(); ++m) {
-      const auto k = static_cast<std::size_t>(plan_.group_mode(m));
+      const std::size_t k = m;
       r.modes[m].protocol = plan_.mix[m].protocol;
       r.modes[m].mode = plan_.group_mode(m);
       for (std::size_t g = 0; g < group_count_; ++g) {
@@ -386,20 +477,23 @@ class world {
   std::vector<bool> observed_;  // empty: nobody observed
   std::deque<ack_tap> taps_;    // stable addresses: sessions point at them
   event_schedule schedule_;
-  std::vector<client_mode> modes_;
+  std::vector<std::size_t> client_group_;  // per client: its client group (an index into plan.mix)
   std::vector<std::size_t> groups_;
   virtual_network net_;
   std::vector<event_schedule::mailbox> mail_;  // per client: its event generator
-  std::vector<client::client_metrics> metrics_;  // per (mode, NAT group)
+  std::vector<client::client_metrics> metrics_;  // per (client group, NAT group)
   std::vector<std::size_t> group_clients_;
   std::vector<std::uint64_t> group_generated_;
   std::size_t group_count_ = 1;
-  engine::settings keys_ = plan_.family_settings();
-  const engine::family* family_ = nullptr;
-  std::vector<std::unique_ptr<engine::session>> cores_;  // by node: clients, then the server
-  engine::server_session* server_ = nullptr;             // cores_.back()
+  std::vector<engine::settings> keys_;  // by family
+  std::vector<const engine::family*> families_;  // the plan's, in order of first mention
+  std::vector<std::size_t> group_family_;         // per client group: an index into families_
+  std::vector<std::size_t> group_mode_index_;     // per client group: its mode in the family's vocabulary
+  std::vector<std::unique_ptr<engine::session>> cores_;  // by slot: clients, then one server per family
+  std::vector<engine::server_session*> servers_;         // by family: cores_[server_slot(k)]
+  std::unordered_map<std::uint32_t, std::size_t> accepted_by_;  // connections a later server core accepted
   notifier::emsmdb_server_core* emsmdb_server_ = nullptr;
-  engine::service_address service_;  // where the server listens, once it does
+  std::vector<engine::service_address> service_;  // by family: where its server listens, once it does
   std::vector<time_point> timer_at_;  // by node: the deadline its queued timer is for
   std::deque<std::pair<node_id, engine::event>> immediate_;
   event_queue<event> queue_;

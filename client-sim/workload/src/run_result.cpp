@@ -173,6 +173,11 @@ json vocabulary_json(const run_plan& p) {
                      {"kinds", names_json(w.kinds)},
                      {"paths", names_json(w.paths)},
                      {"counters", names_json(w.counters)}};
+    if (!w.table.empty()) {
+      json rows = json::array();
+      for (const auto& r : w.table) rows.push_back({{"label", r.label}, {"counters", r.counters}});
+      v[g.protocol]["table"] = std::move(rows);
+    }
   }
   return v;
 }
@@ -276,8 +281,14 @@ json to_json(const run_result& r) {
     block["protocol"] = m.protocol;
     modes[g < p.mix.size() ? group_key(p, g) : std::string(client::to_string(m.mode))] = std::move(block);
   }
-  // Totals add counters index by index: they are one family's (the drivers run EMSMDB only, run_plan::validate).
-  const auto& total_words = words_of(p.mix.empty() ? std::string("emsmdb") : p.mix.front().protocol);
+  // Totals add counters, paths and kinds index by index: named when one family
+  // ran; a run that mixes families names only the rows every family shares.
+  bool one_family = true;
+  for (const auto& g : p.mix) one_family = one_family && g.protocol == p.mix.front().protocol;
+  const auto& first_words = words_of(p.mix.empty() ? std::string("emsmdb") : p.mix.front().protocol);
+  engine::vocabulary shared_words;
+  shared_words.kinds.assign(first_words.kinds.begin(), first_words.kinds.begin() + std::min<std::size_t>(2, first_words.kinds.size()));
+  const auto& total_words = one_family ? first_words : shared_words;
   json out = {{"schema", "nudge.result/1"},
               {"clock", r.clock},
               {"plan", plan},
@@ -359,16 +370,23 @@ void print_table(std::ostream& out, const run_result& r) {
     client_metrics owned;
     std::uint64_t generated;
     std::optional<measured_traffic> measured;
+    const engine::vocabulary* words;  // null: the total of a run that mixes families
   };
   std::vector<column> cols;
   std::uint64_t generated = 0;
-  for (const auto& m : r.modes) {
+  bool one_family = true;
+  for (const auto& g : r.plan.mix) one_family = one_family && g.protocol == r.plan.mix.front().protocol;
+  for (std::size_t g = 0; g < r.modes.size(); ++g) {
+    const auto& m = r.modes[g];
     generated += m.events_generated;
     if (m.clients)
-      cols.push_back(
-          {std::string(client::to_string(m.mode)), m.clients, &m.metrics, {}, m.events_generated, m.measured});
+      cols.push_back({g < r.plan.mix.size() ? group_key(r.plan, g) : std::string(client::to_string(m.mode)), m.clients,
+                      &m.metrics, {}, m.events_generated, m.measured, &words_of(m.protocol)});
   }
-  cols.push_back({"all", r.plan.clients, nullptr, r.total(), generated, r.measured_total()});
+  // Counters add index by index: the total has them only when one family ran.
+  const engine::vocabulary* total_words =
+      one_family ? &words_of(r.plan.mix.empty() ? std::string("emsmdb") : r.plan.mix.front().protocol) : nullptr;
+  cols.push_back({"all", r.plan.clients, nullptr, r.total(), generated, r.measured_total(), total_words});
   const bool measured = std::all_of(cols.begin(), cols.end(), [](const column& c) { return c.measured.has_value(); });
   for (auto& c : cols)
     if (!c.m) c.m = &c.owned;
@@ -404,17 +422,36 @@ void print_table(std::ostream& out, const run_result& r) {
       return fmt::format("{:+.1f}%", percent_of(model - wire, wire));
     });
   row("payload bytes / client-hour", [&](const column& c) { return pch(c, c.m->traffic.total().payload_bytes); });
-  row("polls", [](const column& c) { return std::to_string(c.m->counter(protocol::emsmdb::counter::polls)); });
-  row("polls that found nothing", [](const column& c) { return std::to_string(c.m->counter(protocol::emsmdb::counter::wasted_polls)); });
-  row("unnecessary bytes / client-hour", [&](const column& c) { return pch(c, c.m->wasted_poll_traffic.wire_bytes); });
-  row("unnecessary packets / client-hour", [&](const column& c) { return pch(c, c.m->wasted_poll_traffic.packets); });
-  row("fetches", [](const column& c) { return std::to_string(c.m->counter(protocol::emsmdb::counter::fetches)); });
-  row("pings matched / ignored",
-      [](const column& c) { return fmt::format("{}/{}", c.m->counter(protocol::emsmdb::counter::pings_matched), c.m->counter(protocol::emsmdb::counter::datagrams_ignored)); });
+  // The families' counter rows (their vocabulary's table), each family's in
+  // plan order; a column of another family shows "-".
+  std::vector<const engine::vocabulary*> families;
+  for (const auto& c : cols)
+    if (c.words && std::find(families.begin(), families.end(), c.words) == families.end()) families.push_back(c.words);
+  for (const engine::vocabulary* words : families) {
+    std::vector<engine::table_row> rows = words->table;
+    if (rows.empty())
+      for (const auto& t : words->counters) rows.push_back({t.name, {t.name}});
+    for (const auto& tr : rows) {
+      row(tr.label.c_str(), [&](const column& c) {
+        if (c.words != words) return std::string("-");
+        std::string cell;
+        for (const auto& name : tr.counters) {
+          if (!cell.empty()) cell += '/';
+          const auto i = engine::index_of(words->counters, name);
+          cell += i ? std::to_string(c.m->counter(*i)) : std::string("-");
+        }
+        return cell;
+      });
+      if (std::find(tr.counters.begin(), tr.counters.end(), "wasted_polls") != tr.counters.end()) {
+        row("unnecessary bytes / client-hour", [&](const column& c) { return c.words == words ? pch(c, c.m->wasted_poll_traffic.wire_bytes) : std::string("-"); });
+        row("unnecessary packets / client-hour", [&](const column& c) { return c.words == words ? pch(c, c.m->wasted_poll_traffic.packets) : std::string("-"); });
+      }
+    }
+  }
   row("events generated", [](const column& c) { return std::to_string(c.generated); });
-  row("events fetched", [](const column& c) { return std::to_string(c.m->counter(protocol::emsmdb::counter::events_fetched)); });
+  row("events fetched", [](const column& c) { return std::to_string(c.m->events_fetched()); });
   row("events missed", [](const column& c) {
-    return std::to_string(c.generated > c.m->counter(protocol::emsmdb::counter::events_fetched) ? c.generated - c.m->counter(protocol::emsmdb::counter::events_fetched) : 0);
+    return std::to_string(c.generated > c.m->events_fetched() ? c.generated - c.m->events_fetched() : 0);
   });
   row("latency p50 (s)", [&](const column& c) { return secs(c.m->latency.quantile(0.5)); });
   row("latency p90 (s)", [&](const column& c) { return secs(c.m->latency.quantile(0.9)); });

@@ -111,6 +111,11 @@ engine::family family() {
     const auto ctr = static_cast<counter>(c);
     f.words.counters.push_back({std::string(to_string(ctr)), std::string(counter_doc(ctr))});
   }
+  // client-sim's table, as it always read.
+  f.words.table = {{"polls", {"polls"}},
+                   {"polls that found nothing", {"wasted_polls"}},
+                   {"fetches", {"fetches"}},
+                   {"pings matched / ignored", {"pings_matched", "datagrams_ignored"}}};
   // The keys as run_plan and notifier_config default them (docs/scenarios.md).
   f.keys = {
       {"poll.interval", type::duration, "60s", "between polls; 0 = the server's polls_max_ms"},

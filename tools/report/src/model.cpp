@@ -27,9 +27,7 @@ constexpr row_def mode_rows[] = {
     {"wire bytes / client-hour", "wire_bytes_per_client_hour", value_style::rate},
     {"packets / client-hour", "packets_per_client_hour", value_style::rate},
     {"payload bytes / client-hour", "payload_bytes_per_client_hour", value_style::rate},
-    {"polls", "polls", value_style::count},
-    {"polls that found nothing", "wasted_polls", value_style::count},
-    {"fetches", "fetches", value_style::count},
+    // here: the families' counter rows (family_rows)
     {"events generated", "generated", value_style::count},
     {"events fetched", "fetched", value_style::count},
     {"events missed", "missed", value_style::count},
@@ -50,6 +48,33 @@ cell value_cell(const json* block, std::string_view metric, value_style style) {
 
 cell text_cell(std::string text) { return {std::nullopt, std::move(text)}; }
 
+// The families' counter rows, from the result's vocabulary block: each
+// family's table rows that show one counter (a cell is one number), else one
+// row per counter. Results written before the block, or before its "table",
+// ran EMSMDB only: they get the rows its table always had.
+std::vector<std::pair<std::string, std::string>> family_rows(const run& r) {
+  const std::vector<std::pair<std::string, std::string>> emsmdb_rows = {
+      {"polls", "polls"}, {"polls that found nothing", "wasted_polls"}, {"fetches", "fetches"}};
+  const auto v = r.result.find("vocabulary");
+  if (v == r.result.end() || !v->is_object()) return emsmdb_rows;
+  std::vector<std::pair<std::string, std::string>> rows;
+  for (const auto& [family, words] : v->items()) {
+    if (!words.is_object()) continue;
+    const auto table = words.find("table");
+    if (table == words.end() && family == "emsmdb") {
+      rows.insert(rows.end(), emsmdb_rows.begin(), emsmdb_rows.end());
+    } else if (table != words.end() && table->is_array()) {
+      for (const auto& row : *table)
+        if (row.is_object() && row.value("counters", json::array()).size() == 1)
+          rows.emplace_back(row.value("label", std::string()), row["counters"][0].get<std::string>());
+    } else if (const auto counters = words.find("counters"); counters != words.end() && counters->is_array()) {
+      for (const auto& c : *counters)
+        if (c.is_string()) rows.emplace_back(c.get<std::string>(), c.get<std::string>());
+    }
+  }
+  return rows;
+}
+
 std::string mode_label(const std::string& mode) { return mode == "total" ? "all" : mode; }
 
 table mode_table(const run& r) {
@@ -59,10 +84,15 @@ table mode_table(const run& r) {
   std::vector<std::string> cols = r.modes();
   cols.push_back("total");
   for (const auto& c : cols) t.header.push_back(mode_label(c));
-  for (const auto& d : mode_rows) {
-    table_row row{d.label, {}};
-    for (const auto& c : cols) row.cells.push_back(value_cell(r.mode(c), d.metric, d.style));
+  auto add = [&](const std::string& label, std::string_view metric, value_style style) {
+    table_row row{label, {}};
+    for (const auto& c : cols) row.cells.push_back(value_cell(r.mode(c), metric, style));
     t.rows.push_back(std::move(row));
+  };
+  for (const auto& d : mode_rows) {
+    if (std::string_view(d.metric) == "generated")
+      for (const auto& [label, counter] : family_rows(r)) add(label, counter, value_style::count);
+    add(d.label, d.metric, d.style);
   }
   t.note = "Wire bytes are IP-layer bytes, both directions: payload + IPv4/TCP/UDP headers, handshakes and estimated "
            "pure ACKs, per client per measured hour (docs/measurements.md). Latency: event created to details fetched.";

@@ -46,11 +46,21 @@ void emsmdb_client_core::begin(time_point now) {
 void emsmdb_client_core::give_up(std::string why) {
   if (dead_ || started_) return;
   dead_ = true;
+  why_dead_ = "client not started: " + why;
   ++m_.clients_started;
   ++m_.clients_failed;
   for (channel ch : {channel::main, channel::async})
     if (up_ & (ch == channel::main ? main_up : async_up)) actions_.push_back(engine::close{connection_of(ch), why});
   actions_.push_back(engine::notice{"client not started: " + why});
+}
+
+std::string_view emsmdb_client_core::failure() const {
+  if (dead_) return why_dead_;
+  if (session_.failed()) {
+    const std::string_view why = session_.failure();
+    return why.empty() ? std::string_view{"the session failed"} : why;
+  }
+  return {};
 }
 
 void emsmdb_client_core::handle(time_point now, const engine::event& e) {

@@ -41,6 +41,13 @@ struct key_spec {
   std::string doc;
 };
 
+/// A row of client-sim's table and nudge-report's mode table: a label and the
+/// counters it shows (several are joined by "/", e.g. "matched/ignored").
+struct table_row {
+  std::string label;
+  std::vector<std::string> counters;
+};
+
 /// What a family says in results and reports. Indexes into these lists are
 /// what the counters use: message kind k of this family is traffic row k.
 /// Every family's kinds start with the transport's own rows (tcp_setup,
@@ -50,6 +57,10 @@ struct vocabulary {
   std::vector<term> kinds;     // message kinds, counted per direction
   std::vector<term> paths;     // how an event reached the client (latency per path)
   std::vector<term> counters;  // per-client-group counters, e.g. polls, wasted_polls
+  /// How the tables show the counters, in order; empty: one row per counter,
+  /// labelled with its name. A row that shows "wasted_polls" is followed by
+  /// the seed article's unnecessary bytes and packets per client-hour.
+  std::vector<table_row> table;
 };
 
 /// The service a server core offers, as clients must address it: the public

@@ -14,6 +14,7 @@
 // (loopback) or onto its virtual network.
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -139,6 +140,11 @@ class session {
   virtual std::vector<action>& actions() = 0;
   /// End of the run: settle estimates (pending ACKs) at `now`; no more events follow.
   virtual void finish(time_point /*now*/) {}
+  /// Why the core gave up for good (a refused connect, a fatal reply), empty
+  /// while it has not. A client core counts its own failure in its metrics;
+  /// a driver asks after each call into the core and then closes what the
+  /// core still holds. The view lasts until the next call into the core.
+  virtual std::string_view failure() const { return {}; }
 };
 
 /// An optional observer of what a core estimates but never sends itself: the

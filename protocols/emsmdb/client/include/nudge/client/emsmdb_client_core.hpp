@@ -15,6 +15,8 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "nudge/client/client_session.hpp"
@@ -51,6 +53,7 @@ class emsmdb_client_core final : public engine::session {
   const client_session* session() const { return started_ ? &session_ : nullptr; }
   const client_config& config() const { return session_.config(); }
   bool failed() const { return dead_ || session_.failed(); }
+  std::string_view failure() const override;
 
  private:
   enum : std::uint8_t { main_up = 1, async_up = 2, udp_up = 4 };
@@ -75,6 +78,7 @@ class emsmdb_client_core final : public engine::session {
   std::uint8_t up_ = 0;
   bool started_ = false;  // the session has started (every connection was up)
   bool dead_ = false;     // gave up before starting
+  std::string why_dead_;  // give_up's reason
   std::vector<engine::action> actions_;
 };
 
