@@ -96,6 +96,8 @@ class world {
     for (std::size_t i = 0; i < n; ++i) cores_[i] = make_client(i);
     mail_.reserve(n);
     for (std::size_t i = 0; i < n; ++i) mail_.push_back(schedule_.mailbox_of(i));
+    mailbox_handles_.assign(n, 0);
+    mailbox_resolved_.assign(n, false);
   }
 
   run_result run() {
@@ -281,7 +283,7 @@ class world {
       }
       case ev_type::mailbox_event: {
         const std::size_t k = group_family_[client_group_[ev.node]];
-        servers_[k]->inject_event(now, run_plan::user_dn(ev.node));
+        servers_[k]->inject_event(now, mailbox_handle(ev.node, k));
         ++group_generated_[metrics_index(ev.node)];
         if (opts_.on_event) opts_.on_event(ev.node, now);
         schedule_next_event(ev.node);
@@ -436,6 +438,16 @@ class world {
     return client_group_[i] * group_count_ + groups_[i];
   }
 
+  // Client i's mailbox as the server names it, resolved at its first event
+  // (not before: a mailbox is created on first use, in the order it is met).
+  engine::server_session::mailbox_handle_t mailbox_handle(node_id i, std::size_t family) {
+    if (!mailbox_resolved_[i]) {
+      mailbox_handles_[i] = servers_[family]->mailbox_handle(run_plan::user_dn(i));
+      mailbox_resolved_[i] = true;
+    }
+    return mailbox_handles_[i];
+  }
+
   bool observed(node_id n) const { return !observed_.empty() && n < observed_.size() && observed_[n]; }
 
   // The mailbox's next "something changed", from the run's event schedule
@@ -481,6 +493,8 @@ class world {
   std::vector<std::size_t> groups_;
   virtual_network net_;
   std::vector<event_schedule::mailbox> mail_;  // per client: its event generator
+  std::vector<engine::server_session::mailbox_handle_t> mailbox_handles_;  // per client, once resolved
+  std::vector<bool> mailbox_resolved_;
   std::vector<client::client_metrics> metrics_;  // per (client group, NAT group)
   std::vector<std::size_t> group_clients_;
   std::vector<std::uint64_t> group_generated_;

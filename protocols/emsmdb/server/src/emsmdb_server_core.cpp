@@ -35,16 +35,15 @@ void emsmdb_server_core::handle(time_point now, const engine::event& e) {
                    const std::uint32_t slot = connection_slot(id);
                    if (slot >= to_driver_.size()) to_driver_.resize(std::max<std::size_t>(slot + 1, to_driver_.size() * 2));
                    to_driver_[slot] = driver_name{id, a.conn};
-                   to_core_[a.conn] = id;
+                   set_core_id(a.conn, id);
                  },
                  [&](const engine::stream_bytes& b) {
-                   if (const auto it = to_core_.find(b.conn); it != to_core_.end()) core_.receive(now, it->second, b.bytes);
+                   if (const connection_id id = core_id(b.conn)) core_.receive(now, id, b.bytes);
                  },
                  [&](const engine::closed& c) {
-                   const auto it = to_core_.find(c.conn);
-                   if (it == to_core_.end()) return;
-                   const connection_id id = it->second;
-                   to_core_.erase(it);
+                   const connection_id id = core_id(c.conn);
+                   if (!id) return;
+                   set_core_id(c.conn, 0);
                    to_driver_[connection_slot(id)] = driver_name{};
                    core_.connection_closed(now, id);
                  },
@@ -90,7 +89,7 @@ void emsmdb_server_core::translate_outputs() {
                      const auto* d = driver_of(c.conn);
                      if (!d) return;
                      const engine::connection_id driver = d->driver;
-                     to_core_.erase(driver);  // the core has forgotten it already
+                     set_core_id(driver, 0);  // the core has forgotten it already
                      to_driver_[connection_slot(c.conn)] = driver_name{};
                      actions_.push_back(engine::close{driver, std::move(c.reason)});
                    },
@@ -103,6 +102,30 @@ void emsmdb_server_core::translate_outputs() {
 
 std::uint64_t emsmdb_server_core::inject_event(time_point now, std::string_view mailbox) {
   return core_.inject_event(now, core_.mailbox(mailbox)).id;
+}
+
+std::uint64_t emsmdb_server_core::inject_event(time_point now, mailbox_handle_t mailbox) {
+  return core_.inject_event(now, mailbox).id;
+}
+
+connection_id emsmdb_server_core::core_id(engine::connection_id driver) const {
+  if (driver < dense_ids) return driver < to_core_dense_.size() ? to_core_dense_[driver] : 0;
+  const auto it = to_core_.find(driver);
+  return it == to_core_.end() ? 0 : it->second;
+}
+
+void emsmdb_server_core::set_core_id(engine::connection_id driver, connection_id core) {
+  if (driver < dense_ids) {
+    if (driver >= to_core_dense_.size()) {
+      if (!core) return;
+      to_core_dense_.resize(std::max<std::size_t>(driver + 1, to_core_dense_.size() * 2), 0);
+    }
+    to_core_dense_[driver] = core;
+  } else if (core) {
+    to_core_[driver] = core;
+  } else {
+    to_core_.erase(driver);
+  }
 }
 
 std::vector<std::pair<std::string, std::uint64_t>> emsmdb_server_core::stats() const {

@@ -121,6 +121,20 @@ class server_session : public session {
   /// event's id as the protocol stamps it (the control port's `OK <id>`), 0
   /// when the protocol numbers no events.
   virtual std::uint64_t inject_event(time_point now, std::string_view mailbox) = 0;
+
+  /// A short name for `mailbox`, so a driver that injects events into the same
+  /// mailboxes all day names each once rather than per event. Resolving a
+  /// handle counts as the mailbox's first use (it may create it). The default
+  /// only remembers the name; a core with its own mailbox table overrides both.
+  using mailbox_handle_t = std::uint32_t;
+  virtual mailbox_handle_t mailbox_handle(std::string_view mailbox) {
+    handle_names_.emplace_back(mailbox);
+    return static_cast<mailbox_handle_t>(handle_names_.size() - 1);
+  }
+  /// As inject_event by name, for a mailbox named by mailbox_handle().
+  virtual std::uint64_t inject_event(time_point now, mailbox_handle_t mailbox) {
+    return inject_event(now, std::string_view(handle_names_[mailbox]));
+  }
   /// Counters for STATS and the result's server block: (name, value) pairs.
   /// A dotted name ("traffic.ping.to_client.messages") nests in JSON.
   virtual std::vector<std::pair<std::string, std::uint64_t>> stats() const = 0;
@@ -144,6 +158,9 @@ class server_session : public session {
     truncated = false;
     return {};
   }
+
+ private:
+  std::vector<std::string> handle_names_;  // the default mailbox_handle()'s table
 };
 
 struct server_context {

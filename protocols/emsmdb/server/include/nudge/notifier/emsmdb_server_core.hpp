@@ -38,6 +38,8 @@ class emsmdb_server_core final : public engine::server_session {
   std::vector<engine::action>& actions() override;
 
   std::uint64_t inject_event(time_point now, std::string_view mailbox) override;
+  mailbox_handle_t mailbox_handle(std::string_view mailbox) override { return core_.mailbox(mailbox); }
+  std::uint64_t inject_event(time_point now, mailbox_handle_t mailbox) override;
   std::vector<std::pair<std::string, std::uint64_t>> stats() const override;
   std::vector<mailbox_backlog> backlog(std::size_t max, bool& truncated) const override;
   std::size_t mailbox_count() const override { return core_.mailbox_count(); }
@@ -56,13 +58,20 @@ class emsmdb_server_core final : public engine::server_session {
  private:
   /// Moves the core's outputs into actions_, renaming connections.
   void translate_outputs();
+  /// The core's id for driver id `driver` (0: none), and setting it (0 forgets).
+  connection_id core_id(engine::connection_id driver) const;
+  void set_core_id(engine::connection_id driver, connection_id core);
 
   emsmdb_server_config cfg_;
   // next_deadline() prunes stale timers as it looks: logically const.
   mutable notifier_core core_;
   std::vector<engine::action> actions_;
   // Driver id -> core id for accepted connections; the reverse by the core's
-  // dense slot, so the hot path (responses, pings) does no hashing.
+  // dense slot, so the hot path (requests, responses, pings) does no hashing.
+  // A driver that numbers connections densely (the virtual one) is served by
+  // a vector; sparse ids (a live host's generation|slot) by the map.
+  static constexpr engine::connection_id dense_ids = engine::connection_id{1} << 22;
+  std::vector<connection_id> to_core_dense_;  // by driver id < dense_ids; 0: none
   std::unordered_map<engine::connection_id, connection_id> to_core_;
   struct driver_name {
     connection_id core = 0;
