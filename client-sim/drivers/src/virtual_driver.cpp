@@ -146,9 +146,11 @@ class world {
     const engine::settings planned = plan_.family_settings();
     for (const engine::family* f : families_) {
       engine::settings k = engine::settings::defaults(*f);
-      for (const auto& [key, value] : planned.entries())
+      for (const auto& entry : planned.entries()) {
+        const std::string& key = entry.first;  // not a structured binding: clang's C++20 cannot capture one
         if (std::any_of(f->keys.begin(), f->keys.end(), [&](const engine::key_spec& d) { return d.key == key; }))
-          k.set(key, value);
+          k.set(key, entry.second);
+      }
       keys_.push_back(std::move(k));
     }
   }
