@@ -8,17 +8,10 @@
 
 namespace nudge::netsim {
 
+using detail::address_only;
+using detail::same_address;
+
 namespace {
-
-bool same_address(const ip_endpoint& a, const ip_endpoint& b) noexcept {
-  return a.is_v6 == b.is_v6 && a.address == b.address;
-}
-
-ip_endpoint address_only(const ip_endpoint& e) noexcept {
-  ip_endpoint r = e;
-  r.port = 0;
-  return r;
-}
 
 /// Lower-case, '_' -> '-'; false when the text is too long to be one of our names.
 bool normalise(std::string_view text, std::string& out) {

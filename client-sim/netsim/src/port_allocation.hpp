@@ -9,6 +9,17 @@
 
 namespace nudge::netsim::detail {
 
+// Address comparisons both NAT tables (UDP and TCP) make.
+inline bool same_address(const ip_endpoint& a, const ip_endpoint& b) noexcept {
+  return a.is_v6 == b.is_v6 && a.address == b.address;
+}
+
+inline ip_endpoint address_only(const ip_endpoint& e) noexcept {
+  ip_endpoint r = e;
+  r.port = 0;
+  return r;
+}
+
 /// The next free port from `cursor` (which moves past the port taken), scanning the
 /// whole range once. `is_free(port)` says whether a port may be given out.
 template <typename IsFree>

@@ -8,17 +8,10 @@
 
 namespace nudge::netsim {
 
+using detail::address_only;
+using detail::same_address;
+
 namespace {
-
-bool same_address(const ip_endpoint& a, const ip_endpoint& b) noexcept {
-  return a.is_v6 == b.is_v6 && a.address == b.address;
-}
-
-ip_endpoint address_only(const ip_endpoint& e) noexcept {
-  ip_endpoint r = e;
-  r.port = 0;
-  return r;
-}
 
 /// Does a connection towards `remote` let a SYN from `src` open another one?
 bool admits(filtering_behavior f, const ip_endpoint& remote, const ip_endpoint& src) noexcept {
