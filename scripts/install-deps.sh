@@ -14,6 +14,9 @@ packages=(
   iproute2                 # `ip link set lo up` in the network-namespace test
   gnuplot-nox chromium     # nudge-report draws charts with gnuplot; its test renders report.html in headless Chromium
   jq time                  # scripts/figures.sh reads results with jq and times runs with /usr/bin/time
+  libpugixml-dev           # the polling bus's SOAP envelopes are read and written with pugixml
+  mono-mcs libmono-system-web-services4.0-cil  # the real .NET SOAP client (and `wsdl`) judges the polling bus
+  wrk nginx-light          # the bus's load benchmark: wrk against the notifier and against nginx
   # clang and libclang-rt-14-dev above build the fuzz preset (libFuzzer) that .ci/fuzz.sh runs.
 )
 
