@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <exception>
 #include <fstream>
+#include <utility>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -26,7 +27,13 @@ int run(const nudge::notifier::notifier_options& opts) {
   boost::asio::io_context io(1);
   const server_config cfg = to_server_config(opts);
   std::deque<nudge::engine::settings> keys;  // the other families' settings, as long as their cores
-  notifier_server server(io, cfg, stderr_log(opts.quiet), other_registered_servers(cfg, keys));
+  auto others = other_registered_servers(cfg, keys, opts.family_keys);
+  if (!others) {
+    fmt::print(stderr, "notifier: {}\nRun notifier --protocols to list the protocols and their keys.\n",
+               others.error().message);
+    return nudge::notifier::exit_usage;
+  }
+  notifier_server server(io, cfg, stderr_log(opts.quiet), std::move(*others));
   if (auto error = server.start()) {
     fmt::print(stderr, "notifier: {}\n", *error);
     return 1;
@@ -70,6 +77,7 @@ int run(const nudge::notifier::notifier_options& opts) {
 
 int main(int argc, char** argv) {
   try {
+    nudge::protocols::register_all();  // --protocols and --set read the registry
     const auto parsed = nudge::notifier::parse_notifier_options(argc, argv);
     if (!parsed) {
       fmt::print(stderr, "notifier: {}\nRun with --help for more information.\n", parsed.error().message);

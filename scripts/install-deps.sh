@@ -15,7 +15,7 @@ packages=(
   gnuplot-nox chromium     # nudge-report draws charts with gnuplot; its test renders report.html in headless Chromium
   jq time                  # scripts/figures.sh reads results with jq and times runs with /usr/bin/time
   libpugixml-dev           # the polling bus's SOAP envelopes are read and written with pugixml
-  mono-mcs libmono-system-web-services4.0-cil  # the real .NET SOAP client (and `wsdl`) judges the polling bus
+  mono-mcs libmono-system-web-services4.0-cil mono-devel  # the real .NET SOAP client judges the polling bus; mono-devel has `wsdl`
   wrk nginx-light          # the bus's load benchmark: wrk against the notifier and against nginx
   # clang and libclang-rt-14-dev above build the fuzz preset (libFuzzer) that .ci/fuzz.sh runs.
 )

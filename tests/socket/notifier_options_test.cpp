@@ -147,6 +147,20 @@ TEST(notifier_options, OutOfRangeNumbersAreRefused) {
   EXPECT_FALSE(parse({"--frobnicate"}));
 }
 
+TEST(notifier_options, SetTakesKeyValuePairsAndProtocolsIsAValue) {
+  const auto set = parse({"--set", "pollbus.policy=activity", "--set", "a.b=c=d"});
+  ASSERT_TRUE(set) << set.error().message;
+  ASSERT_EQ(set->family_keys.size(), 2u);
+  EXPECT_EQ(set->family_keys[0], (std::pair<std::string, std::string>{"pollbus.policy", "activity"}));
+  EXPECT_EQ(set->family_keys[1], (std::pair<std::string, std::string>{"a.b", "c=d"}));
+  EXPECT_EQ(parse({"--set", "novalue"}).error().message,
+            "--set novalue: expected KEY=VALUE, for example pollbus.policy=activity");
+  const auto listed = parse({"--protocols"});
+  ASSERT_TRUE(listed) << listed.error().message;
+  EXPECT_EQ(listed->cmd, notifier_options::command::help);
+  EXPECT_EQ(listed->text.rfind("Protocols the notifier serves", 0), 0u) << listed->text;
+}
+
 TEST(notifier_options, HelpAndVersionAreValuesNotExits) {
   const auto help = parse({"--help"});
   ASSERT_TRUE(help) << help.error().message;

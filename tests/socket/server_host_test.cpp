@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "nudge/live/asio_bridge.hpp"
+#include "nudge/notifier/notifier_options.hpp"
 #include "nudge/notifier/notifier_server.hpp"
 #include "nudge/notifier/server_host.hpp"
 
@@ -154,15 +155,37 @@ TEST(notifier_server, ServesEveryRegisteredFamilyNextToEmsmdbOnItsOwnPorts) {
   engine::family f;
   f.name = "test_echo";
   f.words.kinds = {{"tcp_setup", "handshakes"}, {"tcp_ack", "pure ACKs"}, {"echo", "bytes sent back"}};
+  f.keys = {{"echo.greeting", engine::key_spec::type::text, "hello", "what the echo says first"},
+            {"echo.slow", engine::key_spec::type::boolean, "false", "answer late"}};
   f.make_server = [](const engine::server_context&) { return std::make_unique<echo_core>(); };
   engine::registry::instance().add(std::move(f));
+
+  {  // --set reaches the family that declares the key, type-checked; anything else is refused with a reason
+    notifier::server_config cfg;
+    std::deque<engine::settings> keys;
+    const auto set = notifier::other_registered_servers(cfg, keys, {{"echo.greeting", "hi"}, {"echo.slow", "true"}});
+    ASSERT_TRUE(set) << set.error().message;
+    ASSERT_EQ(keys.size(), 1u);
+    EXPECT_EQ(keys.back().text("echo.greeting"), "hi");
+    EXPECT_TRUE(keys.back().boolean("echo.slow"));
+    const auto unknown = notifier::other_registered_servers(cfg, keys, {{"echo.colour", "red"}});
+    ASSERT_FALSE(unknown);
+    EXPECT_NE(unknown.error().message.find("--set echo.colour: no served protocol declares that key"),
+              std::string::npos) << unknown.error().message;
+    const auto mistyped = notifier::other_registered_servers(cfg, keys, {{"echo.slow", "yes"}});
+    ASSERT_FALSE(mistyped);
+    EXPECT_NE(mistyped.error().message.find("echo.slow takes true or false, not \"yes\""), std::string::npos)
+        << mistyped.error().message;
+    EXPECT_NE(notifier::protocols_text().find("--set echo.greeting=hello"), std::string::npos);
+  }
 
   asio::io_context io;
   notifier::server_config cfg;
   cfg.tcp_listen = protocol::ip_endpoint::v4(127, 0, 0, 1, 0);
   cfg.udp_bind = protocol::ip_endpoint::v4(127, 0, 0, 1, 0);
   std::deque<engine::settings> keys;
-  notifier::notifier_server server(io, cfg, notifier::stderr_log(true), notifier::other_registered_servers(cfg, keys));
+  notifier::notifier_server server(io, cfg, notifier::stderr_log(true),
+                                  std::move(notifier::other_registered_servers(cfg, keys).value()));
   ASSERT_FALSE(server.start());
   ASSERT_EQ(server.host().protocol_count(), 2u);
   EXPECT_EQ(server.host().protocol_name(0), "emsmdb");

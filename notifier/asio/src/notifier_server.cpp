@@ -40,11 +40,35 @@ host_config host_config_of(const server_config& c) {
 
 }  // namespace
 
-std::vector<served_protocol> other_registered_servers(const server_config& cfg, std::deque<engine::settings>& keys) {
+result<std::vector<served_protocol>> other_registered_servers(
+    const server_config& cfg, std::deque<engine::settings>& keys,
+    const std::vector<std::pair<std::string, std::string>>& family_keys) {
+  const auto& families = engine::registry::instance().families();
   std::vector<served_protocol> out;
-  for (const engine::family& f : engine::registry::instance().families()) {
+  std::vector<engine::settings> chosen;
+  std::vector<const engine::family*> served;
+  for (const engine::family& f : families) {
     if (f.name == "emsmdb" || !f.make_server) continue;
-    keys.push_back(engine::settings::defaults(f));
+    served.push_back(&f);
+    chosen.push_back(engine::settings::defaults(f));
+  }
+  for (const auto& [key, value] : family_keys) {
+    // A key belongs to the served family that declares it.
+    std::size_t owner = served.size();
+    for (std::size_t i = 0; i < served.size(); ++i)
+      for (const auto& k : served[i]->keys)
+        if (k.key == key) owner = i;
+    if (owner == served.size()) {
+      std::string names;
+      for (const auto* f : served) names += (names.empty() ? "" : ", ") + f->name;
+      return fail(fmt::format("--set {}: no served protocol declares that key ({}; notifier --protocols lists "
+                              "their keys; EMSMDB is configured by its own options)",
+                              key, names.empty() ? "no other protocol is registered" : "served: " + names));
+    }
+    if (auto why = chosen[owner].assign(*served[owner], key, value)) return fail("--set: " + *why);
+  }
+  for (std::size_t i = 0; i < served.size(); ++i) {
+    keys.push_back(std::move(chosen[i]));
     engine::server_context ctx;
     ctx.keys = &keys.back();
     ctx.wire = cfg.core.wire;
@@ -52,7 +76,7 @@ std::vector<served_protocol> other_registered_servers(const server_config& cfg, 
     ip_endpoint tcp_at = cfg.tcp_listen;
     ip_endpoint udp_at = cfg.udp_bind;
     tcp_at.port = udp_at.port = 0;  // the core's `listen` / `bind_udp` name the ports
-    out.push_back(served_protocol{f.name, f.make_server(ctx), tcp_at, udp_at, {}});
+    out.push_back(served_protocol{served[i]->name, served[i]->make_server(ctx), tcp_at, udp_at, {}});
   }
   return out;
 }

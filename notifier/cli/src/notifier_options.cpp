@@ -3,8 +3,10 @@
 #include <cmath>
 
 #include <CLI/CLI.hpp>
+#include <fmt/format.h>
 
 #include "nudge/cli/options.hpp"
+#include "nudge/engine/registry.hpp"
 
 #ifndef NUDGE_VERSION
 #define NUDGE_VERSION "0.0.0"
@@ -36,6 +38,9 @@ constexpr const char* footer =
     "  STATS                  counters as one line of JSON\n"
     "  QUIT                   close this control connection    -> OK bye\n"
     "  anything else                                           -> ERR <reason>\n"
+    "\n"
+    "Other protocols: every other registered protocol (notifier --protocols lists them\n"
+    "with their keys) is served too, each on its own ports, configured with --set.\n"
     "\n"
     "Safety: nudge sends real datagrams only to loopback (127.0.0.0/8, ::1) and listens\n"
     "only on loopback; --allow-non-loopback lifts both (the control port stays loopback).\n"
@@ -188,6 +193,17 @@ result<notifier_options> parse_notifier_options(int argc, const char* const* arg
       ->group(events)
       ->capture_default_str();
 
+  const std::string others = "Other protocols";
+  std::vector<std::string> sets;
+  bool list_protocols = false;
+  app.add_option("--set", sets,
+                 wrap("KEY=VALUE: a key of another protocol's server, e.g. pollbus.policy=activity (repeatable; "
+                      "--protocols lists the keys)"))
+      ->group(others)
+      ->type_name("KEY=VALUE");
+  app.add_flag("--protocols", list_protocols, wrap("list the registered protocols, their modes and keys, and exit"))
+      ->group(others);
+
   const std::string output_group = "Output";
   auto* dur = app.add_option("--duration", duration_s, wrap("stop after this many seconds (default: run until SIGINT "
                                                             "or SIGTERM)"))
@@ -209,6 +225,14 @@ result<notifier_options> parse_notifier_options(int argc, const char* const* arg
     return asked(notifier_options::command::version, v.what());
   } catch (const CLI::ParseError& e) {
     return error(e.what());
+  }
+
+  if (list_protocols) return asked(notifier_options::command::help, protocols_text());
+  for (const auto& kv : sets) {
+    const auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0)
+      return error("--set " + kv + ": expected KEY=VALUE, for example pollbus.policy=activity");
+    o.family_keys.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
   }
 
   if (auto e = parse_endpoint("--listen", listen, o.listen)) return error(*e);
@@ -245,6 +269,24 @@ result<notifier_options> parse_notifier_options(int argc, const char* const* arg
   if (!std::isfinite(o.events_per_mailbox_hour) || o.events_per_mailbox_hour > 3.6e9)
     return error("--events-per-mailbox-hour: too large (at most 3600000000)");
   return o;
+}
+
+std::string protocols_text() {
+  std::string out = "Protocols the notifier serves (the registry):\n";
+  for (const engine::family& f : engine::registry::instance().families()) {
+    out += fmt::format("\n{}: {}\n", f.name, f.doc);
+    std::string modes;
+    for (const auto& m : f.words.modes) modes += (modes.empty() ? "" : ", ") + m.name;
+    out += fmt::format("  client modes: {}\n", modes.empty() ? "(none)" : modes);
+    if (f.name == "emsmdb") {
+      out += "  served as the options above configure it (--listen, --udp, --policy, ...)\n";
+      continue;
+    }
+    if (f.keys.empty()) out += "  keys: none\n";
+    for (const auto& k : f.keys)
+      out += fmt::format("  --set {}={}\n      {}\n", k.key, k.default_value, k.doc);
+  }
+  return out;
 }
 
 server_config to_server_config(const notifier_options& o) {

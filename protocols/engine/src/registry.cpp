@@ -81,6 +81,41 @@ duration settings::span(std::string_view key) const {
   misuse("settings: " + std::string(key) + " is not a duration: " + v);
 }
 
+std::optional<std::string> settings::assign(const family& f, std::string_view key, std::string value) {
+  const auto spec = std::find_if(f.keys.begin(), f.keys.end(), [&](const key_spec& k) { return k.key == key; });
+  if (spec == f.keys.end()) {
+    std::string known;
+    for (const auto& k : f.keys) known += (known.empty() ? "" : ", ") + k.key;
+    return "the " + f.name + " protocol has no key \"" + std::string(key) + "\"" +
+           (known.empty() ? std::string(" (it has none)") : " (it has: " + known + ")");
+  }
+  const auto expected = [&](std::string_view what) {
+    return std::optional<std::string>(std::string(key) + " takes " + std::string(what) + ", not \"" + value + "\"");
+  };
+  switch (spec->kind) {
+    case key_spec::type::boolean:
+      if (value != "true" && value != "false") return expected("true or false");
+      break;
+    case key_spec::type::integer: {
+      std::int64_t v = 0;
+      const auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+      if (ec != std::errc{} || ptr != value.data() + value.size()) return expected("an integer");
+      break;
+    }
+    case key_spec::type::number:
+      if (const auto d = parse_double(value); !d || !std::isfinite(*d)) return expected("a number");
+      break;
+    case key_spec::type::duration:
+      if (const auto d = parse_span(value); !d || d->count() < 0)
+        return expected("a duration (90s, 250ms, 5min, 8h)");
+      break;
+    case key_spec::type::text:
+      break;
+  }
+  set(std::string(key), std::move(value));
+  return std::nullopt;
+}
+
 settings settings::defaults(const family& f) {
   settings s;
   for (const auto& k : f.keys) s.set(k.key, k.default_value);

@@ -14,9 +14,11 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "nudge/engine/registry.hpp"
+#include "nudge/protocol/result.hpp"
 #include "nudge/live/asio_bridge.hpp"
 #include "nudge/notifier/emsmdb_server_core.hpp"
 #include "nudge/notifier/notifier_core.hpp"
@@ -52,7 +54,11 @@ struct server_config {
 /// above configure), made by its make_server at its keys' defaults, to be
 /// served on the notifier's TCP and UDP addresses at the ports each core asks
 /// for. `keys` holds their settings as long as the cores live.
-std::vector<served_protocol> other_registered_servers(const server_config& cfg, std::deque<engine::settings>& keys);
+/// `family_keys` (notifier --set) set keys of those families; a key no such
+/// family declares, or a value not of its type, is an error (the reason).
+result<std::vector<served_protocol>> other_registered_servers(
+    const server_config& cfg, std::deque<engine::settings>& keys,
+    const std::vector<std::pair<std::string, std::string>>& family_keys = {});
 
 class notifier_server {
  public:

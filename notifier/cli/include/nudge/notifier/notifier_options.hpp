@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "nudge/notifier/notifier_core.hpp"
 #include "nudge/notifier/notifier_server.hpp"
@@ -33,6 +35,10 @@ struct notifier_options {
   // event generator
   double events_per_mailbox_hour = 0;
   std::uint64_t seed = 1;
+  /// `--set KEY=VALUE`: keys of the other registered protocols' servers
+  /// (every family but EMSMDB, which the flags above configure), as given;
+  /// checked against the registry when the servers are made.
+  std::vector<std::pair<std::string, std::string>> family_keys;
   // output and run
   std::optional<double> duration_s;  // nullopt: until SIGINT/SIGTERM
   std::string stats_json;            // empty: none
@@ -46,6 +52,10 @@ inline constexpr int exit_usage = 2;
 /// command::version with the text to print when asked), or the mistake,
 /// with exit code exit_usage.
 result<notifier_options> parse_notifier_options(int argc, const char* const* argv);
+
+/// Every registered protocol: what it emulates, its client modes and its
+/// keys with their defaults (`notifier --protocols`).
+std::string protocols_text();
 
 /// The driver's configuration for these options.
 server_config to_server_config(const notifier_options& o);

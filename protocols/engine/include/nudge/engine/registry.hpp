@@ -85,6 +85,11 @@ class settings {
   /// Every key the family declares, at its default.
   static settings defaults(const family& f);
   void set(std::string key, std::string value);
+  /// Sets a key of `f` from a person's text (a scenario file, `--set`):
+  /// the reason when `f` declares no such key or the value is not of its
+  /// type ("yes" for a boolean, "5 min" for a duration), nothing when set.
+  /// Booleans accept true/false, durations "90", "90s", "250ms", "5min", "8h".
+  std::optional<std::string> assign(const family& f, std::string_view key, std::string value);
   const std::string& text(std::string_view key) const;
   bool boolean(std::string_view key) const;
   std::int64_t integer(std::string_view key) const;
