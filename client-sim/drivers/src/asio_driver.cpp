@@ -1169,8 +1169,10 @@ std::optional<json> ask_services(const ip_endpoint& control, std::string& why) {
 
 /// Where the notifier serves each of `families`: its SERVICES reply, with the
 /// options' stated addresses on top; without a reply, the options' family
-/// still runs on the options' addresses (a notifier without --control).
-std::vector<family_service> find_services(const std::vector<const engine::family*>& families, const real_options& o) {
+/// still runs on the options' addresses (a notifier without --control), and
+/// `no_reply` says why there was none.
+std::vector<family_service> find_services(const std::vector<const engine::family*>& families, const real_options& o,
+                                          std::string& no_reply) {
   const bool all_stated = o.notifier_stated && o.notifier_udp_stated;
   const bool ask = std::any_of(families.begin(), families.end(),
                                [&](const engine::family* f) { return f->name != options_family || !all_stated; });
@@ -1189,6 +1191,7 @@ std::vector<family_service> find_services(const std::vector<const engine::family
       }
     } else if (from_options) {
       s.at = options_service(o);
+      if (!reply) no_reply = why;
     } else if (reply) {
       std::string served;
       for (const auto& [name, where] : reply->items()) served += (served.empty() ? "" : ", ") + name;
@@ -1294,7 +1297,8 @@ run_result run_real(const run_plan& plan, const real_options& opts) {
   if (!plan.nat_mix.empty())
     throw std::runtime_error("a NAT mix is modelled in virtual time only; real runs use plain loopback");
   plan_setup setup = set_up(plan);
-  const std::vector<family_service> services = find_services(setup.families, opts);
+  std::string no_services;
+  const std::vector<family_service> services = find_services(setup.families, opts, no_services);
   for (std::size_t g = 0; g < setup.groups.size(); ++g) setup.groups[g].server = services[setup.family_of[g]].at;
   raise_fd_limit();
 
@@ -1310,7 +1314,8 @@ run_result run_real(const run_plan& plan, const real_options& opts) {
   for (const auto& s : services)
     for (const auto& l : s.at.listeners)
       check_reachable(l.at, s.family + " listener " + std::to_string(l.id),
-                      "is the notifier running? --control names its control port");
+                      no_services.empty() ? "is the notifier running?"
+                                          : "is the notifier running? no SERVICES list either: " + no_services);
   if (plan.events_per_client_hour > 0)
     check_reachable(opts.control, "control port", "is `notifier --control " + opts.control.to_string() + "` running?");
 
