@@ -239,13 +239,13 @@ result<client_sim_options> parse_client_sim_options(int argc, const char* const*
       ->group(push_group);
 
   auto* o_notifier =
-      cli::add_endpoint_option(app, "--notifier", notifier, "The notifier's DCE/RPC endpoint (its --listen)")
+      cli::add_endpoint_option(app, "--notifier", notifier, "EMSMDB's DCE/RPC endpoint (the notifier's --listen); unless given, where --control's SERVICES reply says")
           ->group(real_group);
   auto* o_udp = cli::add_endpoint_option(app, "--notifier-udp", notifier_udp,
-                                         "The notifier's UDP endpoint (its --udp), for cookies")
+                                         "EMSMDB's UDP endpoint (the notifier's --udp), for cookies; unless given, from SERVICES")
                     ->group(real_group);
   auto* o_control = cli::add_endpoint_option(app, "--control", control,
-                                             "The notifier's control port (its --control), where mail is injected")
+                                             "The notifier's control port (its --control): mail is injected there, SERVICES says where each protocol is served")
                         ->group(real_group);
   auto* o_workers = app.add_option("--workers", o.real.workers, "Worker threads in all; 0 = one per CPU")
       ->type_name("N")
