@@ -68,6 +68,9 @@ TEST(client_sim_cli, defaults_follow_run_plan_and_the_notifier_defaults) {
   EXPECT_EQ(o.real.notifier.to_string(), "127.0.0.1:7777");
   EXPECT_EQ(o.real.notifier_udp.to_string(), "127.0.0.1:7778");
   EXPECT_EQ(o.real.control.to_string(), "127.0.0.1:7779");
+  // Unstated: the notifier's SERVICES reply says where EMSMDB is served.
+  EXPECT_FALSE(o.real.notifier_stated);
+  EXPECT_FALSE(o.real.notifier_udp_stated);
   EXPECT_EQ(o.real.source_first.address_string(), "127.0.0.2");
   EXPECT_EQ(o.real.source_count, 253u);
   EXPECT_TRUE(o.json_path.empty());
@@ -102,6 +105,8 @@ TEST(client_sim_cli, every_flag_lands_in_the_plan_or_the_options) {
   EXPECT_EQ(o.real.notifier.port, 17777);
   EXPECT_EQ(o.real.notifier_udp.port, 17778);
   EXPECT_EQ(o.real.control.port, 17779);
+  EXPECT_TRUE(o.real.notifier_stated);
+  EXPECT_TRUE(o.real.notifier_udp_stated);
   EXPECT_EQ(o.real.workers, 4u);
   EXPECT_EQ(o.real.processes, 2u);
   EXPECT_EQ(o.real.source_first.address_string(), "127.0.1.1");

@@ -433,6 +433,13 @@ TEST(ClientSimPcapFlags, EpochTextRoundTrips) {
                                          protocol::ip_endpoint::v4(127, 0, 0, 3, 7778)),
             "(tcp and ((src host 127.0.0.1 and src port 7777) or (dst host 127.0.0.1 and dst port 7777))) or "
             "(udp and ((src host 127.0.0.3 and src port 7778) or (dst host 127.0.0.3 and dst port 7778)))");
+  // Every family the notifier serves: each listener and UDP socket, in order.
+  EXPECT_EQ(sim::notifier_capture_filter(
+                std::vector<protocol::ip_endpoint>{protocol::ip_endpoint::v4(127, 0, 0, 1, 7777),
+                                                   protocol::ip_endpoint::v4(127, 0, 0, 1, 8080)},
+                std::vector<protocol::ip_endpoint>{}),
+            "(tcp and ((src host 127.0.0.1 and src port 7777) or (dst host 127.0.0.1 and dst port 7777))) or "
+            "(tcp and ((src host 127.0.0.1 and src port 8080) or (dst host 127.0.0.1 and dst port 8080)))");
 }
 
 TEST(ClientSimPcapFlags, AnUnwritableFileFailsTheVirtualRunBeforeItStarts) {

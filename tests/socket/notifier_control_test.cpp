@@ -32,6 +32,7 @@ TEST(control_protocol, ParsesEventsStatsQuitCaseInsensitively) {
   EXPECT_EQ(e->user_dn, "/o=nudge/cn=bob");
   EXPECT_TRUE(std::holds_alternative<query_stats>(parse_line("Stats")));
   EXPECT_TRUE(std::holds_alternative<quit>(parse_line("QUIT")));
+  EXPECT_TRUE(std::holds_alternative<query_services>(parse_line("services")));
 }
 
 std::string error_of(std::string_view line) {
@@ -48,8 +49,9 @@ TEST(control_protocol, MalformedLinesSayWhy) {
   EXPECT_EQ(error_of("EVENTS 1000001 /o=a"),
             "EVENTS needs a count from 1 to 1000000 before the user DN, got '1000001'");
   EXPECT_EQ(error_of("STATS now"), "STATS takes no argument");
+  EXPECT_EQ(error_of("SERVICES all"), "SERVICES takes no argument");
   EXPECT_EQ(error_of("EVENT /o=a\x01"), "user DN contains control characters");
-  EXPECT_EQ(error_of("HELLO\x02"), "unknown command 'HELLO?' (expected EVENT, EVENTS, STATS or QUIT)");
+  EXPECT_EQ(error_of("HELLO\x02"), "unknown command 'HELLO?' (expected EVENT, EVENTS, STATS, SERVICES or QUIT)");
 }
 
 TEST(control_protocol, RepliesAreLines) {

@@ -164,7 +164,7 @@ TEST_F(notifier_socket_test, ControlPortAnswersPipelinedLinesInOrder) {
     ASSERT_EQ(*line, "OK " + std::to_string(i + 1));
   }
   EXPECT_EQ(ctl.read_line(), "OK 5001 5010");
-  EXPECT_EQ(ctl.read_line(), "ERR unknown command 'bogus' (expected EVENT, EVENTS, STATS or QUIT)");
+  EXPECT_EQ(ctl.read_line(), "ERR unknown command 'bogus' (expected EVENT, EVENTS, STATS, SERVICES or QUIT)");
   EXPECT_EQ(ctl.read_line(), "ERR EVENTS needs a count from 1 to 1000000 before the user DN, got '0'");
   EXPECT_EQ(ctl.read_line(), "ERR EVENT needs a user DN");
 

@@ -101,6 +101,10 @@ TEST(server_host, ServesTwoCoresOnTheirOwnPortsBehindOneControlPort) {
   ASSERT_TRUE(tcp1 && tcp2 && udp2 && control);
   EXPECT_NE(tcp1->port, tcp2->port);
   EXPECT_FALSE(host.listener_endpoint(0, 8));  // no listener of that id
+  const auto udp1 = host.socket_endpoint(0, 3);
+  ASSERT_TRUE(udp1);
+  const std::array<std::string, 2> tcp_at{tcp1->to_string(), tcp2->to_string()};
+  const std::array<std::string, 2> udp_at{udp1->to_string(), udp2->to_string()};
 
   std::thread loop([&] { io.run(); });
   asio::io_context client_io;
@@ -121,12 +125,24 @@ TEST(server_host, ServesTwoCoresOnTheirOwnPortsBehindOneControlPort) {
   // The control port: an event reaches both cores; the reply is the first core's id.
   tcp::socket c(client_io);
   c.connect(live::to_asio<tcp::endpoint>(*control));
-  asio::write(c, asio::buffer(std::string("EVENT box\nEVENTS 2 box\nSTATS\nQUIT\n")));
+  asio::write(c, asio::buffer(std::string("EVENT box\nEVENTS 2 box\nSTATS\nSERVICES\nQUIT\n")));
   asio::streambuf cbuf;
   EXPECT_EQ(line_from(c, cbuf), "OK 1");
   EXPECT_EQ(line_from(c, cbuf), "OK 2 3");
   const auto stats = nlohmann::json::parse(line_from(c, cbuf));
+  const auto services = nlohmann::json::parse(line_from(c, cbuf));
   EXPECT_EQ(line_from(c, cbuf), "OK bye");
+  // SERVICES: each core's listeners and sockets by its own ids, where they are bound.
+  ASSERT_EQ(services.size(), 2u) << services.dump();
+  for (std::size_t i = 0; i < 2; ++i) {
+    const auto& block = services.at(i == 0 ? "first" : "second");
+    ASSERT_EQ(block.at("listeners").size(), 1u) << block.dump();
+    EXPECT_EQ(block.at("listeners")[0].at("id"), 7u);
+    EXPECT_EQ(block.at("listeners")[0].at("at"), tcp_at[i]);
+    ASSERT_EQ(block.at("sockets").size(), 1u) << block.dump();
+    EXPECT_EQ(block.at("sockets")[0].at("id"), 3u);
+    EXPECT_EQ(block.at("sockets")[0].at("at"), udp_at[i]);
+  }
   for (const char* name : {"first", "second"}) {
     const auto& block = stats.at("protocols").at(name);
     EXPECT_EQ(block.at("events"), 3u) << name;

@@ -97,12 +97,21 @@ std::string format_pcap_epoch(duration since_1970) {
 }
 
 std::string notifier_capture_filter(const protocol::ip_endpoint& tcp, const protocol::ip_endpoint& udp) {
-  auto side = [](const char* proto, const protocol::ip_endpoint& e) {
+  return notifier_capture_filter(std::vector<protocol::ip_endpoint>{tcp}, std::vector<protocol::ip_endpoint>{udp});
+}
+
+std::string notifier_capture_filter(const std::vector<protocol::ip_endpoint>& tcp,
+                                    const std::vector<protocol::ip_endpoint>& udp) {
+  std::string out;
+  auto side = [&](const char* proto, const protocol::ip_endpoint& e) {
     const std::string host = e.address_string(), port = std::to_string(e.port);
-    return std::string("(") + proto + " and ((src host " + host + " and src port " + port + ") or (dst host " + host +
+    if (!out.empty()) out += " or ";
+    out += std::string("(") + proto + " and ((src host " + host + " and src port " + port + ") or (dst host " + host +
            " and dst port " + port + ")))";
   };
-  return side("tcp", tcp) + " or " + side("udp", udp);
+  for (const auto& e : tcp) side("tcp", e);
+  for (const auto& e : udp) side("udp", e);
+  return out;
 }
 
 }  // namespace nudge::sim

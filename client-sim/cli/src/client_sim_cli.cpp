@@ -239,13 +239,13 @@ result<client_sim_options> parse_client_sim_options(int argc, const char* const*
       ->group(push_group);
 
   auto* o_notifier =
-      cli::add_endpoint_option(app, "--notifier", notifier, "The notifier's DCE/RPC endpoint (its --listen)")
+      cli::add_endpoint_option(app, "--notifier", notifier, "EMSMDB's DCE/RPC endpoint (the notifier's --listen); unless given, where --control's SERVICES reply says")
           ->group(real_group);
   auto* o_udp = cli::add_endpoint_option(app, "--notifier-udp", notifier_udp,
-                                         "The notifier's UDP endpoint (its --udp), for cookies")
+                                         "EMSMDB's UDP endpoint (the notifier's --udp), for cookies; unless given, from SERVICES")
                     ->group(real_group);
   auto* o_control = cli::add_endpoint_option(app, "--control", control,
-                                             "The notifier's control port (its --control), where mail is injected")
+                                             "The notifier's control port (its --control): mail is injected there, SERVICES says where each protocol is served")
                         ->group(real_group);
   auto* o_workers = app.add_option("--workers", o.real.workers, "Worker threads in all; 0 = one per CPU")
       ->type_name("N")
@@ -370,6 +370,9 @@ result<client_sim_options> parse_client_sim_options(int argc, const char* const*
                      "notifier program");
     if (auto e = parse_real_endpoint("--notifier", notifier, o.real.notifier); !e.empty()) return usage(e);
     if (auto e = parse_real_endpoint("--notifier-udp", notifier_udp, o.real.notifier_udp); !e.empty()) return usage(e);
+    // Stated, they win over where the notifier's SERVICES reply says EMSMDB is served.
+    o.real.notifier_stated = o_notifier->count() > 0;
+    o.real.notifier_udp_stated = o_udp->count() > 0;
     if (auto e = parse_real_endpoint("--control", control, o.real.control); !e.empty()) return usage(e);
     if (auto e = parse_sources(sources, o.real); !e.empty()) return usage(e);
     if (auto e = validate(o.real); !e.empty()) return usage(e);
@@ -445,11 +448,13 @@ class progress_line {
     last_bytes_ = p.modelled_wire_bytes;
     std::string head = t < 0 ? std::string("[starting]") : fmt::format("[{:6.1f} s]", t);
     if (p.processes > 1) head += fmt::format(" {} procs", p.processes);
+    // Counters the plan's families declare under these names, when one does.
+    std::string counters;
+    for (const char* name : {"polls", "fetches"})
+      if (const auto v = p.counter(name)) counters += fmt::format("  {} {}", name, *v);
     // The kernel's figures come when connections close: live, only the model's rate exists.
-    show(fmt::format("{} up {}/{} ({} failed)  events {}  fetched {}  polls {}  fetches {}  {} (modelled wire)", head,
-                     p.clients_ready,
-                     p.clients, p.clients_failed, p.events_generated, p.events_fetched, p.polls, p.fetches,
-                     rate(bps)));
+    show(fmt::format("{} up {}/{} ({} failed)  events {}  fetched {}{}  {} (modelled wire)", head, p.clients_ready,
+                     p.clients, p.clients_failed, p.events_generated, p.events_fetched, counters, rate(bps)));
   }
 
   void simulated(time_point now, const run_result& so_far) {
@@ -514,11 +519,16 @@ int run_client_sim(const client_sim_options& o, std::ostream& out, std::ostream&
       ro.log = [&](std::string_view s) { line.message(s); };
       live_capture live;
       if (capturing) {
-        ro.before_clients = [&] {
+        ro.before_clients = [&](const std::vector<family_service>& services) {
           live_capture_options lo;
           lo.path = o.pcap.path;
           lo.interface = o.pcap.interface;
-          lo.filter = notifier_capture_filter(ro.notifier, ro.notifier_udp);
+          std::vector<protocol::ip_endpoint> tcp, udp;
+          for (const auto& s : services) {
+            for (const auto& l : s.at.listeners) tcp.push_back(l.at);
+            for (const auto& u : s.at.sockets) udp.push_back(u.at);
+          }
+          lo.filter = notifier_capture_filter(tcp, udp);
           if (auto e = live.start(lo); !e.empty()) {
             capture_failed = true;
             capture_error(e + "; the run continues without a capture (exit code 1 at the end)");

@@ -36,7 +36,6 @@
 #include <variant>
 #include <vector>
 
-#include "nudge/client/emsmdb_client_core.hpp"
 #include "nudge/engine/registry.hpp"
 #include "nudge/engine/session.hpp"
 #include "nudge/protocols/registrations.hpp"
@@ -52,26 +51,12 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using udp = asio::ip::udp;
 using boost::system::error_code;
-using client::channel;
-using client::client_metrics;
-using client::client_mode;
+using metrics::client_metrics;
 using nlohmann::json;
 using protocol::byte_buffer;
 using protocol::ip_endpoint;
 
-template <typename T>
-using mode_array = std::array<T, client::client_mode_count>;
-
 // ==== the real driver ===========================================================================
-
-std::size_t fds_per_client(client_mode m) {
-  switch (m) {
-    case client_mode::poll: return 1;
-    case client_mode::push: return 2;   // main TCP + UDP
-    case client_mode::async: return 2;  // main TCP + async TCP
-  }
-  return 2;
-}
 
 namespace {
 
@@ -120,11 +105,24 @@ measured_traffic::flow udp_datagram(std::size_t payload) {
   return {1, payload, payload + tcp_wire::ipv4_header_bytes + tcp_wire::udp_header_bytes};
 }
 
+/// What every client of one group (plan.mix[g]) is made from.
+struct group_setup {
+  const engine::family* family = nullptr;
+  std::size_t mode = 0;                   // in the family's vocabulary
+  const engine::settings* keys = nullptr;  // the family's, as the plan sets them
+  engine::service_address server;         // where the notifier serves the family
+  /// The family's counter c is real_progress::counters[progress_slot[c]].
+  std::vector<std::size_t> progress_slot;
+  std::string label;  // the mode's name, for log lines
+};
+
 /// Everything a slice of clients (one process) needs to run.
 struct run_frame {
   const run_plan& plan;
   const real_options& opts;
-  const std::vector<client_mode>& modes;
+  const std::vector<std::size_t>& group_of;  // client -> plan.mix index
+  const std::vector<group_setup>& groups;
+  const std::vector<std::string>& counter_names;  // real_progress::counters' names
   time_point t0;          // time zero: the first client starts
   time_point events_end;  // t0 + length: no event is generated from here
   time_point end;         // t0 + length + drain: every session finishes
@@ -145,11 +143,10 @@ class log_sink {
     lines_.push_back(std::move(line));
   }
   /// Client failures: the first few are worth a line each, the rest a count.
-  void client_failed(std::size_t global, client_mode m, std::string_view why) {
+  void client_failed(std::size_t global, std::string_view mode, std::string_view why) {
     std::lock_guard lock(mu_);
     if (++failures_ <= max_detailed)
-      lines_.push_back("client " + std::to_string(global) + " (" + std::string(client::to_string(m)) +
-                       ") failed: " + std::string(why));
+      lines_.push_back("client " + std::to_string(global) + " (" + std::string(mode) + ") failed: " + std::string(why));
   }
   std::vector<std::string> take() {
     std::lock_guard lock(mu_);
@@ -167,24 +164,61 @@ class log_sink {
   std::uint64_t failures_ = 0;
 };
 
-struct progress_cells {
-  std::atomic<std::uint64_t> started{0}, ready{0}, failed{0}, fetched{0}, polls{0}, fetches{0}, wire{0};
+/// A worker's figures for the progress line, published every publish_every.
+class progress_cells {
+ public:
+  explicit progress_cells(std::size_t counters) : counters_(counters) {}
+  void publish(std::uint64_t started, std::uint64_t ready, std::uint64_t failed, std::uint64_t fetched,
+               std::uint64_t wire, const std::vector<std::uint64_t>& counters) {
+    std::lock_guard lock(mu_);
+    started_ = started;
+    ready_ = ready;
+    failed_ = failed;
+    fetched_ = fetched;
+    wire_ = wire;
+    counters_ = counters;
+  }
+  /// Adds this worker's figures to `p` (whose counters are already named).
+  void add_to(real_progress& p) const {
+    std::lock_guard lock(mu_);
+    p.clients_started += started_;
+    p.clients_ready += ready_;
+    p.clients_failed += failed_;
+    p.events_fetched += fetched_;
+    p.modelled_wire_bytes += wire_;
+    for (std::size_t c = 0; c < counters_.size() && c < p.counters.size(); ++c) p.counters[c].second += counters_[c];
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::uint64_t started_ = 0, ready_ = 0, failed_ = 0, fetched_ = 0, wire_ = 0;
+  std::vector<std::uint64_t> counters_;
 };
 
-/// What one process measured.
+/// A progress report with the plan's counter names, all figures zero.
+real_progress empty_progress(const run_frame& f) {
+  real_progress p;
+  p.clients = f.plan.clients;
+  for (const auto& name : f.counter_names) p.counters.emplace_back(name, 0);
+  return p;
+}
+
+/// What one process measured, per client group (plan.mix index).
 struct slice_result {
-  mode_array<std::size_t> clients{};
-  mode_array<client_metrics> metrics;
-  mode_array<measured_traffic> measured;
-  mode_array<std::uint64_t> generated{};
+  explicit slice_result(std::size_t groups = 0)
+      : clients(groups, 0), metrics(groups), measured(groups), generated(groups, 0) {}
+  std::vector<std::size_t> clients;
+  std::vector<client_metrics> metrics;
+  std::vector<measured_traffic> measured;
+  std::vector<std::uint64_t> generated;
   std::uint64_t failures = 0;
 
   slice_result& operator+=(const slice_result& o) {
-    for (std::size_t k = 0; k < client::client_mode_count; ++k) {
-      clients[k] += o.clients[k];
-      metrics[k] += o.metrics[k];
-      measured[k] += o.measured[k];
-      generated[k] += o.generated[k];
+    for (std::size_t g = 0; g < clients.size() && g < o.clients.size(); ++g) {
+      clients[g] += o.clients[g];
+      metrics[g] += o.metrics[g];
+      measured[g] += o.measured[g];
+      generated[g] += o.generated[g];
     }
     failures += o.failures;
     return *this;
@@ -223,13 +257,14 @@ json slice_to_json(const slice_result& r) {
           {"metrics", std::move(ms)}, {"measured", std::move(wire)}};
 }
 
-slice_result slice_from_json(const json& j) {
-  slice_result r;
+slice_result slice_from_json(const json& j, std::size_t groups) {
+  slice_result r(groups);
   const auto& ms = j.at("metrics");
   const auto& wire = j.at("measured");
-  if (ms.size() != client::client_mode_count || wire.size() != client::client_mode_count)
-    throw std::out_of_range("slice result: wrong number of modes");
-  for (std::size_t k = 0; k < client::client_mode_count; ++k) {
+  if (ms.size() != groups || wire.size() != groups || j.at("clients").size() != groups ||
+      j.at("generated").size() != groups)
+    throw std::out_of_range("slice result: wrong number of client groups");
+  for (std::size_t k = 0; k < groups; ++k) {
     r.clients[k] = j.at("clients").at(k).get<std::size_t>();
     r.generated[k] = j.at("generated").at(k).get<std::uint64_t>();
     r.metrics[k] = client_metrics_from_json(ms[k]);
@@ -239,9 +274,12 @@ slice_result slice_from_json(const json& j) {
   return r;
 }
 
+// Counters travel by position: every process names them alike (from the plan).
 json progress_to_json(const real_progress& p) {
+  json counters = json::array();
+  for (const auto& c : p.counters) counters.push_back(c.second);
   return json::array({p.clients_started, p.clients_ready, p.clients_failed, p.events_generated, p.events_fetched,
-                      p.polls, p.fetches, p.modelled_wire_bytes});
+                      p.modelled_wire_bytes, std::move(counters)});
 }
 
 void add_progress_json(real_progress& p, const json& j) {
@@ -250,9 +288,10 @@ void add_progress_json(real_progress& p, const json& j) {
   p.clients_failed += j.at(2).get<std::uint64_t>();
   p.events_generated += j.at(3).get<std::uint64_t>();
   p.events_fetched += j.at(4).get<std::uint64_t>();
-  p.polls += j.at(5).get<std::uint64_t>();
-  p.fetches += j.at(6).get<std::uint64_t>();
-  p.modelled_wire_bytes += j.at(7).get<std::uint64_t>();
+  p.modelled_wire_bytes += j.at(5).get<std::uint64_t>();
+  const auto& counters = j.at(6);
+  for (std::size_t c = 0; c < counters.size() && c < p.counters.size(); ++c)
+    p.counters[c].second += counters[c].get<std::uint64_t>();
 }
 
 // ---- one worker thread: its clients, one io_context, one timer over a deadline heap ------------
@@ -266,11 +305,18 @@ void add_progress_json(real_progress& p, const json& j) {
 class worker {
  public:
   worker(const run_frame& frame, log_sink& sink, const std::vector<std::size_t>& clients)
-      : f_(frame), sink_(sink), timer_(io_), rbuf_(64 * 1024) {
-    for (const std::size_t g : clients) {
-      const client_mode m = f_.modes[g];
-      slots_.emplace_back(static_cast<std::uint32_t>(slots_.size()), g, m, f_.start_of(g));
-      ++clients_[static_cast<std::size_t>(m)];
+      : f_(frame),
+        sink_(sink),
+        timer_(io_),
+        rbuf_(64 * 1024),
+        metrics_(frame.groups.size()),
+        measured_(frame.groups.size()),
+        clients_(frame.groups.size(), 0),
+        progress_(frame.counter_names.size()) {
+    for (const std::size_t i : clients) {
+      const std::size_t g = f_.group_of[i];
+      slots_.emplace_back(static_cast<std::uint32_t>(slots_.size()), i, g, f_.start_of(i));
+      ++clients_[g];
     }
   }
 
@@ -281,9 +327,9 @@ class worker {
   }
 
   const progress_cells& progress() const { return progress_; }
-  const mode_array<client_metrics>& metrics() const { return metrics_; }
-  const mode_array<measured_traffic>& measured() const { return measured_; }
-  const mode_array<std::size_t>& clients() const { return clients_; }
+  const std::vector<client_metrics>& metrics() const { return metrics_; }
+  const std::vector<measured_traffic>& measured() const { return measured_; }
+  const std::vector<std::size_t>& clients() const { return clients_; }
 
  private:
   /// A TCP connection of a client: one the core dialled, or one accepted on its listener.
@@ -305,14 +351,16 @@ class worker {
     tcp::acceptor acceptor;
   };
   struct slot {
-    slot(std::uint32_t idx, std::size_t g, client_mode m, time_point at)
-        : index(idx), global(g), mode(m), start_at(at) {}
+    slot(std::uint32_t idx, std::size_t g, std::size_t grp, time_point at)
+        : index(idx), global(g), group(grp), start_at(at) {}
     std::uint32_t index;
     std::size_t global;
-    client_mode mode;
+    std::size_t group;  // plan.mix index
     time_point start_at;
     std::unique_ptr<engine::session> core;
-    const client::emsmdb_client_core* emsmdb = nullptr;  // local_failure's "started yet?" probe
+    // Whether the core has counted the client's start / failure (local_failure counts what it has not).
+    bool counted_start = false;
+    bool counted_failure = false;
     // Few per client; unique_ptr keeps the sockets in place for their handlers.
     std::vector<std::unique_ptr<link>> links;
     std::vector<std::unique_ptr<datagram_socket>> sockets;
@@ -342,8 +390,22 @@ class worker {
   };
   static constexpr duration publish_every = std::chrono::milliseconds(100);
 
-  client_metrics& m(const slot& s) { return metrics_[static_cast<std::size_t>(s.mode)]; }
-  measured_traffic& wire(const slot& s) { return measured_[static_cast<std::size_t>(s.mode)]; }
+  client_metrics& m(const slot& s) { return metrics_[s.group]; }
+  measured_traffic& wire(const slot& s) { return measured_[s.group]; }
+
+  /// Every call into a core goes through here: the worker alone counts into
+  /// its groups' metrics, so what changed during the call is this client's doing.
+  template <class Call>
+  void into_core(slot& s, Call&& call) {
+    const client_metrics& mm = m(s);
+    const std::uint64_t started = mm.clients_started, failed = mm.clients_failed;
+    call();
+    s.counted_start = s.counted_start || mm.clients_started != started;
+    s.counted_failure = s.counted_failure || mm.clients_failed != failed;
+  }
+  void feed(slot& s, time_point now, const engine::event& e) {
+    into_core(s, [&] { s.core->handle(now, e); });
+  }
 
   // ---- time ----
   time_point next_wakeup() const {
@@ -379,7 +441,7 @@ class worker {
       slot& s = slots_[d.slot];
       if (s.dead || !s.started || s.scheduled != d.at) continue;  // superseded
       s.scheduled = never;
-      s.core->handle(now, engine::timer{});
+      feed(s, now, engine::timer{});
       after_input(s, now);
     }
     if (now >= next_publish_) {
@@ -390,15 +452,19 @@ class worker {
   }
 
   void publish() {
-    client_metrics t;
-    for (const auto& x : metrics_) t += x;
-    progress_.started.store(t.clients_started, std::memory_order_relaxed);
-    progress_.ready.store(t.clients_ready, std::memory_order_relaxed);
-    progress_.failed.store(t.clients_failed, std::memory_order_relaxed);
-    progress_.fetched.store(t.counter(protocol::emsmdb::counter::events_fetched), std::memory_order_relaxed);
-    progress_.polls.store(t.counter(protocol::emsmdb::counter::polls), std::memory_order_relaxed);
-    progress_.fetches.store(t.counter(protocol::emsmdb::counter::fetches), std::memory_order_relaxed);
-    progress_.wire.store(t.traffic.total().wire_bytes, std::memory_order_relaxed);
+    std::uint64_t started = 0, ready = 0, failed = 0, fetched = 0, wire = 0;
+    counter_sums_.assign(f_.counter_names.size(), 0);
+    for (std::size_t g = 0; g < metrics_.size(); ++g) {
+      const client_metrics& x = metrics_[g];
+      started += x.clients_started;
+      ready += x.clients_ready;
+      failed += x.clients_failed;
+      fetched += x.events_fetched();
+      wire += x.traffic.total().wire_bytes;
+      const auto& slots = f_.groups[g].progress_slot;
+      for (std::size_t c = 0; c < slots.size(); ++c) counter_sums_[slots[c]] += x.counter(c);
+    }
+    progress_.publish(started, ready, failed, fetched, wire, counter_sums_);
   }
 
   void finish(time_point now) {
@@ -413,39 +479,36 @@ class worker {
   }
 
   // ---- a client's life ----
-  /// The client's core, made by its family's factory (the registry); every
-  /// group of a real run is EMSMDB so far (its clients dial --notifier).
+  /// The client's core, made by its family's factory (the registry), told
+  /// where the notifier serves that family.
   std::unique_ptr<engine::session> make_core(slot& s) {
+    const group_setup& g = f_.groups[s.group];
     engine::client_context ctx;
     ctx.client = s.global;
-    ctx.mode = static_cast<std::size_t>(s.mode);
+    ctx.mode = g.mode;
     ctx.seed = f_.plan.seed;
     ctx.mailbox = run_plan::user_dn(s.global);
-    ctx.keys = &keys_;
-    ctx.server.listeners.push_back({0, f_.opts.notifier});
-    ctx.server.sockets.push_back({0, f_.opts.notifier_udp});
+    ctx.keys = g.keys;
+    ctx.server = g.server;
     ctx.wire = f_.plan.wire;
     ctx.metrics = &m(s);
-    auto core = family_->make_client(ctx);
-    // Only local_failure still asks EMSMDB whether its session started.
-    s.emsmdb = dynamic_cast<const client::emsmdb_client_core*>(core.get());
-    return core;
+    return g.family->make_client(ctx);
   }
 
   void begin(slot& s, time_point now) {
-    s.core = make_core(s);
+    into_core(s, [&] { s.core = make_core(s); });
     s.started = true;
-    s.core->start(now);
+    into_core(s, [&] { s.core->start(now); });
     after_input(s, now);
   }
 
-  /// A socket of the client's own could not be opened: it counts as started and failed.
+  /// A socket of the client's own could not be opened: the client counts as
+  /// started (unless its core counted that already) and failed.
   void local_failure(slot& s, const std::string& why) {
     if (s.dead) return;
-    if (s.emsmdb && !s.emsmdb->session()) {  // a running session has counted its start already
-      ++m(s).clients_started;
-      ++m(s).clients_failed;
-    }
+    if (!s.counted_start) ++m(s).clients_started;
+    if (!s.counted_failure) ++m(s).clients_failed;
+    s.counted_start = s.counted_failure = true;
     kill(s, why);
   }
 
@@ -464,21 +527,21 @@ class worker {
       if (stopping_ || s.dead) return;
       const time_point now = live::steady_now();
       if (e) {
-        s.core->handle(now, engine::refused{lk.id, "connect to " + to.to_string() + ": " + e.message()});
+        feed(s, now, engine::refused{lk.id, "connect to " + to.to_string() + ": " + e.message()});
         return after_input(s, now);
       }
       error_code ignored;
       lk.sock.set_option(tcp::no_delay(true), ignored);
       lk.sock.non_blocking(true, ignored);
       const auto local = lk.sock.local_endpoint(ignored);
-      s.core->handle(now, engine::connected{lk.id, live::from_asio(local)});
+      feed(s, now, engine::connected{lk.id, live::from_asio(local)});
       arm_read(s, lk);
       after_input(s, now);
     });
   }
 
   void refuse(slot& s, engine::connection_id c, std::string why) {
-    s.core->handle(live::steady_now(), engine::refused{c, std::move(why)});
+    feed(s, live::steady_now(), engine::refused{c, std::move(why)});
   }
 
   void bind_udp(slot& s, const engine::bind_udp& b) {
@@ -493,7 +556,7 @@ class worker {
     if (!ec) local = ds.sock.local_endpoint(ec);
     if (!ec) ds.sock.non_blocking(true, ec);
     if (ec) return local_failure(s, "UDP socket on " + src.to_string() + ": " + ec.message());
-    s.core->handle(live::steady_now(), engine::udp_bound{b.socket, live::from_asio(local)});
+    feed(s, live::steady_now(), engine::udp_bound{b.socket, live::from_asio(local)});
     arm_datagram(s, ds);
   }
 
@@ -510,7 +573,7 @@ class worker {
     tcp::endpoint local;
     if (!ec) local = ls.acceptor.local_endpoint(ec);
     if (ec) return local_failure(s, "listening on " + src.to_string() + ": " + ec.message());
-    s.core->handle(live::steady_now(), engine::listening{l.listener, live::from_asio(local)});
+    feed(s, live::steady_now(), engine::listening{l.listener, live::from_asio(local)});
     accept_next(s, ls);
   }
 
@@ -526,7 +589,7 @@ class worker {
       lk.sock.set_option(tcp::no_delay(true), ignored);
       lk.sock.non_blocking(true, ignored);
       s.links.push_back(std::move(l));
-      s.core->handle(now, engine::accepted{ls.id, lk.id, live::from_asio(peer)});
+      feed(s, now, engine::accepted{ls.id, lk.id, live::from_asio(peer)});
       arm_read(s, lk);
       after_input(s, now);
       accept_next(s, ls);
@@ -538,7 +601,7 @@ class worker {
     if (s.dead) return;
     s.dead = true;
     ++dead_;
-    sink_.client_failed(s.global, s.mode, why);
+    sink_.client_failed(s.global, f_.groups[s.group].label, why);
     close(s);
   }
 
@@ -645,7 +708,7 @@ class worker {
 
   void closed(slot& s, link& lk) {
     const time_point now = live::steady_now();
-    s.core->handle(now, engine::closed{lk.id});
+    feed(s, now, engine::closed{lk.id});
     after_input(s, now);
   }
 
@@ -663,10 +726,10 @@ class worker {
           eof = true;
           break;
         }
-        s.core->handle(now, engine::stream_bytes{lk.id, {rbuf_.data(), n}});
+        feed(s, now, engine::stream_bytes{lk.id, {rbuf_.data(), n}});
         if (n < rbuf_.size() || !s.core->failure().empty()) break;
       }
-      if (eof && s.core->failure().empty()) s.core->handle(now, engine::closed{lk.id});
+      if (eof && s.core->failure().empty()) feed(s, now, engine::closed{lk.id});
       after_input(s, now);
       if (!s.dead && lk.sock.is_open()) arm_read(s, lk);
     });
@@ -682,7 +745,7 @@ class worker {
         const std::size_t n = u.sock.receive_from(asio::buffer(rbuf_), from, 0, e);
         if (e) break;  // would_block, or an ICMP error surfacing: nothing to deliver
         wire(s).udp[to_client] += udp_datagram(n);
-        s.core->handle(now, engine::datagram{u.id, live::from_asio(from), {rbuf_.data(), n}});
+        feed(s, now, engine::datagram{u.id, live::from_asio(from), {rbuf_.data(), n}});
       }
       after_input(s, now);
       if (!s.dead) arm_datagram(s, u);
@@ -691,14 +754,13 @@ class worker {
 
   const run_frame& f_;
   log_sink& sink_;
-  engine::settings keys_ = f_.plan.family_settings();
-  const engine::family* family_ = (protocols::register_all(), engine::registry::instance().find("emsmdb"));
   asio::io_context io_{1};
   asio::steady_timer timer_;
   std::vector<std::uint8_t> rbuf_;
-  mode_array<client_metrics> metrics_;
-  mode_array<measured_traffic> measured_;
-  mode_array<std::size_t> clients_{};
+  std::vector<client_metrics> metrics_;       // by group
+  std::vector<measured_traffic> measured_;    // by group
+  std::vector<std::size_t> clients_;          // by group
+  std::vector<std::uint64_t> counter_sums_;   // publish()'s scratch
   std::deque<slot> slots_;
   std::priority_queue<deadline, std::vector<deadline>, std::greater<>> heap_;
   std::size_t next_start_ = 0;
@@ -719,7 +781,7 @@ class worker {
 class event_driver {
  public:
   event_driver(const run_frame& frame, log_sink& sink, const std::vector<std::size_t>& clients)
-      : f_(frame), sink_(sink), stream_(frame.plan, clients) {}
+      : f_(frame), sink_(sink), stream_(frame.plan, clients), generated_(frame.groups.size(), 0) {}
 
   void run() {
     if (stream_.empty()) return;
@@ -749,7 +811,7 @@ class event_driver {
             asio::read_until(sock, in, '\n');
             std::getline(lines, line);
             if (line.rfind("OK", 0) == 0) {
-              ++generated_[static_cast<std::size_t>(f_.modes[e.client])];
+              ++generated_[f_.group_of[e.client]];
               total_.fetch_add(1, std::memory_order_relaxed);
               if (f_.opts.on_event) f_.opts.on_event(e.client, e.at - time_point{});
             } else if (++refused_ <= 3) {
@@ -770,7 +832,7 @@ class event_driver {
 
   void stop() { stop_.store(true, std::memory_order_relaxed); }
   std::uint64_t total() const { return total_.load(std::memory_order_relaxed); }
-  const mode_array<std::uint64_t>& generated() const { return generated_; }
+  const std::vector<std::uint64_t>& generated() const { return generated_; }
 
  private:
   static constexpr std::size_t max_batch = 256;
@@ -781,7 +843,7 @@ class event_driver {
   const run_frame& f_;
   log_sink& sink_;
   event_stream stream_;
-  mode_array<std::uint64_t> generated_{};
+  std::vector<std::uint64_t> generated_;  // by group
   std::atomic<std::uint64_t> total_{0};
   std::atomic<bool> stop_{false};
   std::uint64_t refused_ = 0;
@@ -821,19 +883,9 @@ slice_result run_slice(const run_frame& f, const std::vector<std::size_t>& clien
   std::thread event_thread([&] { events.run(); });
 
   auto snapshot = [&] {
-    real_progress p;
+    real_progress p = empty_progress(f);
     p.elapsed = live::steady_now() - f.t0;
-    p.clients = f.plan.clients;
-    for (const auto& w : workers) {
-      const auto& c = w->progress();
-      p.clients_started += c.started.load(std::memory_order_relaxed);
-      p.clients_ready += c.ready.load(std::memory_order_relaxed);
-      p.clients_failed += c.failed.load(std::memory_order_relaxed);
-      p.events_fetched += c.fetched.load(std::memory_order_relaxed);
-      p.polls += c.polls.load(std::memory_order_relaxed);
-      p.fetches += c.fetches.load(std::memory_order_relaxed);
-      p.modelled_wire_bytes += c.wire.load(std::memory_order_relaxed);
-    }
+    for (const auto& w : workers) w->progress().add_to(p);
     p.events_generated = events.total();
     return p;
   };
@@ -859,12 +911,12 @@ slice_result run_slice(const run_frame& f, const std::vector<std::size_t>& clien
   for (auto& e : errors)
     if (e) std::rethrow_exception(e);
 
-  slice_result r;
+  slice_result r(f.groups.size());
   for (const auto& w : workers)
-    for (std::size_t k = 0; k < client::client_mode_count; ++k) {
-      r.clients[k] += w->clients()[k];
-      r.metrics[k] += w->metrics()[k];
-      r.measured[k] += w->measured()[k];
+    for (std::size_t g = 0; g < f.groups.size(); ++g) {
+      r.clients[g] += w->clients()[g];
+      r.metrics[g] += w->metrics()[g];
+      r.measured[g] += w->measured()[g];
     }
   r.generated = events.generated();
   r.failures = sink.failures();
@@ -943,9 +995,8 @@ slice_result run_processes(const run_frame& f, std::size_t count, std::size_t th
 
   auto report = [&] {
     if (!f.opts.progress) return;
-    real_progress p;
+    real_progress p = empty_progress(f);
     p.elapsed = live::steady_now() - f.t0;
-    p.clients = f.plan.clients;
     p.processes = count;
     for (const auto& c : children)
       if (!c.progress.is_null()) add_progress_json(p, c.progress);
@@ -985,7 +1036,7 @@ slice_result run_processes(const run_frame& f, std::size_t count, std::size_t th
             case 'L':
               if (f.opts.log) f.opts.log(body);
               break;
-            case 'R': c.result = slice_from_json(json::parse(body)); break;
+            case 'R': c.result = slice_from_json(json::parse(body), f.groups.size()); break;
             case 'E': c.error = std::string(body); break;
             default: break;
           }
@@ -1001,7 +1052,7 @@ slice_result run_processes(const run_frame& f, std::size_t count, std::size_t th
   }
   report();
 
-  slice_result total;
+  slice_result total(f.groups.size());
   std::string failure;
   for (std::size_t k = 0; k < count; ++k) {
     auto& c = children[k];
@@ -1041,15 +1092,201 @@ std::size_t fd_budget(const real_options& o) {
   return limit > 2 * reserve ? limit - reserve : limit / 2;
 }
 
-void check_reachable(const ip_endpoint& ep, const char* what, const char* flag) {
+void check_reachable(const ip_endpoint& ep, const std::string& what, const std::string& hint) {
   asio::io_context io;
   tcp::socket s(io);
   error_code ec;
   s.connect(live::to_asio<tcp::endpoint>(ep), ec);
   if (ec)
-    throw std::runtime_error(std::string("cannot reach the notifier's ") + what + " at " + ep.to_string() + ": " +
-                             ec.message() + " (is `notifier " + flag + " " + ep.to_string() + "` running?)");
+    throw std::runtime_error("cannot reach the notifier's " + what + " at " + ep.to_string() + ": " + ec.message() +
+                             " (" + hint + ")");
   s.close(ec);
+}
+
+// ---- where the notifier serves each family -------------------------------------------------------
+
+/// The options' own addresses: --notifier and --notifier-udp name EMSMDB's
+/// listener 0 (DCE/RPC) and socket 0 (pings).
+constexpr std::string_view options_family = "emsmdb";
+
+engine::service_address options_service(const real_options& o) {
+  engine::service_address a;
+  a.listeners.push_back({0, o.notifier});
+  a.sockets.push_back({0, o.notifier_udp});
+  return a;
+}
+
+void set_endpoint(std::vector<engine::service_address::named_endpoint>& eps, std::uint32_t id, const ip_endpoint& at) {
+  for (auto& e : eps)
+    if (e.id == id) {
+      e.at = at;
+      return;
+    }
+  eps.push_back({id, at});
+}
+
+engine::service_address service_from_json(const json& j) {
+  engine::service_address a;
+  const auto rows = [](const json& list, std::vector<engine::service_address::named_endpoint>& out) {
+    for (const auto& row : list) {
+      const auto at = ip_endpoint::parse(row.at("at").get<std::string>());
+      if (!at) throw std::runtime_error("an endpoint that does not parse: " + row.at("at").get<std::string>());
+      out.push_back({row.at("id").get<std::uint32_t>(), *at});
+    }
+  };
+  rows(j.at("listeners"), a.listeners);
+  rows(j.at("sockets"), a.sockets);
+  return a;
+}
+
+/// The control port's SERVICES reply; nullopt, and `why`, when it gives none.
+std::optional<json> ask_services(const ip_endpoint& control, std::string& why) {
+  asio::io_context io;
+  tcp::socket sock(io);
+  error_code ec;
+  sock.connect(live::to_asio<tcp::endpoint>(control), ec);
+  if (ec) {
+    why = "cannot reach the notifier's control port at " + control.to_string() + ": " + ec.message();
+    return std::nullopt;
+  }
+  std::string line;
+  try {
+    asio::write(sock, asio::buffer(std::string("SERVICES\n")));
+    asio::streambuf in;
+    asio::read_until(sock, in, '\n');
+    std::istream lines(&in);
+    std::getline(lines, line);
+    sock.close(ec);
+    json reply = json::parse(line);
+    if (!reply.is_object()) throw std::runtime_error("not a JSON object");
+    return reply;
+  } catch (const std::exception& e) {
+    why = "the notifier's control port at " + control.to_string() + " gave no SERVICES list (" +
+          (line.empty() ? std::string(e.what()) : one_line(line)) + ")";
+    return std::nullopt;
+  }
+}
+
+/// Where the notifier serves each of `families`: its SERVICES reply, with the
+/// options' stated addresses on top; without a reply, the options' family
+/// still runs on the options' addresses (a notifier without --control), and
+/// `no_reply` says why there was none.
+std::vector<family_service> find_services(const std::vector<const engine::family*>& families, const real_options& o,
+                                          std::string& no_reply) {
+  const bool all_stated = o.notifier_stated && o.notifier_udp_stated;
+  const bool ask = std::any_of(families.begin(), families.end(),
+                               [&](const engine::family* f) { return f->name != options_family || !all_stated; });
+  std::string why;
+  std::optional<json> reply;
+  if (ask) reply = ask_services(o.control, why);
+  std::vector<family_service> out;
+  for (const engine::family* f : families) {
+    family_service s{f->name, {}};
+    const bool from_options = f->name == options_family;
+    if (reply && reply->contains(f->name)) {
+      try {
+        s.at = service_from_json(reply->at(f->name));
+      } catch (const std::exception& e) {
+        throw std::runtime_error("the notifier's SERVICES entry for " + f->name + " does not read: " + e.what());
+      }
+    } else if (from_options) {
+      s.at = options_service(o);
+      if (!reply) no_reply = why;
+    } else if (reply) {
+      std::string served;
+      for (const auto& [name, where] : reply->items()) served += (served.empty() ? "" : ", ") + name;
+      throw std::runtime_error("the notifier at " + o.control.to_string() + " does not serve " + f->name +
+                               " (it serves " + (served.empty() ? std::string("nothing") : served) + ")");
+    } else {
+      throw std::runtime_error("cannot learn where the notifier serves " + f->name + ": " + why);
+    }
+    if (from_options) {
+      if (o.notifier_stated) set_endpoint(s.at.listeners, 0, o.notifier);
+      if (o.notifier_udp_stated) set_endpoint(s.at.sockets, 0, o.notifier_udp);
+    }
+    for (const auto* eps : {&s.at.listeners, &s.at.sockets})
+      for (const auto& e : *eps)
+        if (!usable_v4_loopback(e.at) || e.at.port == 0)
+          throw std::runtime_error("the notifier serves " + f->name + " on " + e.at.to_string() +
+                                   ": real runs only ever talk to 127.0.0.0/8");
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+/// Sockets (connections, UDP sockets, listeners) a client of group `g` opens
+/// when it starts: what the descriptor budget counts per client. A probe core
+/// is made and started; it is sans-IO, so nothing opens.
+std::size_t sockets_at_start(const group_setup& g, const run_plan& plan) {
+  client_metrics scratch = engine::metrics_for(*g.family);
+  engine::client_context ctx;
+  ctx.mode = g.mode;
+  ctx.seed = plan.seed;
+  ctx.mailbox = run_plan::user_dn(0);
+  ctx.keys = g.keys;
+  ctx.server = g.server;
+  ctx.wire = plan.wire;
+  ctx.metrics = &scratch;
+  const auto core = g.family->make_client(ctx);
+  core->start(time_point{});
+  std::size_t n = 0;
+  for (const auto& a : core->actions())
+    if (std::holds_alternative<engine::connect>(a) || std::holds_alternative<engine::bind_udp>(a) ||
+        std::holds_alternative<engine::listen>(a))
+      ++n;
+  return std::max<std::size_t>(n, 1);
+}
+
+/// The plan's client groups, each with its family, mode and keys.
+struct plan_setup {
+  std::vector<const engine::family*> families;  // in order of first mention
+  std::deque<engine::settings> keys;            // by family; stable addresses
+  std::vector<std::size_t> family_of;           // by group: an index into families
+  std::vector<group_setup> groups;
+  std::vector<std::string> counter_names;
+};
+
+plan_setup set_up(const run_plan& plan) {
+  protocols::register_all();
+  plan_setup p;
+  for (const auto& g : plan.mix) {
+    const engine::family* f = engine::registry::instance().find(g.protocol);
+    if (!f || !f->make_client) throw std::runtime_error("no client for protocol " + g.protocol + " is registered");
+    auto at = std::find(p.families.begin(), p.families.end(), f);
+    if (at == p.families.end()) {
+      p.families.push_back(f);
+      at = p.families.end() - 1;
+    }
+    p.family_of.push_back(static_cast<std::size_t>(at - p.families.begin()));
+  }
+  // Each family's keys at their defaults, with what the plan sets for the keys
+  // it declares (as the virtual driver does).
+  const engine::settings planned = plan.family_settings();
+  for (const engine::family* f : p.families) {
+    engine::settings k = engine::settings::defaults(*f);
+    for (const auto& entry : planned.entries()) {
+      const std::string& key = entry.first;
+      if (std::any_of(f->keys.begin(), f->keys.end(), [&](const engine::key_spec& d) { return d.key == key; }))
+        k.set(key, entry.second);
+    }
+    p.keys.push_back(std::move(k));
+  }
+  for (std::size_t g = 0; g < plan.mix.size(); ++g) {
+    const std::size_t k = p.family_of[g];
+    const engine::family& f = *p.families[k];
+    group_setup s;
+    s.family = &f;
+    s.mode = engine::index_of(f.words.modes, plan.mix[g].mode).value_or(0);
+    s.keys = &p.keys[k];
+    s.label = plan.mix[g].mode;
+    for (const auto& c : f.words.counters) {
+      auto at = std::find(p.counter_names.begin(), p.counter_names.end(), c.name);
+      if (at == p.counter_names.end()) at = p.counter_names.insert(p.counter_names.end(), c.name);
+      s.progress_slot.push_back(static_cast<std::size_t>(at - p.counter_names.begin()));
+    }
+    p.groups.push_back(std::move(s));
+  }
+  return p;
 }
 
 }  // namespace
@@ -1059,25 +1296,32 @@ run_result run_real(const run_plan& plan, const real_options& opts) {
   if (auto e = validate(opts); !e.empty()) throw std::runtime_error(e);
   if (!plan.nat_mix.empty())
     throw std::runtime_error("a NAT mix is modelled in virtual time only; real runs use plain loopback");
-  for (const auto& g : plan.mix)
-    if (g.protocol != "emsmdb")
-      throw std::runtime_error("real runs drive EMSMDB client groups only so far (group " + g.protocol + " " + g.mode +
-                               "; run it with --clock virtual)");
+  plan_setup setup = set_up(plan);
+  std::string no_services;
+  const std::vector<family_service> services = find_services(setup.families, opts, no_services);
+  for (std::size_t g = 0; g < setup.groups.size(); ++g) setup.groups[g].server = services[setup.family_of[g]].at;
   raise_fd_limit();
 
-  const std::vector<client_mode> modes = plan.assign_modes();
+  const std::vector<std::size_t> group_of = plan.assign_groups();
+  std::vector<std::size_t> sockets_per_client;
+  for (const auto& g : setup.groups) sockets_per_client.push_back(sockets_at_start(g, plan));
   std::size_t fds = 0;
-  for (const auto m : modes) fds += fds_per_client(m);
+  for (const std::size_t g : group_of) fds += sockets_per_client[g];
   const std::size_t budget = std::max<std::size_t>(fd_budget(opts), 3);
   std::size_t processes = opts.processes ? opts.processes : (fds + budget - 1) / budget;
   processes = std::clamp<std::size_t>(processes, 1, plan.clients);
 
-  check_reachable(opts.notifier, "DCE/RPC port", "--listen");
-  if (plan.events_per_client_hour > 0) check_reachable(opts.control, "control port", "--control");
+  for (const auto& s : services)
+    for (const auto& l : s.at.listeners)
+      check_reachable(l.at, s.family + " listener " + std::to_string(l.id),
+                      no_services.empty() ? "is the notifier running?"
+                                          : "is the notifier running? no SERVICES list either: " + no_services);
+  if (plan.events_per_client_hour > 0)
+    check_reachable(opts.control, "control port", "is `notifier --control " + opts.control.to_string() + "` running?");
 
   // The capture hook runs before time zero is fixed, so however long it takes
   // (opening a capture device), the clients still start start_delay later.
-  if (opts.before_clients) opts.before_clients();
+  if (opts.before_clients) opts.before_clients(services);
   struct after_guard {
     const std::function<void()>& fn;
     ~after_guard() {
@@ -1087,11 +1331,18 @@ run_result run_real(const run_plan& plan, const real_options& opts) {
 
   const auto wall_start = std::chrono::steady_clock::now();
   const time_point t0 = live::steady_now() + opts.start_delay;
-  const run_frame frame{plan, opts, modes, t0, t0 + plan.length, t0 + plan.length + plan.drain};
+  const run_frame frame{plan,
+                        opts,
+                        group_of,
+                        setup.groups,
+                        setup.counter_names,
+                        t0,
+                        t0 + plan.length,
+                        t0 + plan.length + plan.drain};
   const std::size_t total_threads = opts.workers ? opts.workers : default_threads();
   const std::size_t threads = std::max<std::size_t>(1, (total_threads + processes - 1) / processes);
 
-  slice_result s;
+  slice_result s(plan.mix.size());
   if (processes == 1) {
     std::vector<std::size_t> all(plan.clients);
     for (std::size_t i = 0; i < all.size(); ++i) all[i] = i;
@@ -1113,13 +1364,12 @@ run_result run_real(const run_plan& plan, const real_options& opts) {
   r.measured = plan.length;
   r.modes.resize(plan.mix.size());
   for (std::size_t g = 0; g < plan.mix.size(); ++g) {
-    const auto k = static_cast<std::size_t>(plan.group_mode(g));
     r.modes[g].protocol = plan.mix[g].protocol;
     r.modes[g].mode = plan.group_mode(g);
-    r.modes[g].clients = s.clients[k];
-    r.modes[g].metrics = std::move(s.metrics[k]);
-    r.modes[g].measured = s.measured[k];
-    r.modes[g].events_generated = s.generated[k];
+    r.modes[g].clients = s.clients[g];
+    r.modes[g].metrics = std::move(s.metrics[g]);
+    r.modes[g].measured = s.measured[g];
+    r.modes[g].events_generated = s.generated[g];
   }
   r.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   return r;

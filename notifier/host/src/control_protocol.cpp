@@ -80,11 +80,15 @@ command parse_line(std::string_view line) {
     if (!rest.empty()) return bad_request{"STATS takes no argument"};
     return query_stats{};
   }
+  if (iequals(verb, "SERVICES")) {
+    if (!rest.empty()) return bad_request{"SERVICES takes no argument"};
+    return query_services{};
+  }
   if (iequals(verb, "QUIT")) {
     if (!rest.empty()) return bad_request{"QUIT takes no argument"};
     return quit{};
   }
-  return bad_request{"unknown command '" + printable_excerpt(verb) + "' (expected EVENT, EVENTS, STATS or QUIT)"};
+  return bad_request{"unknown command '" + printable_excerpt(verb) + "' (expected EVENT, EVENTS, STATS, SERVICES or QUIT)"};
 }
 
 void append_ok_event(std::string& out, std::uint64_t event_id) {

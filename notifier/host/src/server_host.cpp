@@ -905,6 +905,10 @@ struct server_host::impl {
                        cc.queued += dump_json(stats_json(now, 100), -1);
                        cc.queued += '\n';
                      },
+                     [&](const control::query_services&) {
+                       cc.queued += dump_json(services_json(), -1);
+                       cc.queued += '\n';
+                     },
                      [&](const control::quit&) {
                        cc.queued += "OK bye\n";
                        cc.finishing = true;
@@ -945,6 +949,29 @@ struct server_host::impl {
   }
 
   // ---- STATS ----
+  engine::service_address service(std::size_t i) const {
+    engine::service_address a;
+    for (const auto& l : served_.at(i)->listeners)
+      if (l->acceptor.is_open()) a.listeners.push_back({l->id, bound(*l)});
+    for (const auto& u : served_.at(i)->sockets)
+      if (u->sock.is_open()) a.sockets.push_back({u->id, bound(*u)});
+    return a;
+  }
+
+  nlohmann::json services_json() const {
+    const auto rows = [](const std::vector<engine::service_address::named_endpoint>& eps) {
+      nlohmann::json out = nlohmann::json::array();
+      for (const auto& e : eps) out.push_back({{"id", e.id}, {"at", e.at.to_string()}});
+      return out;
+    };
+    nlohmann::json j = nlohmann::json::object();
+    for (std::size_t i = 0; i < served_.size(); ++i) {
+      const auto a = service(i);
+      j[served_[i]->name] = {{"listeners", rows(a.listeners)}, {"sockets", rows(a.sockets)}};
+    }
+    return j;
+  }
+
   nlohmann::json stats_json(time_point now, std::size_t max_mailboxes) const {
     nlohmann::json j = nlohmann::json::object();
     j["uptime_s"] = to_seconds(now - started_at_);
@@ -1056,6 +1083,8 @@ std::optional<ip_endpoint> server_host::socket_endpoint(std::size_t i, engine::s
 }
 
 std::optional<ip_endpoint> server_host::control_endpoint() const { return impl_->control_endpoint(); }
+engine::service_address server_host::service(std::size_t i) const { return impl_->service(i); }
+nlohmann::json server_host::services_json() const { return impl_->services_json(); }
 const driver_stats& server_host::stats() const { return impl_->stats_; }
 time_point server_host::started_at() const { return impl_->started_at_; }
 nlohmann::json server_host::stats_json(time_point now, std::size_t max_mailboxes) const {

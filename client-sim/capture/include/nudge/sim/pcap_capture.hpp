@@ -50,6 +50,10 @@ std::string format_pcap_epoch(duration since_1970);
 /// (address and port), so that another program's socket that happens to use
 /// the same port number on another loopback address stays out of the file.
 std::string notifier_capture_filter(const protocol::ip_endpoint& tcp, const protocol::ip_endpoint& udp);
+/// The same over every endpoint the notifier serves (each family's listeners
+/// and UDP sockets); one of each gives the filter above.
+std::string notifier_capture_filter(const std::vector<protocol::ip_endpoint>& tcp,
+                                    const std::vector<protocol::ip_endpoint>& udp);
 
 struct virtual_pcap_options {
   std::filesystem::path path;

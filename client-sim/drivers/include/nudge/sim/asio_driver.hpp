@@ -1,28 +1,39 @@
 #pragma once
 // The real-socket driver (the client host): runs a run_plan's client cores,
-// through the session contract (nudge/engine/session.hpp), against a live
+// whatever their protocol family, through the session contract
+// (nudge/engine/session.hpp) and the registry's factories, against a live
 // `notifier` over loopback TCP and UDP, and drives mailbox events through the
 // notifier's control port. Same sessions, same event schedule (event_schedule:
 // the same event times per mailbox for the same plan), same run_result as
 // run_virtual. Settings only virtual time can honour (link delay, loss, NAT, the
 // in-process notifier's [server] settings) are refused, not ignored.
 //
-//  * Each client has its own TCP connection(s) (main; plus the async channel in
-//    async mode) and, in push mode, its own UDP socket, all bound to one source
-//    address from a loopback range (127.0.0.2, 127.0.0.3, ...) so ephemeral
-//    ports never run out. The callback SOCKADDR is the UDP socket's address.
+//  * Where each family is served (engine::service_address: its server core's
+//    listeners and UDP sockets) comes from the notifier's control port
+//    (`SERVICES`, nudge/notifier/control_protocol.hpp), asked once at the start;
+//    EMSMDB's may also be stated (--notifier, --notifier-udp), and are the
+//    defaults when the control port does not answer.
+//  * Each client opens the connections, UDP sockets and listeners its core asks
+//    for, all bound to one source address from a loopback range (127.0.0.2,
+//    127.0.0.3, ...) so ephemeral ports never run out. A UDP socket's bound
+//    address is what the core learns as its callback address.
 //  * Time is steady_clock mapped onto nudge::time_point through
 //    time_since_epoch, as the notifier does, so event timestamps it stamps and
 //    the clients' `now` are comparable (same machine).
 //  * Worker threads each own a slice of clients, one io_context and one timer
 //    over a min-heap of client deadlines. When the plan needs more descriptors
-//    than one process may hold, the clients are split over forked worker
-//    processes that send their metrics back over a pipe (exactly).
+//    than one process may hold (counted from what each group's core opens when
+//    it starts), the clients are split over forked worker processes that send
+//    their metrics back over a pipe (exactly).
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
+#include "nudge/engine/registry.hpp"
 #include "nudge/protocol/endpoint.hpp"
 #include "nudge/sim/run_plan.hpp"
 #include "nudge/sim/run_result.hpp"
@@ -38,20 +49,41 @@ struct real_progress {
   std::uint64_t clients_ready = 0;
   std::uint64_t clients_failed = 0;
   std::uint64_t events_generated = 0;   // acknowledged by the notifier's control port
-  std::uint64_t events_fetched = 0;
-  std::uint64_t polls = 0;
-  std::uint64_t fetches = 0;
+  std::uint64_t events_fetched = 0;      // on every delivery path
+  /// The plan's families' counters by vocabulary name (summed over the
+  /// families that declare a name), in order of first mention.
+  std::vector<std::pair<std::string, std::uint64_t>> counters;
   /// Both directions, as the sessions' wire model counts them: the measured
   /// figures (kernel TCP_INFO) exist only once connections close.
   std::uint64_t modelled_wire_bytes = 0;
+
+  /// The counter called `name`, if a family of the plan declares one.
+  std::optional<std::uint64_t> counter(std::string_view name) const {
+    for (const auto& [n, v] : counters)
+      if (n == name) return v;
+    return std::nullopt;
+  }
+};
+
+/// Where the notifier serves one protocol family, as a real run addresses it.
+struct family_service {
+  std::string family;
+  engine::service_address at;
 };
 
 struct real_options {
-  /// The notifier's DCE/RPC (TCP), ping (UDP) and control (TCP, text) endpoints.
+  /// The notifier's control port (TCP, text): mail is injected there, and its
+  /// `SERVICES` reply says where every family is served.
+  protocol::ip_endpoint control = protocol::ip_endpoint::v4(127, 0, 0, 1, 7779);
+  /// EMSMDB's DCE/RPC (TCP, the core's listener 0) and ping (UDP, socket 0)
+  /// endpoints. A stated one (--notifier, --notifier-udp) wins over the
+  /// `SERVICES` reply; unstated, they are only used when the control port
+  /// does not answer `SERVICES` (a notifier run without --control).
   /// Real traffic only ever goes to loopback: IPv4 127.0.0.0/8 is required.
   protocol::ip_endpoint notifier = protocol::ip_endpoint::v4(127, 0, 0, 1, 7777);
   protocol::ip_endpoint notifier_udp = protocol::ip_endpoint::v4(127, 0, 0, 1, 7778);
-  protocol::ip_endpoint control = protocol::ip_endpoint::v4(127, 0, 0, 1, 7779);
+  bool notifier_stated = false;
+  bool notifier_udp_stated = false;
   /// Worker threads in all, split evenly over the processes (at least one
   /// each); 0: one per CPU.
   std::size_t workers = 0;
@@ -72,11 +104,12 @@ struct real_options {
   /// Warnings worth a line on stderr (first client failures, control-port trouble).
   std::function<void(std::string_view)> log;
   /// Called on the caller's thread once the notifier has been found reachable,
-  /// before any client socket opens (and before worker processes fork), and
-  /// once after every session has finished and every client socket has closed
-  /// (also when the run throws). `client-sim --pcap` starts and stops a live
-  /// capture of the notifier's ports here.
-  std::function<void()> before_clients;
+  /// with where it serves the plan's families, before any client socket opens
+  /// (and before worker processes fork); after_clients once after every
+  /// session has finished and every client socket has closed (also when the
+  /// run throws). `client-sim --pcap` starts and stops a live capture of the
+  /// notifier's ports here.
+  std::function<void(const std::vector<family_service>&)> before_clients;
   std::function<void()> after_clients;
   /// Called on the event thread for every mailbox event the notifier's control
   /// port acknowledged: the client and the event's time in the run's
@@ -84,9 +117,6 @@ struct real_options {
   /// clients run in this process: worker processes do not report them.
   std::function<void(std::size_t client, duration scheduled)> on_event;
 };
-
-/// Descriptors a client of this mode holds: TCP main (+ async) (+ UDP for push).
-std::size_t fds_per_client(client::client_mode m);
 
 /// Empty when the options are usable, else a message (non-loopback endpoint, ...).
 std::string validate(const real_options& opts);

@@ -5,6 +5,10 @@
 //   EVENT <user_dn>        -> OK <event_id>
 //   EVENTS <n> <user_dn>   -> OK <first_event_id> <last_event_id>   (1 <= n <= 1000000)
 //   STATS                  -> one line of JSON
+//   SERVICES               -> one line of JSON: where each served family's core
+//                             listens, {"<family>": {"listeners": [{"id": 0,
+//                             "at": "127.0.0.1:7777"}], "sockets": [...]}, ...}
+//                             (client-sim --clock real addresses every family by it)
 //   QUIT                   -> OK bye, then the notifier closes the connection
 //   anything else          -> ERR <reason>
 //
@@ -28,11 +32,12 @@ struct inject_events {
   bool batch = false;  // EVENTS (reply with a range) rather than EVENT
 };
 struct query_stats {};
+struct query_services {};
 struct quit {};
 struct bad_request {
   std::string reason;
 };
-using command = std::variant<inject_events, query_stats, quit, bad_request>;
+using command = std::variant<inject_events, query_stats, query_services, quit, bad_request>;
 
 /// Parses one line (without its '\n'). Never throws; malformed input becomes bad_request.
 command parse_line(std::string_view line);

@@ -5,7 +5,8 @@
 // carries out its actions, fires its deadlines with one steady_timer, runs
 // one built-in event generator per core, and serves ONE control port for all
 // of them: `EVENT mailbox` and `STATS` map onto server_session::inject_event
-// and stats() (nudge/notifier/control_protocol.hpp).
+// and stats(), `SERVICES` lists where each core listens
+// (nudge/notifier/control_protocol.hpp).
 // Single-threaded: everything runs on the io_context the caller runs.
 //
 // Errors are values: start() returns the reason it could not bind; at run time
@@ -110,6 +111,12 @@ class server_host {
   std::optional<ip_endpoint> listener_endpoint(std::size_t index, engine::listener_id id) const;
   std::optional<ip_endpoint> socket_endpoint(std::size_t index, engine::socket_id id) const;
   std::optional<ip_endpoint> control_endpoint() const;
+  /// Where core `index` can be reached: every listener and UDP socket it
+  /// opened, by its own id, at the bound endpoint (empty before start()).
+  engine::service_address service(std::size_t index) const;
+
+  /// The SERVICES reply: {"<family>": {"listeners": [{"id", "at"}], "sockets": [...]}}.
+  nlohmann::json services_json() const;
 
   /// Only while the io_context is not running, or from its thread.
   const driver_stats& stats() const;
