@@ -17,6 +17,7 @@
 #include "nudge/capture/frame_sink.hpp"
 #include "nudge/capture/frame_synthesizer.hpp"
 #include "nudge/pcap/analyser.hpp"
+#include "nudge/pcap/cli.hpp"
 #include "nudge/pcap/report.hpp"
 #include "nudge/protocols/registrations.hpp"
 
@@ -161,6 +162,18 @@ TEST_F(toy_capture, the_default_family_does_not_read_the_toy) {
   const analysis a = an.finish();
   EXPECT_EQ(a.names->family(), "emsmdb");
   EXPECT_TRUE(a.clients.empty());
+}
+
+TEST_F(toy_capture, the_command_line_names_the_family) {
+  const char* toy_args[] = {"nudge-pcap", "analyse", "x.pcap", "--family", "toy"};
+  const auto toy = parse_pcap_options(5, toy_args);
+  ASSERT_TRUE(toy) << toy.error().message;
+  EXPECT_EQ(toy->analysis.family, "toy");
+  const char* bad_args[] = {"nudge-pcap", "analyse", "x.pcap", "--family", "no-such-family"};
+  const auto bad = parse_pcap_options(5, bad_args);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().exit_code, exit_usage);
+  EXPECT_NE(bad.error().message.find("no-such-family"), std::string::npos);
 }
 
 }  // namespace
