@@ -1,5 +1,8 @@
 #include "toy_family.hpp"
 
+#include <algorithm>
+#include <array>
+#include <charconv>
 #include <map>
 #include <memory>
 #include <string>
@@ -131,6 +134,122 @@ class tick_server final : public engine::server_session {
   std::uint64_t fetched_ = 0;
 };
 
+// ---- reading captures ------------------------------------------------------------------
+// What nudge-pcap needs from a family, and no more: where a message starts, how
+// lines frame, which side is the client (it sends "TICK"), and per session the
+// ticks, the empty ones, their gaps and each reply's events with their age.
+
+constexpr std::array<std::string_view, 4> capture_kinds = {"tcp_setup", "tcp_ack", "tick_request", "tick_reply"};
+constexpr std::array<std::string_view, 1> capture_modes = {"tick"};
+constexpr std::array<std::string_view, 3> capture_counters = {"ticks", "empty_ticks", "events"};
+constexpr std::array<std::string_view, 1> capture_paths = {"tick"};
+constexpr std::size_t max_line = 512;  // longer without a newline: not the toy's
+
+class tick_capture_reader final : public engine::capture_reader {
+ public:
+  void on_stream(engine::capture_flow& f, int side, engine::bytes_view data, time_point at,
+                 engine::capture_stream_sink& out) override {
+    std::string& buf = state(f).line[static_cast<std::size_t>(side)];
+    buf.append(reinterpret_cast<const char*>(data.data()), data.size());
+    for (auto nl = buf.find('\n'); nl != std::string::npos; nl = buf.find('\n')) {
+      const std::string_view line(buf.data(), nl + 1);
+      out.message(on_line(f, side, line, at), line.size());
+      buf.erase(0, nl + 1);
+    }
+    if (buf.size() > max_line) {
+      const std::size_t dropped = buf.size();
+      buf.clear();
+      out.malformed(dropped);
+    }
+  }
+  std::size_t pending(const engine::capture_flow& f, int side) const override {
+    const auto it = flows_.find(f.id);
+    return it == flows_.end() ? 0 : it->second.line[static_cast<std::size_t>(side)].size();
+  }
+  void drop_pending(const engine::capture_flow& f, int side) override {
+    if (auto it = flows_.find(f.id); it != flows_.end()) it->second.line[static_cast<std::size_t>(side)].clear();
+  }
+  engine::datagram_verdict on_datagram(const engine::capture_datagram&) override { return {}; }
+  std::string_view flow_label(const engine::capture_flow&) const override { return "tick"; }
+  bool primary_flow(const engine::capture_flow&) const override { return true; }
+  engine::capture_findings findings() const override {
+    engine::capture_findings out = found_;
+    for (const session_state& s : sessions_) {
+      engine::capture_session& c = out.sessions.emplace_back();
+      c.host = s.host;
+      c.counters.assign(s.counters.begin(), s.counters.end());
+    }
+    return out;
+  }
+
+ private:
+  struct flow_state {
+    std::array<std::string, 2> line;
+  };
+  struct session_state {
+    engine::capture_host host = 0;
+    std::array<std::uint64_t, capture_counters.size()> counters{};
+    std::optional<time_point> last_tick;
+  };
+
+  flow_state& state(const engine::capture_flow& f) { return flows_[f.id]; }
+
+  std::uint32_t on_line(engine::capture_flow& f, int side, std::string_view line, time_point at) {
+    const bool tick = line.starts_with("TICK ");
+    if (f.client_side < 0) f.client_side = static_cast<std::int8_t>(tick ? side : 1 - side);
+    if (f.session == engine::capture_none) {
+      f.session = static_cast<std::uint32_t>(sessions_.size());
+      sessions_.push_back({f.host[static_cast<std::size_t>(f.client_side)], {}, std::nullopt});
+    }
+    session_state& s = sessions_[f.session];
+    if (side == f.client_side) {
+      if (!tick) return engine::capture_none;
+      ++s.counters[0];
+      if (s.last_tick) found_.poll_gaps.push_back({f.session, 0, (at - *s.last_tick).count()});
+      s.last_tick = at;
+      return static_cast<std::uint32_t>(kind::tick_request);
+    }
+    // "<n> <age_ms>\n": n events, the oldest created age_ms before the reply.
+    std::uint64_t n = 0;
+    std::int64_t age_ms = 0;
+    const char* p = line.data();
+    const char* end = line.data() + line.size();
+    const auto r1 = std::from_chars(p, end, n);
+    if (r1.ec != std::errc{} || r1.ptr == end || *r1.ptr != ' ') return engine::capture_none;
+    if (std::from_chars(r1.ptr + 1, end, age_ms).ec != std::errc{}) return engine::capture_none;
+    if (n == 0) {
+      ++s.counters[1];
+    } else {
+      s.counters[2] += n;
+      // Only the oldest event's age is on the wire: it stands for the reply's first event.
+      const std::int64_t created_us = at.time_since_epoch().count() / 1000 - age_ms * 1000;
+      found_.events.push_back({0, f.session, 0, at, created_us});
+    }
+    return static_cast<std::uint32_t>(kind::tick_reply);
+  }
+
+  std::map<std::uint32_t, flow_state> flows_;
+  std::vector<session_state> sessions_;
+  engine::capture_findings found_;
+};
+
+class tick_capture_classifier final : public engine::capture_classifier {
+ public:
+  std::string_view family() const override { return family_name; }
+  std::span<const std::string_view> kind_names() const override { return capture_kinds; }
+  std::span<const std::string_view> mode_names() const override { return capture_modes; }
+  bool begins_message(engine::bytes_view stream) const override {
+    if (stream.empty()) return false;
+    const std::string_view s(reinterpret_cast<const char*>(stream.data()), std::min<std::size_t>(stream.size(), 5));
+    return std::string_view("TICK ").starts_with(s) || (stream[0] >= '0' && stream[0] <= '9');
+  }
+  std::span<const std::string_view> counter_names() const override { return capture_counters; }
+  std::span<const std::string_view> path_names() const override { return capture_paths; }
+  std::unique_ptr<engine::capture_reader> make_reader(const engine::capture_reading_options&) const override {
+    return std::make_unique<tick_capture_reader>();
+  }
+};
+
 }  // namespace
 
 void register_toy_family() {
@@ -155,6 +274,8 @@ void register_toy_family() {
   f.make_server = [](const engine::server_context&) -> std::unique_ptr<engine::server_session> {
     return std::make_unique<tick_server>();
   };
+  static const tick_capture_classifier capture;
+  f.capture = &capture;
   r.add(std::move(f));
 }
 

@@ -10,6 +10,10 @@
 // "<n> <age_ms>\n": the events pending for that mailbox (now fetched) and the
 // age of the oldest of them. The client counts ticks, empty ticks, the events
 // it fetched and their latency on its one path, "tick".
+//
+// It reads captures too (engine::capture_classifier, in toy_family.cpp): each
+// TCP connection is a client session; "TICK" lines are its polls, replies of
+// "0 ..." its empty ticks, and a reply's age dates the oldest event it carried.
 #include <chrono>
 #include <cstdint>
 #include <string_view>

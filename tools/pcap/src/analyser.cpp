@@ -7,26 +7,16 @@
 #include <set>
 
 #include "flat_index.hpp"
-#include "nudge/emsmdb/capture_classifier.hpp"
 #include "nudge/engine/registry.hpp"
-#include "nudge/protocol/dcerpc.hpp"
-#include "nudge/protocol/emsmdb.hpp"
-#include "nudge/protocol/identifiers.hpp"
-#include "nudge/protocol/rop.hpp"
-#include "nudge/protocol/sockaddr.hpp"
 #include "nudge/protocols/registrations.hpp"
 
 namespace nudge::pcap_tool {
 
-namespace dcerpc = protocol::dcerpc;
-namespace emsmdb = protocol::emsmdb;
-namespace rop = protocol::rop;
-// The EMSMDB family's rules for a PDU on its own (sender, interface, kind, mode).
-using emsmdb_rules = protocol::emsmdb::capture_classifier;
-
 using namespace std::chrono_literals;
 using detail::flat_index;
 using detail::mix64;
+using engine::capture_flow;
+using engine::capture_none;
 
 std::string_view to_string(fetch_trigger t) {
   switch (t) {
@@ -103,6 +93,10 @@ mode_report& mode_report::operator+=(const mode_report& o) {
   dummies += o.dummies;
   faults += o.faults;
   events += o.events;
+  if (counters.size() < o.counters.size()) counters.resize(o.counters.size());
+  for (std::size_t i = 0; i < o.counters.size(); ++i) counters[i] += o.counters[i];
+  if (latencies.size() < o.latencies.size()) latencies.resize(o.latencies.size());
+  for (std::size_t i = 0; i < o.latencies.size(); ++i) latencies[i] += o.latencies[i];
   ping_to_fetch += o.ping_to_fetch;
   async_to_fetch += o.async_to_fetch;
   event_latency += o.event_latency;
@@ -112,14 +106,12 @@ mode_report& mode_report::operator+=(const mode_report& o) {
 namespace {
 
 constexpr std::uint32_t npos = 0xFFFFFFFFu;
-constexpr std::size_t kind_count = protocol::emsmdb::message_kind_count;
-constexpr std::uint8_t slot_other = static_cast<std::uint8_t>(kind_count);  // cells index for "other"
-constexpr std::uint8_t slot(message_kind k) { return static_cast<std::uint8_t>(k); }
-
-inline std::uint16_t le16(const std::uint8_t* p) { return static_cast<std::uint16_t>(p[0] | (p[1] << 8)); }
-inline std::uint32_t le32(const std::uint8_t* p) {
-  return std::uint32_t{p[0]} | (std::uint32_t{p[1]} << 8) | (std::uint32_t{p[2]} << 16) | (std::uint32_t{p[3]} << 24);
-}
+// Traffic rows: every family's kinds start with the transport's (registry.hpp).
+constexpr std::uint8_t kind_tcp_setup = 0;
+constexpr std::uint8_t kind_tcp_ack = 1;
+constexpr std::size_t kind_rows = metrics::traffic_meter::max_kinds;
+constexpr std::uint8_t slot_other = static_cast<std::uint8_t>(kind_rows);  // cells index for "other"
+constexpr std::uint8_t slot_of(std::uint32_t kind) { return kind < kind_rows ? static_cast<std::uint8_t>(kind) : slot_other; }
 
 // A host: an IPv4 address (upper half zero) or an interned IPv6 address (bit 32 set).
 using host_key = std::uint64_t;
@@ -147,43 +139,10 @@ struct host_index_key {
   friend bool operator==(const host_index_key&, const host_index_key&) = default;
 };
 
-struct context_key {
-  std::uint64_t a = 0, b = 0;
-  std::uint64_t len = 0;
-  static context_key of(bytes_view v) {
-    context_key k;
-    std::uint8_t buf[16] = {};
-    if (!v.empty()) std::memcpy(buf, v.data(), std::min<std::size_t>(v.size(), 16));
-    std::memcpy(&k.a, buf, 8);
-    std::memcpy(&k.b, buf + 8, 8);
-    k.len = v.size();
-    return k;
-  }
-  std::uint64_t hash() const { return mix64(a ^ (b * 0x9E3779B97F4A7C15ull) ^ (len << 56)); }
-  friend bool operator==(const context_key&, const context_key&) = default;
-};
-
-// An NDR context handle (attributes + GUID): links an AsyncEMSMDB connection to the
-// EMSMDB session whose EcDoAsyncConnectEx returned it.
-struct handle_key {
-  std::uint64_t a = 0, b = 0;
-  std::uint64_t attributes = 0;
-  static handle_key of(const emsmdb::context_handle& h) {
-    handle_key k;
-    std::memcpy(&k.a, h.uuid.bytes.data(), 8);
-    std::memcpy(&k.b, h.uuid.bytes.data() + 8, 8);
-    k.attributes = h.attributes;
-    return k;
-  }
-  std::uint64_t hash() const { return mix64(a ^ (b * 0x9E3779B97F4A7C15ull) ^ (attributes << 32)); }
-  friend bool operator==(const handle_key&, const handle_key&) = default;
-};
-
-enum class flow_state : std::uint8_t { fresh, rpc, foreign };
-using bound_iface = emsmdb_rules::interface;
+enum class flow_state : std::uint8_t { fresh, framed, foreign };
 
 // Control packets of a TCP flow, per side, kept for every flow (even before it is
-// known to carry the notifier's DCE/RPC): setup, teardown, pure ACKs, unframed data.
+// known to carry the family's protocol): setup, teardown, pure ACKs, unframed data.
 enum pre_slot : std::uint8_t { pre_setup, pre_teardown, pre_ack, pre_other, pre_count };
 
 struct tcp_side {
@@ -196,16 +155,13 @@ struct tcp_side {
 
 struct flow_rec {
   flow_key key;
-  std::array<std::uint16_t, 2> port{};
+  capture_flow cf;  // hosts, ports, roles and session, shared with the family's reader
   std::uint8_t proto = 0;
   flow_state state = flow_state::fresh;
-  bound_iface bound = bound_iface::unknown;
-  std::int8_t client_side = -1;
   bool syn_ack_seen = false;
   bool handshake_done = false;
   bool closed = false;
   bool server_noted = false;
-  std::uint32_t client = npos;
   std::uint32_t detail = npos;
   std::uint32_t unframed_segments = 0;
   std::uint64_t packets = 0;
@@ -218,98 +174,21 @@ struct flow_rec {
 struct half_stream {
   std::uint32_t next_seq = 0;
   bool seq_known = false;
-  bool hunting = true;           // the next segment must begin a PDU
-  std::uint32_t pend_packets = 0;  // segments whose first new byte lies in the PDU in progress
+  bool hunting = true;           // the next segment must begin a message
+  std::uint32_t pend_packets = 0;  // segments whose first new byte lies in the message in progress
   std::uint64_t pend_overhead = 0;  // their IP + TCP header bytes
   std::uint8_t last_slot = slot_other;
-  bool framed = false;           // framed a PDU before (a later restart is a resync)
+  bool framed = false;           // framed a message before (a later restart is a resync)
   bool gap_known = false;        // the last gap: bytes [gap_from, gap_to) were never seen
   std::uint32_t gap_from = 0;
   std::uint32_t gap_to = 0;
-  /// Cuts the stream into PDUs; holds the PDU in progress only when it spans segments.
-  dcerpc::stream_framer framer{dcerpc::stream_framer::max_frag_length, dcerpc::stream_framer::header_rule::lenient};
-};
-
-struct call_entry {
-  std::uint32_t call_id = 0;
-  std::uint16_t opnum = 0;
-  std::uint8_t slot = slot_other;
-  std::uint8_t path = 0;
-  bool used = false;
 };
 
 struct flow_detail {
   std::array<half_stream, 2> half;
-  std::array<std::array<traffic_cell, 2>, kind_count + 1> cells{};  // [slot][side]
-  std::array<call_entry, 8> calls{};
-  std::uint8_t next_call = 0;
+  std::array<std::array<traffic_cell, 2>, kind_rows + 1> cells{};  // [slot][side]
   stream_stats stats;
 };
-
-// One client session: an EMSMDB connection with its AsyncEMSMDB connection and
-// UDP socket (or, for datagrams that name no session, a host). The report groups
-// sessions by IP address, or shows them one by one (analyser_options::group_by).
-struct client_rec {
-  host_key host = 0;
-  bool host_fallback = false;  // made for a host's datagrams, not for a connection
-  std::optional<handle_key> orphan_acxh;  // an async connection whose EcDoAsyncConnectEx came later
-  bool registered = false;
-  bool async_connected = false;
-  bool waited = false;
-  // The fetch trigger: armed by a ping, an async-wait completion or a RopPending.
-  bool armed = false;
-  fetch_trigger reason = fetch_trigger::ping;
-  std::uint8_t path = 0;
-  time_point t0{};
-  time_point deadline{};
-  std::uint32_t ping_head = npos;  // pings waiting for their fetch (linked through ping_rec::next)
-  std::uint32_t ping_tail = npos;
-  // Polls.
-  bool polled = false;
-  time_point last_poll{};
-  std::int64_t min_gap_ns = 0;
-  std::optional<std::uint16_t> session_index;
-  std::optional<std::uint32_t> polls_max_ms;
-  // Counters.
-  std::uint64_t polls = 0, wasted_polls = 0, fetches = 0, wasted_fetches = 0;
-  std::array<std::uint64_t, fetch_trigger_count> by_trigger{};
-  std::uint64_t pings = 0, pings_matched = 0, pings_answered = 0, keepalives = 0;
-  std::uint64_t registrations = 0, async_connects = 0, async_waits = 0, async_notified = 0, pending_seen = 0;
-  std::uint64_t dummies = 0, faults = 0, events = 0;
-};
-
-struct registration {
-  std::uint32_t client = npos;
-  protocol::push_context context;
-  std::optional<ip_endpoint> callback;
-  std::uint32_t next_same = npos;  // an older registration of the same context
-};
-
-struct ping_rec {
-  ping_record r;
-  std::uint32_t next = npos;
-};
-
-struct gap_sample {
-  std::uint32_t client;
-  std::int64_t gap_ns;
-};
-
-struct fetch_sample {
-  std::uint32_t client;
-  fetch_trigger trigger;
-  std::int64_t latency_ns;
-};
-
-struct raw_event {
-  std::uint64_t id;
-  std::uint32_t client;
-  std::uint8_t path;
-  time_point seen;
-  std::int64_t created_us;  // -1: no stamp
-};
-
-constexpr std::uint8_t path_poll = 0, path_push = 1, path_async = 2;
 
 __extension__ typedef __int128 wide_int;  // exact arithmetic on stamps from any capture
 
@@ -322,7 +201,6 @@ time_point clamp_ts(time_point t) {
 
 
 }  // namespace
-
 
 // =====================================================================================
 struct analyser::impl {
@@ -338,33 +216,24 @@ struct analyser::impl {
   std::vector<flow_detail> details;
   flat_index<v6_key> v6_index;
   std::vector<std::array<std::uint8_t, 16>> v6_hosts;
-  flat_index<host_index_key> client_index;  // host -> its fallback session
-  std::vector<client_rec> clients;          // sessions
-  flat_index<handle_key> acxh_index;        // ACXH -> the session that received it
-  flat_index<host_index_key> host_session_index;  // host -> its latest EMSMDB session
-  flat_index<context_key> reg_index;
-  std::vector<registration> regs;
-  std::vector<ping_rec> pings;
-  std::vector<gap_sample> gaps;
-  std::vector<fetch_sample> fetch_samples;
-  std::vector<raw_event> events;
   std::vector<std::pair<host_key, std::uint16_t>> notifier_tcp;  // in order of discovery
   flat_index<host_index_key> notifier_tcp_index;  // key: host, mixed with the port
   flat_index<host_index_key> notifier_host_index;
   std::vector<std::pair<host_key, std::uint16_t>> notifier_udp;
-  std::optional<std::uint16_t> learned_udp_port;
 
-  /// The family whose captures are read: names its kinds and modes, says where
-  /// a message can begin. Today the registry's one family with a classifier.
-  const engine::capture_classifier* classifier = registered_classifier();
+  /// The family whose captures are read: names its kinds, modes and counters,
+  /// says where a message can begin, and reads the messages (reader).
+  /// analyser_options::family, by default the first registered family that reads captures.
+  const engine::capture_classifier* classifier = capture_family(opt.family);
+  std::unique_ptr<engine::capture_reader> reader;
+  std::size_t kind_count = 0;
 
-  explicit impl(analyser_options o) : opt(std::move(o)) {}
-
-  static const engine::capture_classifier* registered_classifier() {
-    protocols::register_all();
-    for (const engine::family& f : engine::registry::instance().families())
-      if (f.capture) return f.capture;
-    return nullptr;
+  explicit impl(analyser_options o) : opt(std::move(o)) {
+    engine::capture_reading_options ro;
+    ro.udp_port = opt.udp_port;
+    ro.fetch_window = opt.fetch_window;
+    if (classifier) reader = classifier->make_reader(ro);
+    kind_count = classifier ? std::min(classifier->kind_names().size(), kind_rows) : 0;
   }
 
   // ---- hosts and endpoints -----------------------------------------------------------
@@ -417,38 +286,6 @@ struct analyser::impl {
   void note_notifier_udp(host_key h, std::uint16_t port) {
     if (std::find(notifier_udp.begin(), notifier_udp.end(), std::pair{h, port}) == notifier_udp.end())
       notifier_udp.emplace_back(h, port);
-    if (!learned_udp_port) learned_udp_port = port;
-  }
-
-  /// The session for datagrams of host `h` that name no session.
-  std::uint32_t client_for(host_key h) {
-    bool inserted = false;
-    const std::uint32_t ci =
-        client_index.find_or_insert(host_index_key{h}, static_cast<std::uint32_t>(clients.size()), inserted);
-    if (inserted) {
-      clients.emplace_back();
-      clients.back().host = h;
-      clients.back().host_fallback = true;
-    }
-    return ci;
-  }
-
-  /// The session of a TCP flow, made when first needed: each EMSMDB connection is one.
-  std::uint32_t session_of(flow_rec& f) {
-    if (f.client == npos) {
-      f.client = static_cast<std::uint32_t>(clients.size());
-      clients.emplace_back();
-      clients.back().host = side_host(f, f.client_side < 0 ? 0 : f.client_side);
-      if (f.bound != bound_iface::async_emsmdb) host_session_index.assign(host_index_key{clients.back().host}, f.client);
-    }
-    return f.client;
-  }
-
-  /// For a datagram that names no session: the latest EMSMDB session of the host,
-  /// else the host's fallback session.
-  std::uint32_t session_on_host(host_key h) {
-    const std::uint32_t ci = host_session_index.find(host_index_key{h});
-    return ci != npos ? ci : client_for(h);
   }
 
   // ---- flows ---------------------------------------------------------------------------
@@ -496,14 +333,16 @@ struct analyser::impl {
       const std::uint16_t hi_port = static_cast<std::uint16_t>(k.ports_proto >> 8);
       flow_rec& f = flows.emplace_back();
       f.key = k;
-      f.port = {lo_port, hi_port};
+      f.cf.id = fi;
+      f.cf.host = {k.lo_host, k.hi_host};
+      f.cf.port = {lo_port, hi_port};
       f.proto = p.protocol;
       f.first = p.ts;
       if (p.protocol == ip_proto_tcp) {
         // A known notifier endpoint tells the roles before any SYN or PDU does.
         const bool lo_server = is_notifier_tcp(k.lo_host, lo_port);
         const bool hi_server = is_notifier_tcp(k.hi_host, hi_port);
-        if (lo_server != hi_server) f.client_side = lo_server ? 1 : 0;
+        if (lo_server != hi_server) f.cf.client_side = lo_server ? 1 : 0;
       }
     }
     return h.flow = fi;
@@ -563,7 +402,7 @@ struct analyser::impl {
     ++f.packets;
     f.last = p.ts;
     if (f.state == flow_state::foreign) {
-      // Not the notifier's DCE/RPC: counted, not parsed. (Skipped in the report unless
+      // Not the family's protocol: counted, not parsed. (Skipped in the report unless
       // --server-port says the flow is the notifier's, then its bytes are "other".)
       f.pre[pre_other][side] += traffic_cell{0, p.payload_length, p.ip_bytes, 1};
       return;
@@ -583,10 +422,10 @@ struct analyser::impl {
       traffic_cell c = bare;
       if (!(flags & tcp_flag::ack)) {
         if (!me.syn) c.messages = 1;  // a connection set up: one message, as nudge's wire model counts it
-        if (f.client_side < 0) f.client_side = static_cast<std::int8_t>(side);
+        if (f.cf.client_side < 0) f.cf.client_side = static_cast<std::int8_t>(side);
       } else {
         f.syn_ack_seen = true;
-        if (f.client_side < 0) f.client_side = static_cast<std::int8_t>(1 - side);
+        if (f.cf.client_side < 0) f.cf.client_side = static_cast<std::int8_t>(1 - side);
       }
       me.syn = true;
       me.isn = p.seq;
@@ -601,7 +440,7 @@ struct analyser::impl {
       return;
     }
     bool handshake_ack = false;
-    if (!f.handshake_done && side == f.client_side && f.syn_ack_seen) {
+    if (!f.handshake_done && side == f.cf.client_side && f.syn_ack_seen) {
       // The client's first packet after the SYN-ACK: the handshake's ACK (alone, or riding on data).
       f.handshake_done = true;
       handshake_ack = p.payload_length == 0 && !(flags & tcp_flag::fin) && peer.syn && p.ack == peer.isn + 1;
@@ -634,8 +473,8 @@ struct analyser::impl {
       f.closed = true;
     }
     if (f.detail == npos) {
-      // The first data: does it look like the notifier's DCE/RPC?
-      if (!dcerpc::plausible_common_header(p.payload)) {
+      // The first data: does it look like the family's protocol?
+      if (!reader || !classifier->begins_message(p.payload)) {
         f.pre[pre_other][side] += traffic_cell{0, p.payload_length, p.ip_bytes, 1};
         if (++f.unframed_segments >= 4) f.state = flow_state::foreign;
         return;
@@ -645,13 +484,14 @@ struct analyser::impl {
     process_data(f, d, side, p);
   }
 
-  void lose_partial(flow_detail& d, int side) {
+  void lose_partial(flow_rec& f, flow_detail& d, int side) {
     half_stream& h = d.half[side];
-    if (h.framer.pending() != 0 || h.pend_packets != 0) {
-      const std::uint64_t n = h.framer.pending();
+    const std::size_t held = reader->pending(f.cf, side);
+    if (held != 0 || h.pend_packets != 0) {
+      const std::uint64_t n = held;
       d.cells[slot_other][side] += traffic_cell{0, n, n + h.pend_overhead, h.pend_packets};
     }
-    h.framer.clear();
+    reader->drop_pending(f.cf, side);
     h.pend_packets = 0;
     h.pend_overhead = 0;
   }
@@ -667,9 +507,9 @@ struct analyser::impl {
     std::uint32_t skip = 0;
     if (delta > 0) {
       // Bytes before this segment are missing (lost in the capture or reordered):
-      // drop the PDU in progress and look for a PDU start again.
+      // drop the message in progress and look for a message start again.
       ++d.stats.gaps;
-      lose_partial(d, side);
+      lose_partial(f, d, side);
       h.hunting = true;
       h.gap_known = true;
       h.gap_from = h.next_seq;
@@ -697,7 +537,7 @@ struct analyser::impl {
     const std::uint64_t overhead = p.ip_bytes >= fresh ? p.ip_bytes - fresh : 0;
     if (p.payload.size() < len) {
       ++d.stats.truncated_segments;
-      lose_partial(d, side);
+      lose_partial(f, d, side);
       h.hunting = true;
       d.cells[slot_other][side] += traffic_cell{0, fresh, p.ip_bytes, 1};
       return;
@@ -707,7 +547,7 @@ struct analyser::impl {
       if (!classifier->begins_message(data)) {
         ++d.stats.unframed_segments;
         d.cells[slot_other][side] += traffic_cell{0, fresh, p.ip_bytes, 1};
-        if (f.state != flow_state::rpc && ++f.unframed_segments >= 4) f.state = flow_state::foreign;
+        if (f.state != flow_state::framed && ++f.unframed_segments >= 4) f.state = flow_state::foreign;
         return;
       }
       if (h.framed) ++d.stats.resyncs;
@@ -715,417 +555,82 @@ struct analyser::impl {
     }
     ++h.pend_packets;
     h.pend_overhead += overhead;
-    feed(f, d, side, data, p.ts);
+    stream_sink sink{*this, f, d, side};
+    reader->on_stream(f.cf, side, data, p.ts, sink);
   }
 
-  void malformed(flow_detail& d, int side, std::size_t dropped) {
-    half_stream& h = d.half[side];
-    ++d.stats.malformed_pdus;
-    const std::uint64_t n = dropped;
-    d.cells[slot_other][side] += traffic_cell{0, n, n + h.pend_overhead, h.pend_packets};
-    h.framer.clear();
-    h.pend_packets = 0;
-    h.pend_overhead = 0;
-    h.hunting = true;
-  }
-
-  void feed(flow_rec& f, flow_detail& d, int side, bytes_view data, time_point ts) {
-    half_stream& h = d.half[side];
-    h.framer.append(data);  // whole PDUs are framed straight from the segment
-    while (true) {
-      const auto pdu = h.framer.next();
-      if (pdu.outcome == dcerpc::stream_framer::status::need_more) return;
-      if (pdu.outcome == dcerpc::stream_framer::status::malformed) return malformed(d, side, h.framer.pending());
-      complete(f, d, side, pdu.pdu, ts);
-    }
-  }
-
-  // ---- PDUs ----------------------------------------------------------------------------
-  static call_entry* find_call(flow_detail& d, std::uint32_t call_id) {
-    for (auto& c : d.calls)
-      if (c.used && c.call_id == call_id) return &c;
-    return nullptr;
-  }
-  static void remember_call(flow_detail& d, std::uint32_t call_id, std::uint16_t opnum, std::uint8_t s,
-                            std::uint8_t path) {
-    call_entry* e = find_call(d, call_id);
-    if (!e) {
-      e = &d.calls[d.next_call];
-      d.next_call = static_cast<std::uint8_t>((d.next_call + 1) % d.calls.size());
-    }
-    *e = call_entry{call_id, opnum, s, path, true};
-  }
-
-  void complete(flow_rec& f, flow_detail& d, int side, bytes_view pdu, time_point ts) {
-    half_stream& h = d.half[side];
-    ++d.stats.pdus;
-    f.state = flow_state::rpc;
-    const std::uint8_t ptype = pdu[2];
-    const std::uint8_t pflags = pdu[3];
-    const std::uint16_t auth = le16(pdu.data() + 10);
-    const std::uint32_t call_id = le32(pdu.data() + 12);
-    if (f.client_side < 0) {
-      f.client_side = static_cast<std::int8_t>(emsmdb_rules::sent_by_client(ptype) ? side : 1 - side);
-    }
-    const bool from_client = side == f.client_side;
-    if (!from_client && !f.server_noted) {
-      f.server_noted = true;
-      note_notifier_tcp(side_host(f, side), f.port[side]);
-    }
-    const bool single = (pflags & (dcerpc::pfc::first_frag | dcerpc::pfc::last_frag)) ==
-                        (dcerpc::pfc::first_frag | dcerpc::pfc::last_frag);
-
-    const auto by_type = emsmdb_rules::kind_of_pdu_type(ptype);
-    std::uint8_t s = by_type ? slot(*by_type) : slot_other;
-    switch (ptype) {
-      case 11:  // bind
-      case 14:  // alter_context
-        if (from_client) {
-          const bound_iface b = emsmdb_rules::interface_of_bind(pdu);
-          if (b != bound_iface::unknown) f.bound = b;
-        }
-        break;
-      case 13:  // bind_nak
-        ++clients[session_of(f)].faults;  // (session_of runs before the vector is indexed)
-        break;
-      case 3: {  // fault
-        ++clients[session_of(f)].faults;
-        if (call_entry* e = find_call(d, call_id)) e->used = false;
-        break;
-      }
-      case 0: {  // request
-        if (!from_client) break;
-        const std::uint16_t opnum = le16(pdu.data() + 22);
-        std::size_t begin = dcerpc::request_header_size + ((pflags & dcerpc::pfc::object_uuid) ? 16 : 0);
-        std::size_t end = pdu.size() - (auth ? 8u + auth : 0u);
-        const bool decodable = single && auth == 0 && begin <= end;
-        const bytes_view stub = decodable ? pdu.subspan(begin, end - begin) : bytes_view{};
-        std::uint8_t path = path_poll;
-        s = classify_request(f, opnum, stub, decodable, ts, call_id, (pflags & dcerpc::pfc::first_frag) != 0, path);
-        remember_call(d, call_id, opnum, s, path);
-        break;
-      }
-      case 2: {  // response
-        call_entry* e = find_call(d, call_id);
-        if (!e) break;
-        s = e->slot;
-        const call_entry call = *e;
-        if (pflags & dcerpc::pfc::last_frag) e->used = false;
-        if (!from_client && single && auth == 0 && pdu.size() >= dcerpc::response_header_size)
-          on_response(session_of(f), call, pdu.subspan(dcerpc::response_header_size), ts);
-        break;
-      }
-      default: break;  // shutdown, cancel, orphaned: no nudge kind
-    }
-    d.cells[s][side] += traffic_cell{1, pdu.size(), pdu.size() + h.pend_overhead, h.pend_packets};
-    h.pend_packets = 0;
-    h.pend_overhead = 0;
-    h.last_slot = s;
-    h.framed = true;
-  }
-
-  std::uint8_t classify_request(flow_rec& f, std::uint16_t opnum, bytes_view stub, bool decodable, time_point ts,
-                                std::uint32_t call_id, bool first_fragment, std::uint8_t& path) {
-    if (f.bound == bound_iface::other) return slot_other;
-    if (f.bound == bound_iface::async_emsmdb || (f.bound == bound_iface::unknown && opnum == 0)) {
-      // AsyncEMSMDB has one method; EMSMDB's opnum 0 (EcDoConnect) is long obsolete.
-      if (opnum != protocol::opnum::do_async_wait_ex) return slot_other;
-      if (f.client == npos) {
-        // The wait's ACXH names the session whose EcDoAsyncConnectEx returned it.
-        std::optional<handle_key> acxh;
-        if (decodable)
-          if (auto w = emsmdb::decode_async_wait_request(stub); w.complete()) acxh = handle_key::of(w.value.acxh);
-        const std::uint32_t owner = acxh ? acxh_index.find(*acxh) : npos;
-        if (owner != npos) {
-          f.client = owner;
-        } else {
-          session_of(f);
-          if (acxh) clients[f.client].orphan_acxh = acxh;
-        }
-      }
-      client_rec& c = clients[f.client];
-      if (first_fragment) {
-        c.waited = true;
-        ++c.async_waits;
-      }
-      return slot(message_kind::async_wait);
-    }
-    const std::uint32_t ci = session_of(f);
-    client_rec& c = clients[ci];
-    switch (opnum) {
-      case protocol::opnum::register_push_notification:
-        if (first_fragment) {
-          c.registered = true;
-          ++c.registrations;
-        }
-        if (decodable) {
-          auto r = emsmdb::decode_register_push_request(stub);
-          if (r.complete() && r.value.context.size() <= protocol::max_push_context) {
-            std::optional<ip_endpoint> cb;
-            if (auto a = protocol::decode_windows_sockaddr(r.value.callback_address); a.complete()) cb = a.value;
-            add_registration(ci, r.value.context, cb);
-          }
-        }
-        return slot(message_kind::register_push);
-      case protocol::opnum::dummy_rpc:
-        if (first_fragment) ++c.dummies;
-        return slot(message_kind::dummy);
-      case protocol::opnum::do_connect_ex: return slot(message_kind::connect);
-      case protocol::opnum::do_disconnect: return slot(message_kind::connect);  // as the notifier counts it
-      case protocol::opnum::do_async_connect_ex:
-        if (first_fragment) {
-          c.async_connected = true;
-          ++c.async_connects;
-        }
-        return slot(message_kind::async_connect);
-      case protocol::opnum::do_rpc_ext2: {
-        if (!first_fragment) return c.armed ? slot(message_kind::fetch) : slot(message_kind::poll);
-        if (c.armed && ts > c.deadline) expire(c);
-        if (c.armed) {
-          ++c.fetches;
-          ++c.by_trigger[static_cast<std::size_t>(c.reason)];
-          fetch_samples.push_back({ci, c.reason, (ts - c.t0).count()});
-          for (std::uint32_t pi = c.ping_head; pi != npos; pi = pings[pi].next) {
-            pings[pi].r.fetch_at = ts;
-            pings[pi].r.fetch_call_id = call_id;
-            ++c.pings_answered;
-          }
-          c.ping_head = c.ping_tail = npos;
-          path = c.path;
-          c.armed = false;
-          return slot(message_kind::fetch);
-        }
-        ++c.polls;
-        if (c.polled) {
-          const std::int64_t gap = (ts - c.last_poll).count();
-          gaps.push_back({ci, gap});
-          if (gap > 0 && (c.min_gap_ns == 0 || gap < c.min_gap_ns)) c.min_gap_ns = gap;
-        }
-        c.polled = true;
-        c.last_poll = ts;
-        path = path_poll;
-        return slot(message_kind::poll);
-      }
-      default: return slot_other;
-    }
-  }
-
-  void expire(client_rec& c) {
-    c.armed = false;
-    c.ping_head = c.ping_tail = npos;  // those pings stay without a fetch
-  }
-
-  void arm(client_rec& c, fetch_trigger why, std::uint8_t path, time_point ts) {
-    if (c.armed && ts > c.deadline) expire(c);
-    if (c.armed) return;  // the earliest trigger stands
-    c.armed = true;
-    c.reason = why;
-    c.path = path;
-    c.t0 = ts;
-    c.deadline = ts + opt.fetch_window;
-    // "Before the next poll timer": once the client's polling rhythm is known, a
-    // trigger does not outlive the next poll's earliest time (but lasts at least 1 s,
-    // so a fetch right after its trigger is never taken for a poll).
-    if (c.polled && c.min_gap_ns > 0) {
-      // Timestamps are clamped to +-2^62 ns and gaps are differences of them: no overflow here.
-      const time_point next_poll = c.last_poll + duration(std::min(c.min_gap_ns, std::int64_t{1} << 62));
-      if (next_poll > ts) c.deadline = std::min(c.deadline, std::max(next_poll, ts + std::chrono::seconds(1)));
-    }
-  }
-
-  struct rop_collector final : rop::rop_visitor {
+  /// Counts what the family framed in a half-stream: the segments and header
+  /// bytes since the last message go to the message that completes.
+  struct stream_sink final : engine::capture_stream_sink {
     impl& self;
-    std::uint32_t client;
-    std::uint8_t path;
-    time_point seen;
-    std::optional<std::uint16_t> session;
-    std::size_t found = 0;
-    bool pending = false;
-    rop_collector(impl& s, std::uint32_t c, std::uint8_t p, time_point t, std::optional<std::uint16_t> idx)
-        : self(s), client(c), path(p), seen(t), session(idx) {}
-    void on_new_mail(const rop::new_mail_notification& n) override {
-      ++found;
-      const std::int64_t us = to_micros(n.event.created_at);
-      self.events.push_back({n.event.id, client, path, seen, us == 0 ? -1 : us});
+    flow_rec& f;
+    flow_detail& d;
+    int side;
+    stream_sink(impl& s, flow_rec& fl, flow_detail& dt, int sd) : self(s), f(fl), d(dt), side(sd) {}
+
+    void message(std::uint32_t kind, std::size_t bytes) override {
+      half_stream& h = d.half[side];
+      ++d.stats.pdus;
+      f.state = flow_state::framed;
+      if (side != f.cf.client_side && f.cf.client_side >= 0 && !f.server_noted) {
+        f.server_noted = true;
+        self.note_notifier_tcp(self.side_host(f, side), f.cf.port[static_cast<std::size_t>(side)]);
+      }
+      const std::uint8_t s = slot_of(kind);
+      d.cells[s][side] += traffic_cell{1, bytes, bytes + h.pend_overhead, h.pend_packets};
+      h.pend_packets = 0;
+      h.pend_overhead = 0;
+      h.last_slot = s;
+      h.framed = true;
     }
-    void on_pending(std::uint16_t idx) override {
-      if (!session || *session == idx) pending = true;
+
+    void malformed(std::size_t dropped) override {
+      half_stream& h = d.half[side];
+      ++d.stats.malformed_pdus;
+      const std::uint64_t n = dropped;
+      d.cells[slot_other][side] += traffic_cell{0, n, n + h.pend_overhead, h.pend_packets};
+      h.pend_packets = 0;
+      h.pend_overhead = 0;
+      h.hunting = true;
     }
   };
 
-  // A RopPending appended after RopSize instead of inside the ROP list (the shared
-  // reference capture does this; nudge's Lua dissector accepts it with a note).
-  static void pending_after_rop_size(bytes_view rgb_out, rop_collector& col) {
-    if (rgb_out.size() < rop::rpc_header_ext_size + 2) return;
-    const std::size_t size = le16(rgb_out.data() + 4);
-    if (size > rgb_out.size() - rop::rpc_header_ext_size) return;
-    const bytes_view payload = rgb_out.subspan(rop::rpc_header_ext_size, size);
-    const std::size_t rop_size = le16(payload.data());
-    if (rop_size < 2 || rop_size > payload.size()) return;
-    const bytes_view rest = payload.subspan(rop_size);
-    if (rest.size() == rop::rop_pending_size && rest[0] == rop::rop_pending_id) col.on_pending(le16(rest.data() + 1));
-  }
-
-  // An EcDoRpcExt2 response stub whose rgbOut is an empty ROP buffer (RopSize 2, no
-  // handles) and whose return value is 0: the layout nudge and Exchange send for a
-  // poll that found nothing. cxh (20), pulFlags (4), rgbOut max_count/offset/actual
-  // (12), then rgbOut: RPC_HEADER_EXT (8) + RopSize (2); the stub ends with the return value.
-  static bool empty_ext2_response(bytes_view stub) {
-    constexpr std::size_t rgb = 36;
-    if (stub.size() < rgb + 10 + 4) return false;
-    const std::uint8_t* d = stub.data();
-    return le32(d + 32) == 10 && le16(d + rgb) == 0 && le16(d + rgb + 2) == rop::header_flags::last &&
-           le16(d + rgb + 4) == 2 && le16(d + rgb + 6) == 2 && le16(d + rgb + 8) == 2 &&
-           le32(d + stub.size() - 4) == protocol::ec::success;
-  }
-
-  void on_response(std::uint32_t ci, const call_entry& call, bytes_view stub, time_point ts) {
-    client_rec& c = clients[ci];
-    if (call.slot == slot(message_kind::poll) || call.slot == slot(message_kind::fetch)) {
-      if (empty_ext2_response(stub)) {  // the common case, without the full NDR decode
-        ++(call.slot == slot(message_kind::poll) ? c.wasted_polls : c.wasted_fetches);
-        return;
-      }
-      auto r = emsmdb::decode_rpc_ext2_response(stub);
-      if (!r.complete() || r.value.return_code != protocol::ec::success) return;
-      rop_collector col(*this, ci, call.path, ts, c.session_index);
-      (void)rop::decode_response(r.value.rgb_out, col);  // what decoded before a malformed ROP still counts
-      if (!col.pending) pending_after_rop_size(r.value.rgb_out, col);
-      c.events += col.found;
-      if (col.found == 0) ++(call.slot == slot(message_kind::poll) ? c.wasted_polls : c.wasted_fetches);
-      if (col.pending) {
-        ++c.pending_seen;
-        arm(c, fetch_trigger::pending, call.path, ts);
-      }
-    } else if (call.slot == slot(message_kind::async_wait)) {
-      auto r = emsmdb::decode_async_wait_response(stub);
-      if (r.complete() && r.value.return_code == protocol::ec::success &&
-          (r.value.flags_out & protocol::notification_pending)) {
-        ++c.async_notified;
-        arm(c, fetch_trigger::async_wait, path_async, ts);
-      }
-    } else if (call.slot == slot(message_kind::async_connect)) {
-      auto r = emsmdb::decode_async_connect_response(stub);
-      if (r.complete() && r.value.return_code == protocol::ec::success && !r.value.acxh.is_null())
-        acxh_index.assign(handle_key::of(r.value.acxh), ci);
-    } else if (call.slot == slot(message_kind::connect)) {
-      auto r = emsmdb::decode_connect_ex_response(stub);
-      if (r.complete() && r.value.return_code == protocol::ec::success) {
-        c.session_index = r.value.session_index;
-        c.polls_max_ms = r.value.polls_max_ms;
-      }
-    }
-  }
-
-  // ---- registrations -------------------------------------------------------------------
-  void add_registration(std::uint32_t ci, bytes_view context, const std::optional<ip_endpoint>& cb) {
-    const context_key k = context_key::of(context);
-    const std::uint32_t head = reg_index.find(k);
-    // The same client registering the same context again (a reconnect): update it.
-    for (std::uint32_t r = head, hops = 0; r != npos && hops < 64; r = regs[r].next_same, ++hops)
-      if (regs[r].client == ci) {
-        regs[r].callback = cb;
-        return;
-      }
-    registration& reg = regs.emplace_back();
-    reg.client = ci;
-    reg.context.assign(context);
-    reg.callback = cb;
-    reg.next_same = head;
-    reg_index.assign(k, static_cast<std::uint32_t>(regs.size() - 1));
-  }
-
-  /// The registration a datagram with payload `context` sent to (host, port) answers:
-  /// the one whose callback address is that endpoint, else one of a client on that
-  /// host, else the latest one of that context. npos if none.
-  std::uint32_t find_registration(bytes_view context, host_key host, std::uint16_t port) const {
-    const std::uint32_t head = reg_index.find(context_key::of(context));
-    if (head == npos) return npos;
-    const ip_endpoint to = endpoint_of(host, port);
-    std::uint32_t on_host = npos;
-    for (std::uint32_t r = head, hops = 0; r != npos && hops < 64; r = regs[r].next_same, ++hops) {
-      if (regs[r].callback && *regs[r].callback == to) return r;
-      if (on_host == npos && clients[regs[r].client].host == host) on_host = r;
-    }
-    return on_host != npos ? on_host : head;
-  }
-
   // ---- UDP -----------------------------------------------------------------------------
   void on_udp(const packet& p, flow_hint& hint) {
-    if (p.payload.size() < p.payload_length) {
-      ++skipped.unrelated_udp;  // cut by the snaplen: cannot be compared with a context
+    if (!reader || p.payload.size() < p.payload_length) {
+      ++skipped.unrelated_udp;  // cut by the snaplen: cannot be read whole
       return;
     }
-    const bytes_view pl = p.payload;
-    const host_key sh = hint.sh;
-    const host_key dh = hint.dh;
-    constexpr std::size_t cookie_header = protocol::cookie_magic.size() + 4;
-    if (pl.size() >= cookie_header && pl.size() <= cookie_header + protocol::max_push_context &&
-        std::memcmp(pl.data(), protocol::cookie_magic.data(), protocol::cookie_magic.size()) == 0) {
-      const bytes_view ctx = pl.subspan(cookie_header);
-      const std::uint32_t r = find_registration(ctx, sh, p.src_port);
-      const std::uint32_t ci = r != npos ? regs[r].client : session_on_host(sh);
-      note_notifier_udp(dh, p.dst_port);
-      count_datagram(p, hint, ci, /*client_is_src=*/true, message_kind::keepalive);
-      ++clients[ci].keepalives;
-      return;
-    }
-    if (pl.size() > protocol::max_push_context) {
+    engine::capture_datagram dg;
+    dg.at = p.ts;
+    dg.src_host = hint.sh;
+    dg.dst_host = hint.dh;
+    dg.src = endpoint_of(hint.sh, p.src_port);
+    dg.dst = endpoint_of(hint.dh, p.dst_port);
+    dg.payload = p.payload;
+    dg.src_serves = is_notifier_host(hint.sh);
+    const engine::datagram_verdict v = reader->on_datagram(dg);
+    if (!v.related) {
       ++skipped.unrelated_udp;
       return;
     }
-    const bool from_port = opt.udp_port ? p.src_port == *opt.udp_port
-                                        : (learned_udp_port && p.src_port == *learned_udp_port && is_notifier_host(sh));
-    const bool from_host = is_notifier_host(sh);
-    std::uint32_t r = npos;
-    if (from_host || from_port) r = find_registration(pl, dh, p.dst_port);
-    std::uint32_t ci = npos;
-    if (r != npos) {
-      ci = regs[r].client;
-      note_notifier_udp(sh, p.src_port);
-    } else if (from_port) {
-      ci = session_on_host(dh);
-    } else {
-      ++skipped.unrelated_udp;
-      return;
+    if (v.server_known) {
+      if (v.client_is_src) note_notifier_udp(hint.dh, p.dst_port);
+      else note_notifier_udp(hint.sh, p.src_port);
     }
-    count_datagram(p, hint, ci, /*client_is_src=*/false, message_kind::ping);
-    client_rec& c = clients[ci];
-    ++c.pings;
-    if (r != npos) ++c.pings_matched;
-    const auto pi = static_cast<std::uint32_t>(pings.size());
-    ping_rec& pr = pings.emplace_back();
-    pr.r.at = p.ts;
-    pr.r.client = ci;
-    pr.r.from = endpoint_of(sh, p.src_port);
-    pr.r.to = endpoint_of(dh, p.dst_port);
-    pr.r.payload.assign(pl);
-    pr.r.matched = r != npos;
-    // A datagram that matches nothing the client registered is ignored by it (forged or stale).
-    if (r != npos || !c.registered) {
-      arm(c, fetch_trigger::ping, path_push, p.ts);
-      if (c.armed) {
-        if (c.ping_tail == npos) c.ping_head = pi;
-        else pings[c.ping_tail].next = pi;
-        c.ping_tail = pi;
-      }
-    }
-  }
-
-  void count_datagram(const packet& p, flow_hint& hint, std::uint32_t ci, bool client_is_src, message_kind k) {
     const int side = hint.side;
     const std::uint32_t fi = flow_for(p, hint);
     if (fi == flat_index<flow_key>::npos) return;
     flow_rec& f = flows[fi];
-    if (f.client == npos) {
-      f.client = ci;
-      f.client_side = static_cast<std::int8_t>(client_is_src ? side : 1 - side);
-      f.state = flow_state::rpc;
+    if (f.cf.session == npos) {
+      f.cf.session = v.session;
+      f.cf.client_side = static_cast<std::int8_t>(v.client_is_src ? side : 1 - side);
+      f.state = flow_state::framed;
     }
     ++f.packets;
     f.last = p.ts;
     flow_detail& d = detail_of(f);
-    d.cells[slot(k)][side] += traffic_cell{1, p.payload_length, p.ip_bytes, 1};
+    d.cells[slot_of(v.kind)][side] += traffic_cell{1, p.payload_length, p.ip_bytes, 1};
   }
 
   // ---- the prefetch pipeline ----------------------------------------------------------
@@ -1178,12 +683,8 @@ struct analyser::impl {
   void prefetch_detail(const queued& q) {
     if (q.hint.flow == npos) return;
     const flow_rec& f = flows[q.hint.flow];
-    if (f.detail != npos) {
-      const flow_detail& d = details[f.detail];
-      __builtin_prefetch(&d.half[static_cast<std::size_t>(q.hint.side)]);
-      __builtin_prefetch(&d.calls);
-    }
-    if (f.client != npos) __builtin_prefetch(&clients[f.client]);
+    if (f.detail != npos) __builtin_prefetch(&details[f.detail].half[static_cast<std::size_t>(q.hint.side)]);
+    if (reader) reader->prefetch(f.cf, q.hint.side);
   }
 
   void process_oldest() {
@@ -1227,11 +728,43 @@ void group_by_client(std::vector<T>& v, std::size_t clients, ClientOf client_of)
   v = std::move(out);
 }
 
-client_mode mode_of(const client_rec& c) {
-  return emsmdb_rules::mode_of(c.async_connected || c.waited, c.registered);
+/// nudge.pcap/1's fixed per-client fields: each is the family's counter of the
+/// same name, when the family counts one (the EMSMDB family counts them all).
+struct fixed_field {
+  std::string_view name;
+  std::uint64_t client_report::*client;
+  std::uint64_t mode_report::*mode;
+};
+#define NUDGE_FIXED(f) fixed_field{#f, &client_report::f, &mode_report::f}
+constexpr std::array fixed_fields = {
+    NUDGE_FIXED(polls),          NUDGE_FIXED(wasted_polls),  NUDGE_FIXED(fetches),      NUDGE_FIXED(wasted_fetches),
+    NUDGE_FIXED(pings),          NUDGE_FIXED(pings_matched), NUDGE_FIXED(pings_answered), NUDGE_FIXED(keepalives),
+    NUDGE_FIXED(registrations),  NUDGE_FIXED(async_connects), NUDGE_FIXED(async_waits), NUDGE_FIXED(async_notified),
+    NUDGE_FIXED(pending_seen),   NUDGE_FIXED(dummies),       NUDGE_FIXED(faults),       NUDGE_FIXED(events)};
+#undef NUDGE_FIXED
+
+std::uint32_t index_in(std::span<const std::string_view> names, std::string_view name) {
+  for (std::size_t i = 0; i < names.size(); ++i)
+    if (names[i] == name) return static_cast<std::uint32_t>(i);
+  return npos;
 }
 
 }  // namespace
+
+const engine::capture_classifier* capture_family(std::string_view name) {
+  protocols::register_all();
+  for (const engine::family& f : engine::registry::instance().families())
+    if ((name.empty() || f.name == name) && f.capture && f.capture->make_reader({})) return f.capture;
+  return nullptr;
+}
+
+bool is_fixed_field(std::string_view counter_name) {
+  for (const fixed_field& f : fixed_fields)
+    if (f.name == counter_name) return true;
+  for (std::size_t t = 0; t < fetch_trigger_count; ++t)
+    if (counter_name == "fetches_by_trigger." + std::string(to_string(static_cast<fetch_trigger>(t)))) return true;
+  return false;
+}
 
 analysis analyser::impl::finish() const {
   analysis a;
@@ -1247,11 +780,17 @@ analysis analyser::impl::finish() const {
   for (const auto& [h, port] : notifier_tcp) a.notifier_tcp.push_back(endpoint_of(h, port));
   for (const auto& [h, port] : notifier_udp) a.notifier_udp.push_back(endpoint_of(h, port));
 
-  // Sessions, in local copies: flows to the notifier that carried no PDU (opened,
-  // then nothing) get a session of their own here.
-  std::vector<client_rec> cls = clients;
+  engine::capture_findings found = reader ? reader->findings() : engine::capture_findings{};
+  const std::size_t counter_count = classifier ? classifier->counter_names().size() : 0;
+  const std::size_t fact_count = classifier ? classifier->fact_names().size() : 0;
+  const std::size_t latency_count = classifier ? classifier->latency_names().size() : 0;
+  const std::size_t mode_count = classifier ? std::min(classifier->mode_names().size(), max_modes) : 1;
+
+  // Sessions: the family's, and one more for each flow to the server that it tied
+  // to none (opened, then nothing).
+  std::vector<engine::capture_session>& cls = found.sessions;
   struct span {
-    bool main = false;  // has an EMSMDB (not AsyncEMSMDB) connection
+    bool main = false;  // has a primary (not side-channel) connection
     time_point first{}, last{};
     std::optional<ip_endpoint> endpoint;  // its client endpoint
   };
@@ -1260,21 +799,21 @@ analysis analyser::impl::finish() const {
   for (const flow_rec& f : flows) {
     const bool tcp = f.proto == ip_proto_tcp;
     if (tcp) {
-      bool include = f.state == flow_state::rpc;
-      if (!include && f.client_side >= 0) {
-        const int server = 1 - f.client_side;
-        include = is_notifier_tcp(server == 0 ? f.key.lo_host : f.key.hi_host, f.port[static_cast<std::size_t>(server)]);
+      bool include = f.state == flow_state::framed;
+      if (!include && f.cf.client_side >= 0) {
+        const int server = 1 - f.cf.client_side;
+        include = is_notifier_tcp(server == 0 ? f.key.lo_host : f.key.hi_host, f.cf.port[static_cast<std::size_t>(server)]);
       }
       if (!include) {
         a.skipped.unrelated_tcp += f.packets;
         continue;
       }
     }
-    const int cs = f.client_side < 0 ? 0 : f.client_side;
+    const int cs = f.cf.client_side < 0 ? 0 : f.cf.client_side;
     const host_key client_host = cs == 0 ? f.key.lo_host : f.key.hi_host;
     const host_key server_host = cs == 0 ? f.key.hi_host : f.key.lo_host;
-    std::uint32_t ci = f.client;
-    if (ci == npos) {
+    std::uint32_t ci = f.cf.session;
+    if (ci == npos || ci >= cls.size()) {
       ci = static_cast<std::uint32_t>(cls.size());
       cls.emplace_back();
       cls.back().host = client_host;
@@ -1286,10 +825,10 @@ analysis analyser::impl::finish() const {
 
     flow_report r;
     r.tcp = tcp;
-    r.client = endpoint_of(client_host, f.port[static_cast<std::size_t>(cs)]);
-    r.server = endpoint_of(server_host, f.port[static_cast<std::size_t>(1 - cs)]);
+    r.client = endpoint_of(client_host, f.cf.port[static_cast<std::size_t>(cs)]);
+    r.server = endpoint_of(server_host, f.cf.port[static_cast<std::size_t>(1 - cs)]);
     if (!tcp) r.interface = "udp";
-    else r.interface = emsmdb_rules::name(f.bound);
+    else r.interface = reader ? std::string(reader->flow_label(f.cf)) : "unknown";
     r.packets = f.packets;
     r.first = f.first;
     r.last = f.last;
@@ -1301,27 +840,29 @@ analysis analyser::impl::finish() const {
       const auto di = static_cast<std::size_t>(dir);
       traffic_cell setup = f.pre[pre_setup][si];
       setup += f.pre[pre_teardown][si];
-      r.traffic.meter.add(message_kind::tcp_setup, dir, setup);
+      r.traffic.meter.add(kind_tcp_setup, dir, setup);
       r.teardown += f.pre[pre_teardown][si];
-      r.traffic.meter.add(message_kind::tcp_ack, dir, f.pre[pre_ack][si]);
+      r.traffic.meter.add(kind_tcp_ack, dir, f.pre[pre_ack][si]);
       r.traffic.other[di] += f.pre[pre_other][si];
       if (f.detail != npos) {
         const flow_detail& d = details[f.detail];
-        for (std::size_t k = 0; k < kind_count; ++k)
-          r.traffic.meter.add(static_cast<message_kind>(k), dir, d.cells[k][si]);
+        for (std::size_t k = 0; k < kind_rows; ++k) {
+          if (k < kind_count) r.traffic.meter.add(k, dir, d.cells[k][si]);
+          else r.traffic.other[di] += d.cells[k][si];
+        }
         r.traffic.other[di] += d.cells[slot_other][si];
-        // A PDU still incomplete when the capture ends: its segments count as "other".
+        // A message still incomplete when the capture ends: its segments count as "other".
         const half_stream& h = d.half[si];
-        if (h.pend_packets != 0 || h.framer.pending() != 0)
-          r.traffic.other[di] +=
-              traffic_cell{0, h.framer.pending(), h.framer.pending() + h.pend_overhead, h.pend_packets};
+        const std::uint64_t held = tcp && reader ? reader->pending(f.cf, s) : 0;
+        if (h.pend_packets != 0 || held != 0)
+          r.traffic.other[di] += traffic_cell{0, held, held + h.pend_overhead, h.pend_packets};
       }
     }
     if (f.detail != npos) r.stream = details[f.detail].stats;
     if (tcp) {
       ++a.tcp_flows;
       a.stream += r.stream;
-      if (f.bound != bound_iface::async_emsmdb) {
+      if (!reader || reader->primary_flow(f.cf)) {
         span& sp = spans[ci];
         if (!sp.main) {
           sp.main = true;
@@ -1341,7 +882,7 @@ analysis analyser::impl::finish() const {
   flows_of.resize(cls.size());
   spans.resize(cls.size());
   if (opt.server_port) {
-    // With --server-port every flow's server side is a notifier endpoint: list them.
+    // With --server-port every flow's server side is a server endpoint: list them.
     std::set<ip_endpoint> seen(a.notifier_tcp.begin(), a.notifier_tcp.end());
     for (const auto& fl : flows_of)
       for (const auto& r : fl)
@@ -1349,20 +890,15 @@ analysis analyser::impl::finish() const {
   }
 
   // ---- sessions -> clients ------------------------------------------------------------
-  // An async connection whose EcDoAsyncConnectEx came later in the capture joins
-  // that session; a host's datagrams that named no session join the host's only
-  // EMSMDB session, if it has exactly one.
+  // A session the family says belongs to another joins it; a host's fallback
+  // session (datagrams that named no session) joins the host's only primary
+  // session, if it has exactly one.
   const std::size_t n = cls.size();
   std::vector<std::uint32_t> root(n);
-  for (std::size_t i = 0; i < n; ++i) {
-    root[i] = static_cast<std::uint32_t>(i);
-    if (cls[i].orphan_acxh) {
-      const std::uint32_t owner = acxh_index.find(*cls[i].orphan_acxh);
-      if (owner != npos && owner < n && !cls[owner].orphan_acxh) root[i] = owner;
-    }
-  }
+  for (std::size_t i = 0; i < n; ++i)
+    root[i] = cls[i].joins < n && cls[cls[i].joins].joins == capture_none ? cls[i].joins : static_cast<std::uint32_t>(i);
   {
-    flat_index<host_index_key> only;  // host -> its only main session (npos - 1: several)
+    flat_index<host_index_key> only;  // host -> its only main session (npos: several)
     std::vector<std::uint32_t> only_value;
     for (std::size_t i = 0; i < n; ++i) {
       if (root[i] != i || !spans[i].main) continue;
@@ -1379,7 +915,7 @@ analysis analyser::impl::finish() const {
     }
   }
 
-  // Group by IP address, unless one address holds EMSMDB sessions at the same time
+  // Group by IP address, unless one address holds main sessions at the same time
   // (nudge's virtual runs put thousands of clients on one address): then by session.
   bool by_session = opt.group_by == client_grouping::session;
   if (opt.group_by == client_grouping::automatic) {
@@ -1418,93 +954,109 @@ analysis analyser::impl::finish() const {
   }
 
   // ---- clients --------------------------------------------------------------------------
+  auto mode_index = [&](const engine::capture_session& c) {
+    return std::min<std::size_t>(c.mode, mode_count - 1);
+  };
   std::vector<bool> named(a.clients.size(), false);
   for (std::size_t i = 0; i < n; ++i) {
-    const client_rec& c = cls[i];
+    const engine::capture_session& c = cls[i];
     client_report& r = a.clients[group_of[i]];
     if (!named[group_of[i]]) {
       named[group_of[i]] = true;
       r.address = endpoint_of(c.host, 0);
-      r.mode = mode_of(c);
+      r.mode = static_cast<client_mode>(mode_index(c));
+      r.counters.assign(counter_count, 0);
+      r.facts.assign(fact_count, std::nullopt);
+      r.latencies.assign(latency_count, latency_summary{});
     }
     if (by_session && spans[root[i]].endpoint) r.address = *spans[root[i]].endpoint;
-    const client_mode m = mode_of(c);
-    if (static_cast<int>(m) > static_cast<int>(r.mode)) r.mode = m;  // async > push > poll
+    const std::size_t m = mode_index(c);
+    if (m > static_cast<std::size_t>(r.mode)) r.mode = static_cast<client_mode>(m);  // the family's order: last wins
     for (auto& f : flows_of[i]) {
       r.traffic += f.traffic;
       r.teardown += f.teardown;
       r.flows.push_back(std::move(f));
     }
-    r.polls += c.polls;
-    r.wasted_polls += c.wasted_polls;
-    r.fetches += c.fetches;
-    r.wasted_fetches += c.wasted_fetches;
-    for (std::size_t t = 0; t < fetch_trigger_count; ++t) r.fetches_by_trigger[t] += c.by_trigger[t];
-    r.pings += c.pings;
-    r.pings_matched += c.pings_matched;
-    r.pings_answered += c.pings_answered;
-    r.keepalives += c.keepalives;
-    r.registrations += c.registrations;
-    r.async_connects += c.async_connects;
-    r.async_waits += c.async_waits;
-    r.async_notified += c.async_notified;
-    r.pending_seen += c.pending_seen;
-    r.dummies += c.dummies;
-    r.faults += c.faults;
-    r.events += c.events;
-    if (!r.polls_max_ms) r.polls_max_ms = c.polls_max_ms;
-    if (!r.session_index) r.session_index = c.session_index;
+    for (std::size_t k = 0; k < std::min(counter_count, c.counters.size()); ++k) r.counters[k] += c.counters[k];
+    for (std::size_t k = 0; k < std::min(fact_count, c.facts.size()); ++k)
+      if (!r.facts[k]) r.facts[k] = c.facts[k];
   }
   const std::size_t groups = a.clients.size();
 
+  // The fixed fields of nudge.pcap/1, from the counters of the same names.
+  if (classifier) {
+    const auto names = classifier->counter_names();
+    std::array<std::uint32_t, fixed_fields.size()> at{};
+    for (std::size_t k = 0; k < fixed_fields.size(); ++k) at[k] = index_in(names, fixed_fields[k].name);
+    std::array<std::uint32_t, fetch_trigger_count> by_trigger{};
+    for (std::size_t t = 0; t < fetch_trigger_count; ++t)
+      by_trigger[t] = index_in(names, "fetches_by_trigger." + std::string(to_string(static_cast<fetch_trigger>(t))));
+    const std::uint32_t polls_max = index_in(classifier->fact_names(), "polls_max_ms");
+    const std::uint32_t session_index = index_in(classifier->fact_names(), "session_index");
+    for (client_report& r : a.clients) {
+      for (std::size_t k = 0; k < fixed_fields.size(); ++k)
+        if (at[k] != npos) r.*fixed_fields[k].client = r.counters[at[k]];
+      for (std::size_t t = 0; t < fetch_trigger_count; ++t)
+        if (by_trigger[t] != npos) r.fetches_by_trigger[t] = r.counters[by_trigger[t]];
+      if (polls_max != npos && r.facts[polls_max]) r.polls_max_ms = static_cast<std::uint32_t>(*r.facts[polls_max]);
+      if (session_index != npos && r.facts[session_index])
+        r.session_index = static_cast<std::uint16_t>(*r.facts[session_index]);
+    }
+  }
+
   // Polling interval: the median gap between consecutive polls of a client.
   {
-    std::vector<gap_sample> g = gaps;
-    for (auto& x : g) x.client = group_of[x.client];
-    group_by_client(g, groups, [](const gap_sample& x) { return x.client; });
+    std::vector<engine::capture_sample> g = std::move(found.poll_gaps);
+    for (auto& x : g) x.session = group_of[x.session];
+    group_by_client(g, groups, [](const engine::capture_sample& x) { return x.session; });
     std::vector<std::int64_t> v;
     for (std::size_t i = 0; i < g.size();) {
       std::size_t j = i;
       v.clear();
-      while (j < g.size() && g[j].client == g[i].client) v.push_back(g[j++].gap_ns);
-      client_report& r = a.clients[g[i].client];
+      while (j < g.size() && g[j].session == g[i].session) v.push_back(g[j++].ns);
+      client_report& r = a.clients[g[i].session];
       r.poll_gaps = v.size();
       r.poll_interval_s = median_seconds(v);
       i = j;
     }
   }
 
-  // Trigger -> fetch latency, per client (pings) and per mode (pings, async waits).
+  // Trigger -> reaction latency, per client (exact) and per mode (histograms).
+  for (mode_report& m : a.modes) m.latencies.assign(latency_count, metrics::latency_histogram{});
+  a.total.latencies.assign(latency_count, metrics::latency_histogram{});
   {
-    std::vector<fetch_sample> fs = fetch_samples;
-    for (auto& x : fs) x.client = group_of[x.client];
-    group_by_client(fs, groups, [](const fetch_sample& x) { return x.client; });
-    std::vector<std::int64_t> samples;
+    const std::uint32_t ping_to_fetch = classifier ? index_in(classifier->latency_names(), "ping_to_fetch") : npos;
+    const std::uint32_t async_to_fetch = classifier ? index_in(classifier->latency_names(), "async_to_fetch") : npos;
+    std::vector<engine::capture_sample> fs = std::move(found.latencies);
+    for (auto& x : fs) x.session = group_of[x.session];
+    group_by_client(fs, groups, [](const engine::capture_sample& x) { return x.session; });
+    std::vector<std::vector<std::int64_t>> samples(latency_count);
     for (std::size_t i = 0; i < fs.size();) {
       std::size_t j = i;
-      samples.clear();
-      client_report& r = a.clients[fs[i].client];
+      for (auto& s : samples) s.clear();
+      client_report& r = a.clients[fs[i].session];
       mode_report& m = a.modes[static_cast<std::size_t>(r.mode)];
-      for (; j < fs.size() && fs[j].client == fs[i].client; ++j) {
-        const std::int64_t ns = std::max<std::int64_t>(fs[j].latency_ns, 0);
-        if (fs[j].trigger == fetch_trigger::ping) {
-          samples.push_back(ns);
-          m.ping_to_fetch.record(duration(ns));
-        } else if (fs[j].trigger == fetch_trigger::async_wait) {
-          m.async_to_fetch.record(duration(ns));
-        }
+      for (; j < fs.size() && fs[j].session == fs[i].session; ++j) {
+        if (fs[j].what >= latency_count) continue;
+        const std::int64_t ns = std::max<std::int64_t>(fs[j].ns, 0);
+        samples[fs[j].what].push_back(ns);
+        m.latencies[fs[j].what].record(duration(ns));
+        if (fs[j].what == ping_to_fetch) m.ping_to_fetch.record(duration(ns));
+        if (fs[j].what == async_to_fetch) m.async_to_fetch.record(duration(ns));
       }
-      r.ping_to_fetch = latency_summary::of_samples(samples);
+      for (std::size_t k = 0; k < latency_count; ++k) r.latencies[k] = latency_summary::of_samples(samples[k]);
+      if (ping_to_fetch != npos) r.ping_to_fetch = r.latencies[ping_to_fetch];
       i = j;
     }
   }
 
   // Event latency: the clock the creation stamps use.
   {
+    const std::vector<engine::capture_event>& events = found.events;
     bool any = false;
     bool same_clock = true;
     wide_int min_d = 0;  // the smallest (capture time - creation stamp), in ns
-    for (const raw_event& e : events) {
+    for (const engine::capture_event& e : events) {
       if (e.created_us < 0) continue;
       const wide_int d = static_cast<wide_int>(e.seen.time_since_epoch().count()) - static_cast<wide_int>(e.created_us) * 1000;
       if (!any || d < min_d) min_d = d;
@@ -1536,17 +1088,17 @@ analysis analyser::impl::finish() const {
     }
     std::vector<std::size_t> order(events.size());
     for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-    group_by_client(order, groups, [&](std::size_t x) { return group_of[events[x].client]; });
+    group_by_client(order, groups, [&](std::size_t x) { return group_of[events[x].session]; });
     a.events.resize(events.size());
     std::vector<std::int64_t> samples;
     for (std::size_t i = 0; i < order.size();) {
       std::size_t j = i;
-      const std::uint32_t ci = group_of[events[order[i]].client];
+      const std::uint32_t ci = group_of[events[order[i]].session];
       samples.clear();
       client_report& r = a.clients[ci];
       mode_report& m = a.modes[static_cast<std::size_t>(r.mode)];
-      for (; j < order.size() && group_of[events[order[j]].client] == ci; ++j) {
-        const raw_event& e = events[order[j]];
+      for (; j < order.size() && group_of[events[order[j]].session] == ci; ++j) {
+        const engine::capture_event& e = events[order[j]];
         event_record& out = a.events[order[j]];
         out.id = e.id;
         out.client = ci;
@@ -1572,36 +1124,31 @@ analysis analyser::impl::finish() const {
     }
   }
 
-  // Pings, with the client index of the report.
-  a.pings.reserve(pings.size());
-  for (const ping_rec& p : pings) {
-    a.pings.push_back(p.r);
-    a.pings.back().client = group_of[p.r.client];
+  // Wakeups (pings), with the client index of the report.
+  a.pings.reserve(found.wakeups.size());
+  for (engine::capture_wakeup& w : found.wakeups) {
+    ping_record& p = a.pings.emplace_back();
+    p.at = w.at;
+    p.client = group_of[w.session];
+    p.from = w.from;
+    p.to = w.to;
+    p.payload = std::move(w.payload);
+    p.matched = w.matched;
+    p.fetch_at = w.answered_at;
+    p.fetch_call_id = w.answer_id;
   }
 
   // ---- modes ----------------------------------------------------------------------------
+  for (mode_report& m : a.modes) m.counters.assign(counter_count, 0);
+  a.total.counters.assign(counter_count, 0);
   for (const client_report& r : a.clients) {
     mode_report& m = a.modes[static_cast<std::size_t>(r.mode)];
     ++m.clients;
     m.traffic += r.traffic;
     m.teardown += r.teardown;
-    m.polls += r.polls;
-    m.wasted_polls += r.wasted_polls;
-    m.fetches += r.fetches;
-    m.wasted_fetches += r.wasted_fetches;
+    for (std::size_t k = 0; k < counter_count; ++k) m.counters[k] += r.counters[k];
+    for (const fixed_field& f : fixed_fields) m.*f.mode += r.*f.client;
     for (std::size_t i = 0; i < fetch_trigger_count; ++i) m.fetches_by_trigger[i] += r.fetches_by_trigger[i];
-    m.pings += r.pings;
-    m.pings_matched += r.pings_matched;
-    m.pings_answered += r.pings_answered;
-    m.keepalives += r.keepalives;
-    m.registrations += r.registrations;
-    m.async_connects += r.async_connects;
-    m.async_waits += r.async_waits;
-    m.async_notified += r.async_notified;
-    m.pending_seen += r.pending_seen;
-    m.dummies += r.dummies;
-    m.faults += r.faults;
-    m.events += r.events;
   }
   for (const mode_report& m : a.modes) a.total += m;
   return a;

@@ -51,6 +51,9 @@ result<pcap_options> parse_pcap_options(int argc, const char* const* argv) {
                       "sessions at the same time)")
       ->check(CLI::IsMember({"auto", "ip", "session"}))
       ->capture_default_str();
+  analyse->add_option("--family", o.analysis.family,
+                      "the protocol family whose traffic to read (default: the first registered family that reads "
+                      "captures, emsmdb)");
   analyse->add_option("--top", o.top, "clients listed in the table")->capture_default_str();
   analyse->add_option("--pings", o.pings, "pings listed in the table")->capture_default_str();
   analyse->add_option("--max-flows", max_flows, "flows tracked at most (memory bound)")
@@ -90,6 +93,8 @@ result<pcap_options> parse_pcap_options(int argc, const char* const* argv) {
   }
   o.analysis.fetch_window = std::chrono::duration_cast<duration>(std::chrono::duration<double>(fetch_window));
   o.analysis.max_flows = max_flows;
+  if (!capture_family(o.analysis.family))
+    return fail("--family " + o.analysis.family + ": no registered family of that name reads captures", exit_usage);
   o.analysis.group_by = group_by == "ip"        ? client_grouping::ip
                         : group_by == "session" ? client_grouping::session
                                                 : client_grouping::automatic;

@@ -12,8 +12,6 @@ namespace {
 
 using nlohmann::json;
 
-constexpr const char* path_names[] = {"poll", "push", "async"};
-
 double seconds_of(time_point t) { return to_seconds(t.time_since_epoch()); }
 
 // A client's name: its address, with the EMSMDB connection's port when clients are sessions.
@@ -61,8 +59,8 @@ json cell_json(const traffic_cell& c) {
 json traffic_json(const kind_traffic& t, const traffic_cell& teardown, bool all_kinds,
                   const engine::capture_classifier& names) {
   json by_kind = json::object();
-  for (std::size_t k = 0; k < names.kind_names().size(); ++k) {
-    const auto kind = static_cast<message_kind>(k);
+  for (std::size_t k = 0; k < std::min(names.kind_names().size(), metrics::traffic_meter::max_kinds); ++k) {
+    const std::size_t kind = k;
     if (!all_kinds && t.meter.cell(kind, direction::to_server) == traffic_cell{} &&
         t.meter.cell(kind, direction::to_client) == traffic_cell{})
       continue;
@@ -99,8 +97,31 @@ json stream_json(const stream_stats& s) {
           {"unframed_segments", s.unframed_segments}};
 }
 
+// The family's counters by name; a dotted name ("fetches_by_trigger.ping") nests.
+json counters_json(const std::vector<std::uint64_t>& values, const engine::capture_classifier& names) {
+  json j = json::object();
+  const auto list = names.counter_names();
+  for (std::size_t i = 0; i < std::min(values.size(), list.size()); ++i) {
+    json* at = &j;
+    std::string_view name = list[i];
+    for (std::size_t dot = name.find('.'); dot != std::string_view::npos; dot = name.find('.')) {
+      at = &(*at)[std::string(name.substr(0, dot))];
+      name.remove_prefix(dot + 1);
+    }
+    (*at)[std::string(name)] = values[i];
+  }
+  return j;
+}
+
+std::size_t mode_count(const analysis& a) { return std::min(a.names->mode_names().size(), max_modes); }
+
 json mode_json(const mode_report& m, const engine::capture_classifier& names) {
+  json latencies = json::object();
+  for (std::size_t i = 0; i < std::min(m.latencies.size(), names.latency_names().size()); ++i)
+    latencies[std::string(names.latency_names()[i])] = latency_json(latency_summary::of(m.latencies[i]));
   return {{"clients", m.clients},
+          {"counters", counters_json(m.counters, names)},
+          {"latencies", latencies},
           {"polls", m.polls},
           {"wasted_polls", m.wasted_polls},
           {"fetches", m.fetches},
@@ -172,13 +193,18 @@ json to_json(const analysis& a, const json_options& opt) {
                       {"negative_latencies", a.negative_latencies}};
 
   json modes = json::object();
-  for (std::size_t m = 0; m < client_mode_count; ++m)
+  for (std::size_t m = 0; m < mode_count(a); ++m)
     if (a.modes[m].clients) modes[std::string(a.names->mode_name(m))] = mode_json(a.modes[m], *a.names);
   j["modes"] = modes;
   j["total"] = mode_json(a.total, *a.names);
 
   json clients = json::array();
   for (const client_report& c : a.clients) {
+    json latencies = json::object(), facts = json::object();
+    for (std::size_t i = 0; i < std::min(c.latencies.size(), a.names->latency_names().size()); ++i)
+      latencies[std::string(a.names->latency_names()[i])] = latency_json(c.latencies[i]);
+    for (std::size_t i = 0; i < std::min(c.facts.size(), a.names->fact_names().size()); ++i)
+      facts[std::string(a.names->fact_names()[i])] = optional_json(c.facts[i]);
     json flows = json::array();
     for (const flow_report& f : c.flows) {
       flows.push_back({{"transport", f.tcp ? "tcp" : "udp"},
@@ -199,6 +225,9 @@ json to_json(const analysis& a, const json_options& opt) {
                        {"poll_gaps", c.poll_gaps},
                        {"polls_max_ms", optional_json(c.polls_max_ms)},
                        {"session_index", optional_json(c.session_index)},
+                       {"counters", counters_json(c.counters, *a.names)},
+                       {"facts", facts},
+                       {"latencies", latencies},
                        {"polls", c.polls},
                        {"wasted_polls", c.wasted_polls},
                        {"fetches", c.fetches},
@@ -229,7 +258,7 @@ json to_json(const analysis& a, const json_options& opt) {
                      {"client", client_name(a, p.client)},
                      {"from", p.from.to_string()},
                      {"to", p.to.to_string()},
-                     {"payload_hex", hex(p.payload.view())},
+                     {"payload_hex", hex(bytes_view(p.payload))},
                      {"matched", p.matched},
                      {"fetch_t_s", p.fetch_at ? json(seconds_of(*p.fetch_at)) : json(nullptr)},
                      {"latency_s", p.fetch_at ? json(to_seconds(*p.fetch_at - p.at)) : json(nullptr)},
@@ -244,7 +273,7 @@ json to_json(const analysis& a, const json_options& opt) {
                         {"seen_s", seconds_of(e.seen)},
                         {"created_us", optional_json(e.created_us)},
                         {"latency_s", optional_json(e.latency_s)},
-                        {"path", path_names[e.path % 3]}});
+                        {"path", a.names->path_name(e.path)}});
     j["events"] = events;
   }
   (void)t0;
@@ -301,21 +330,41 @@ void write_table(std::ostream& out, const analysis& a, const table_options& opt)
                      si(t.packets), si(t.wire_bytes), si(t.payload_bytes), m.polls, m.fetches, m.pings, m.async_waits,
                      m.events, opt_secs(ptf, &latency_summary::p50_s), opt_secs(ev, &latency_summary::p50_s)));
   };
-  for (std::size_t m = 0; m < client_mode_count; ++m)
+  for (std::size_t m = 0; m < mode_count(a); ++m)
     if (a.modes[m].clients) mode_row(std::string(a.names->mode_name(m)), a.modes[m]);
   mode_row("total", a.total);
   line("");
 
+  // ---- the family's counters, when some are not among the fixed columns' fields -------------
+  {
+    const auto names = a.names->counter_names();
+    if (std::any_of(names.begin(), names.end(), [](std::string_view n) { return !is_fixed_field(n); })) {
+      line(fmt::format("Counters per mode ({})", a.names->family()));
+      std::string head = fmt::format("{:<6}", "mode");
+      for (std::string_view name : names) head += fmt::format(" {:>14}", name);
+      line(head);
+      auto row = [&](const std::string& name, const mode_report& m) {
+        std::string r = fmt::format("{:<6}", name);
+        for (std::size_t i = 0; i < names.size(); ++i) r += fmt::format(" {:>14}", i < m.counters.size() ? m.counters[i] : 0);
+        line(r);
+      };
+      for (std::size_t m = 0; m < mode_count(a); ++m)
+        if (a.modes[m].clients) row(std::string(a.names->mode_name(m)), a.modes[m]);
+      row("total", a.total);
+      line("");
+    }
+  }
+
   // ---- per kind --------------------------------------------------------------------------
   line("Per message kind: packets / wire bytes (both directions), per mode");
   std::string head = fmt::format("{:<13}", "kind");
-  for (std::size_t m = 0; m < client_mode_count; ++m)
+  for (std::size_t m = 0; m < mode_count(a); ++m)
     if (a.modes[m].clients) head += fmt::format(" {:>17}", a.names->mode_name(m));
   head += fmt::format(" {:>17} {:>13} {:>13}", "total", "up pkts/B", "down pkts/B");
   line(head);
   auto kind_row = [&](const std::string& name, auto&& cell_of) {
     std::string row = fmt::format("{:<13}", name);
-    for (std::size_t m = 0; m < client_mode_count; ++m) {
+    for (std::size_t m = 0; m < mode_count(a); ++m) {
       if (!a.modes[m].clients) continue;
       traffic_cell c = cell_of(a.modes[m], direction::to_server);
       c += cell_of(a.modes[m], direction::to_client);
@@ -330,8 +379,8 @@ void write_table(std::ostream& out, const analysis& a, const table_options& opt)
                        fmt::format("{}/{}", si(down.packets), si(down.wire_bytes)));
     if (both.packets || both.messages) line(row);
   };
-  for (std::size_t k = 0; k < a.names->kind_names().size(); ++k) {
-    const auto kind = static_cast<message_kind>(k);
+  for (std::size_t k = 0; k < std::min(a.names->kind_names().size(), metrics::traffic_meter::max_kinds); ++k) {
+    const std::size_t kind = k;
     kind_row(std::string(a.names->kind_name(k)),
              [kind](const mode_report& m, direction d) { return m.traffic.meter.cell(kind, d); });
   }

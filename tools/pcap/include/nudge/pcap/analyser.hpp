@@ -1,15 +1,22 @@
 #pragma once
 // The capture analyser: feed it packets in capture order (on_frame for
 // link-layer frames, on_packet for decoded ones), then finish() gives the
-// report: traffic per client, per flow, per mode and per message kind
-// (nudge's protocol::emsmdb::message_kind), polls and fetches, pings and the fetch that
-// followed each, and event latency from the NewMail details.
+// report: traffic per client, per flow, per mode and per message kind,
+// counters per client, trigger and event latencies.
 //
-// One pass, streaming. Per packet: a flow lookup in an open-addressing table
-// keyed by the 4-tuple, in-order TCP reassembly that copies bytes only when a
-// DCE/RPC PDU spans segments, and a few decoders on PDUs that matter (EcDoRpcExt2
-// responses for RopNotify/RopPending, registrations, async-wait completions).
+// Protocol-neutral: it reads frames, keeps TCP flows (handshakes, teardown,
+// pure ACKs, sequence numbers) and sums; the registered family's
+// engine::capture_reader frames the messages, names their kinds and counts per
+// client session (nudge/engine/capture_classifier.hpp). One pass, streaming.
+// Per packet: a flow lookup in an open-addressing table keyed by the 4-tuple,
+// in-order TCP reassembly handing only new bytes to the family.
 // See docs/pcap-tool.md for every rule (what counts as a fetch, a ping, a pure ACK).
+//
+// The report's fixed per-client fields (polls, fetches, pings, ...) and the
+// enums below are nudge.pcap/1 as it was first written for the EMSMDB family:
+// they are filled from the family's counters of the same names and stay zero
+// for a family that counts no such thing; every family's counters are also in
+// the generic `counters` vectors, named by the classifier's counter_names().
 #include <array>
 #include <cstdint>
 #include <memory>
@@ -24,7 +31,6 @@
 #include "nudge/metrics/traffic.hpp"
 #include "nudge/capture_reader/packet.hpp"
 #include "nudge/protocol/endpoint.hpp"
-#include "nudge/protocol/push_datagram.hpp"
 
 namespace nudge::pcap_tool {
 
@@ -53,6 +59,9 @@ enum class client_grouping : std::uint8_t {
 };
 
 struct analyser_options {
+  /// The registered family whose captured traffic is read (engine::family::capture).
+  /// Empty: the first registered family that reads captures.
+  std::string family;
   /// The notifier's TCP port. Unset: learned from bind_ack PDUs (the side that
   /// answers a bind is the server).
   std::optional<std::uint16_t> server_port;
@@ -106,6 +115,13 @@ struct kind_traffic {
   }
 };
 
+/// Whether a family counter of this name fills one of nudge.pcap/1's fixed
+/// fields (polls, fetches, ..., fetches_by_trigger.<trigger>).
+bool is_fixed_field(std::string_view counter_name);
+
+/// Modes a report holds at most (a family declares fewer).
+inline constexpr std::size_t max_modes = 8;
+
 /// TCP stream health of one flow (or summed).
 struct stream_stats {
   std::uint64_t pdus = 0;                 // DCE/RPC PDUs framed
@@ -149,8 +165,11 @@ struct flow_report {
 };
 
 struct client_report {
-  ip_endpoint address;  // grouped by IP: port 0; by session: the EMSMDB connection's client endpoint
-  client_mode mode = client_mode::poll;
+  ip_endpoint address;  // grouped by IP: port 0; by session: the main connection's client endpoint
+  client_mode mode = client_mode::poll;  // the family's mode index (names: analysis::names)
+  std::vector<std::uint64_t> counters;             // by names->counter_names()
+  std::vector<std::optional<std::int64_t>> facts;  // by names->fact_names()
+  std::vector<latency_summary> latencies;          // by names->latency_names()
   std::vector<flow_report> flows;
   kind_traffic traffic;
   traffic_cell teardown;
@@ -181,6 +200,8 @@ struct client_report {
 
 struct mode_report {
   std::uint64_t clients = 0;
+  std::vector<std::uint64_t> counters;               // by names->counter_names()
+  std::vector<metrics::latency_histogram> latencies;  // by names->latency_names()
   kind_traffic traffic;
   traffic_cell teardown;
   std::uint64_t polls = 0, wasted_polls = 0, fetches = 0, wasted_fetches = 0;
@@ -199,7 +220,7 @@ struct ping_record {
   std::uint32_t client = 0;  // index into analysis::clients
   ip_endpoint from;
   ip_endpoint to;
-  protocol::push_context payload;
+  std::vector<std::uint8_t> payload;
   bool matched = false;  // equals a context registered in the capture
   std::optional<time_point> fetch_at;  // the EcDoRpcExt2 request that followed
   std::uint32_t fetch_call_id = 0;
@@ -261,7 +282,7 @@ struct analysis {
 
   std::string grouping;                // "ip" or "session": what a client is (analyser_options::group_by)
   std::vector<client_report> clients;  // in order of first appearance
-  std::array<mode_report, client_mode_count> modes;
+  std::array<mode_report, max_modes> modes;  // by mode index (names->mode_names())
   mode_report total;
   std::vector<ping_record> pings;
   std::vector<event_record> events;
@@ -271,6 +292,10 @@ struct analysis {
   std::string clock_basis;  // "given", "same" (stamps near capture time), "whole-second start", "none"
   std::uint64_t negative_latencies = 0;  // events that seem fetched before they were created (clock caveat)
 };
+
+/// The family analyser_options::family names (or the default one), null when
+/// no registered family of that name reads captures.
+const engine::capture_classifier* capture_family(std::string_view name);
 
 class analyser {
  public:

@@ -4,8 +4,10 @@
 // its client modes client::client_mode (poll, push, async), named as the
 // family's counters and results name them; and the rules that tell from a
 // DCE/RPC PDU alone which side sent it, which interface a bind asks for and
-// which kind a bind or fault counts as (docs/pcap-tool.md).
+// which kind a bind or fault counts as; and the per-capture reader that
+// applies every rule of docs/pcap-tool.md (what is a poll, a fetch, a ping).
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string_view>
@@ -24,6 +26,17 @@ class capture_classifier final : public engine::capture_classifier {
   std::span<const std::string_view> mode_names() const override;
   /// A plausible DCE/RPC common header (connection-oriented, version 5.0).
   bool begins_message(bytes_view stream) const override;
+  /// polls, wasted_polls, fetches, ..., fetches_by_trigger.{ping,async_wait,pending}, events.
+  std::span<const std::string_view> counter_names() const override;
+  /// polls_max_ms (pcmsPollsMax from EcDoConnectEx), session_index.
+  std::span<const std::string_view> fact_names() const override;
+  /// ping_to_fetch, async_to_fetch: trigger -> the EcDoRpcExt2 that followed.
+  std::span<const std::string_view> latency_names() const override;
+  /// poll, push, async: what made the client fetch an event.
+  std::span<const std::string_view> path_names() const override;
+  /// The reading of one capture: DCE/RPC framing, EMSMDB calls and their
+  /// sessions, pings matched to registered contexts (src/capture_reader.cpp).
+  std::unique_ptr<engine::capture_reader> make_reader(const engine::capture_reading_options& options) const override;
 
   /// The interface a connection's bind (or alter_context) asks for.
   enum class interface : std::uint8_t { unknown, emsmdb, async_emsmdb, other };
