@@ -45,7 +45,7 @@ client_config client_config_of(const engine::client_context& ctx) {
   c.host = k.text("pollbus.host");
   if (c.host.empty()) c.host = c.server.to_string();
   const auto mode = ctx.mode < client_mode_count ? static_cast<client_mode>(ctx.mode) : client_mode::poll;
-  c.path = std::string(service_path(mode));
+  c.path = std::string(mode_path(mode));
   c.enc = k.text("pollbus.encoding") == "json" ? encoding::json : encoding::soap;
   c.keep_alive = k.boolean("pollbus.keep_alive");
   c.expect_continue = k.boolean("pollbus.expect_continue");

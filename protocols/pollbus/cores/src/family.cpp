@@ -24,7 +24,7 @@ std::optional<rate_policy> parse_rate_policy(std::string_view name) {
   return std::nullopt;
 }
 
-std::string_view service_path(client_mode m) {
+std::string_view mode_path(client_mode m) {
   switch (m) {
     case client_mode::fixed: return "/fixed/Bus.asmx";
     case client_mode::activity: return "/activity/Bus.asmx";

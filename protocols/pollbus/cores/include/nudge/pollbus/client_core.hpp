@@ -32,8 +32,12 @@
 #include "nudge/pollbus/codec.hpp"
 #include "nudge/pollbus/family.hpp"
 #include "nudge/pollbus/messages.hpp"
+#include "nudge/protocol/byte_io.hpp"
 
 namespace nudge::pollbus {
+
+using protocol::byte_buffer;
+using protocol::bytes_view;
 
 struct client_config {
   engine::ip_endpoint server;

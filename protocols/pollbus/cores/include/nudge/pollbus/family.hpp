@@ -33,7 +33,7 @@ std::string_view to_string(rate_policy p);
 std::optional<rate_policy> parse_rate_policy(std::string_view name);
 
 /// The path a mode posts to ("/Bus.asmx", "/fixed/Bus.asmx", ...).
-std::string_view service_path(client_mode m);
+std::string_view mode_path(client_mode m);
 
 /// Message kinds, counted per direction (traffic rows; tcp_setup and tcp_ack first).
 enum class message_kind : std::uint8_t {

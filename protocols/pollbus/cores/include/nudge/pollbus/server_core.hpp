@@ -40,8 +40,12 @@
 #include "nudge/http/reader.hpp"
 #include "nudge/pollbus/family.hpp"
 #include "nudge/pollbus/messages.hpp"
+#include "nudge/protocol/byte_io.hpp"
 
 namespace nudge::pollbus {
+
+using protocol::byte_buffer;
+using protocol::bytes_view;
 
 struct server_config {
   std::uint16_t port = 0;  // 0: the driver picks
