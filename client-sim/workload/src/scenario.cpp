@@ -324,9 +324,11 @@ outcome set_group_keys(client_group& g, const toml::node& v, const std::string& 
       e->key = "set." + key;
       return e;
     }
-    const auto at = std::find_if(g.keys.begin(), g.keys.end(), [&](const auto& e) { return e.first == key; });
-    if (at != g.keys.end()) at->second = std::move(text);
-    else g.keys.emplace_back(key, std::move(text));
+    // Sorted by key, as run_plan::family_keys, so a plan reads back equal.
+    const auto at = std::lower_bound(g.keys.begin(), g.keys.end(), key,
+                                     [](const auto& e, const std::string& k) { return e.first < k; });
+    if (at != g.keys.end() && at->first == key) at->second = std::move(text);
+    else g.keys.emplace(at, key, std::move(text));
   }
   return {};
 }
@@ -1219,10 +1221,14 @@ std::string to_toml(const run_plan& p) {
       }
     }
   }
+  std::string section;  // family_keys are sorted: one table per section
   for (const auto& [key, value] : p.family_keys) {
-    if (family_key_toml(key, value).empty()) continue;
-    o += fmt::format("\n[{}]\n", key.substr(0, key.rfind('.')));
-    line(key.substr(key.rfind('.') + 1), family_key_toml(key, value));
+    const auto dot = key.rfind('.');
+    if (key.substr(0, dot) != section) {
+      section = key.substr(0, dot);
+      o += fmt::format("\n[{}]\n", section);
+    }
+    line(key.substr(dot + 1), family_key_toml(key, value));
   }
 
   o += "\n[poll]\n";

@@ -125,14 +125,11 @@ void server_core::on_bytes(time_point now, engine::connection_id conn, bytes_vie
       return;
     }
     ++n_.requests;
-    const bool keep = d.value.keep_alive;
     http::response r = answer(now, d.value);
-    const bool close_after = !keep || !r.keep_alive;
     actions_.push_back(engine::send{conn, http::serialize(r)});
-    if (close_after) {
-      drop(conn, "");
-      return;
-    }
+    // After `Connection: close` the client closes once it has read the answer
+    // (and the idle timeout closes it otherwise): the answer is never cut off
+    // by a close that overtakes it.
     c.idle_deadline = now + cfg_.idle_timeout;
     idle_.push({c.idle_deadline, conn});
   }

@@ -57,6 +57,15 @@ struct event_rate_statement {
 /// modes. `protocol` and `mode` are names from the registry
 /// (nudge/engine/registry.hpp): a scenario's [[clients]] entry, or a [mix] key.
 struct client_group {
+  client_group() = default;
+  client_group(std::string protocol_name, std::string mode_name, double share_of_clients, std::string group_label = {},
+               std::vector<std::pair<std::string, std::string>> group_keys = {})
+      : protocol(std::move(protocol_name)),
+        mode(std::move(mode_name)),
+        share(share_of_clients),
+        label(std::move(group_label)),
+        keys(std::move(group_keys)) {}
+
   std::string protocol = "emsmdb";
   std::string mode = "poll";
   double share = 0.0;
@@ -64,7 +73,7 @@ struct client_group {
   /// two groups of one mode (say SOAP and JSON) can run side by side.
   std::string label;
   /// Optional: the group's own values of its family's client keys (key, value
-  /// as a scenario writes it), over the run's: `set = {"pollbus.encoding" = "json"}`.
+  /// as a scenario writes it; sorted by key), over the run's: `set = {"pollbus.encoding" = "json"}`.
   std::vector<std::pair<std::string, std::string>> keys;
   /// The label, or the mode when there is none.
   const std::string& name() const { return label.empty() ? mode : label; }

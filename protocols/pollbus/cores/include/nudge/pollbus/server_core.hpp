@@ -21,7 +21,9 @@
 //    per second stay within `load_budget`.
 // An agent is told its interval when it registers and whenever the policy
 // changes it. Hostile HTTP gets its 4xx and a close (nudge/http/reader.hpp);
-// other connections never notice. `GET ...?WSDL` answers the WSDL; a request
+// other connections never notice. After a `Connection: close` request the
+// client closes once it has read the answer (idle connections are closed after
+// `idle_timeout`). `GET ...?WSDL` answers the WSDL; a request
 // with `Expect: 100-continue` gets `100 Continue` before its body.
 #include <cstddef>
 #include <cstdint>
