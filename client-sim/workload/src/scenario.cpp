@@ -326,7 +326,7 @@ outcome set_group_keys(client_group& g, const toml::node& v, const std::string& 
     }
     // Sorted by key, as run_plan::family_keys, so a plan reads back equal.
     const auto at = std::lower_bound(g.keys.begin(), g.keys.end(), key,
-                                     [](const auto& e, const std::string& k) { return e.first < k; });
+                                     [](const auto& e, const std::string& name) { return e.first < name; });
     if (at != g.keys.end() && at->first == key) at->second = std::move(text);
     else g.keys.emplace(at, key, std::move(text));
   }
