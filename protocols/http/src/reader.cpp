@@ -42,6 +42,15 @@ refusal request_refusal(const boost::system::error_code& ec) {
   return {400, "malformed HTTP message"};
 }
 
+// Beast refuses versions other than 1.0 and 1.1 as it refuses garbage; a
+// well-formed "HTTP/d.d" at the end of the request line deserves 505, not 400.
+bool names_another_version(std::string_view wire) {
+  const auto eol = wire.find("\r\n");
+  if (eol == std::string_view::npos || eol < 8) return false;
+  const std::string_view v = wire.substr(eol - 8, 8);
+  return v.substr(0, 5) == "HTTP/" && v[5] >= '0' && v[5] <= '9' && v[6] == '.' && v[7] >= '0' && v[7] <= '9';
+}
+
 std::string to_string(boost::beast::string_view s) { return std::string(s.data(), s.size()); }
 
 template <class Message>
@@ -103,6 +112,7 @@ struct request_reader::state {
       pending.erase(0, used);
       message_bytes += used;
       if (ec == bhttp::error::need_more) break;
+      if (ec == bhttp::error::bad_version && names_another_version(pending)) return refuse({505, "HTTP version not supported"});
       if (ec) return refuse(request_refusal(ec));
       if (parser->is_header_done() && !header_checked) {
         check_header();
