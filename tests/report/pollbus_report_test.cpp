@@ -36,7 +36,8 @@ TEST(pollbus_report, compares_labelled_bus_groups_with_emsmdb) {
   const std::string md = render_markdown(model);
   EXPECT_NE(md.find("bus-soap"), std::string::npos) << md;
   EXPECT_NE(md.find("bus-json"), std::string::npos) << md;
-  EXPECT_NE(md.find("| registrations / re-registrations"), std::string::npos) << md;
+  EXPECT_NE(md.find("| interval changes"), std::string::npos) << md;
+  EXPECT_NE(md.find("| connections"), std::string::npos) << md;
   EXPECT_NE(md.find("| polls that carried nothing"), std::string::npos) << md;
   // Bytes per client-hour, read from each group: JSON costs less than SOAP.
   const metric_info* bytes = find_mode_metric("wire_bytes_per_client_hour");

@@ -165,7 +165,8 @@ engine::settings run_plan::settings_for(const engine::family& f, std::optional<s
   const auto declared = [&](const std::string& key) {
     return std::any_of(f.keys.begin(), f.keys.end(), [&](const engine::key_spec& d) { return d.key == key; });
   };
-  for (const auto& entry : family_settings().entries())
+  const engine::settings planned = family_settings();  // a named copy: entries() refers into it
+  for (const auto& entry : planned.entries())
     if (declared(entry.first)) k.set(entry.first, entry.second);
   for (const auto& entry : family_keys)
     if (declared(entry.first)) k.set(entry.first, entry.second);
