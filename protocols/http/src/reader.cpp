@@ -1,5 +1,6 @@
 #include "nudge/http/reader.hpp"
 
+#include <algorithm>
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
@@ -15,18 +16,13 @@ namespace bhttp = boost::beast::http;
 
 namespace {
 
-// Limits too large for Beast's 32-bit header limit are clamped, not wrapped.
-std::uint32_t header_limit(const limits& l) {
-  return static_cast<std::uint32_t>(std::min<std::size_t>(l.max_header_bytes, 0xffffffffu));
-}
-
 struct refusal {
   int status;
   std::string_view reason;
 };
 
 // Beast's parse errors as what a server answers.
-refusal request_refusal(const boost::system::error_code& ec) {
+refusal refusal_of(const boost::system::error_code& ec) {
   if (ec == bhttp::error::header_limit) return {431, "header fields exceed the limit"};
   if (ec == bhttp::error::body_limit) return {413, "body exceeds the limit"};
   if (ec == bhttp::error::bad_version) return {400, "bad HTTP version"};
@@ -38,16 +34,19 @@ refusal request_refusal(const boost::system::error_code& ec) {
   if (ec == bhttp::error::bad_transfer_encoding) return {400, "bad Transfer-Encoding"};
   if (ec == bhttp::error::bad_chunk || ec == bhttp::error::bad_chunk_extension) return {400, "bad chunk"};
   if (ec == bhttp::error::bad_line_ending) return {400, "bad line ending"};
+  if (ec == bhttp::error::bad_status) return {400, "bad status code"};
+  if (ec == bhttp::error::bad_reason) return {400, "bad reason phrase"};
   if (ec == bhttp::error::partial_message) return {400, "connection ended inside a message"};
   return {400, "malformed HTTP message"};
 }
 
 // Beast refuses versions other than 1.0 and 1.1 as it refuses garbage; a
-// well-formed "HTTP/d.d" at the end of the request line deserves 505, not 400.
+// request line whose third token is a well-formed "HTTP/d.d" deserves 505.
 bool names_another_version(std::string_view wire) {
-  const auto eol = wire.find("\r\n");
-  if (eol == std::string_view::npos || eol < 8) return false;
-  const std::string_view v = wire.substr(eol - 8, 8);
+  const auto first = wire.find(' ');
+  const auto second = first == std::string_view::npos ? first : wire.find(' ', first + 1);
+  if (second == std::string_view::npos || wire.size() < second + 9) return false;
+  const std::string_view v = wire.substr(second + 1, 8);
   return v.substr(0, 5) == "HTTP/" && v[5] >= '0' && v[5] <= '9' && v[6] == '.' && v[7] >= '0' && v[7] <= '9';
 }
 
@@ -60,18 +59,25 @@ fields fields_of(const Message& m) {
   return out;
 }
 
-}  // namespace
+// What both readers share. Beast parses a start line as soon as it can, but
+// after one need_more it waits for the end of the header before looking
+// again, so when it refuses would depend on how TCP split the bytes. Until a
+// header is whole, each arrival is therefore parsed from the first byte by a
+// fresh parser: the outcome is a function of the bytes alone, garbage is still
+// refused at once, and the header limit is checked here (a fresh parser only
+// ever sees the first max_header_bytes). Quadratic in the header's size at
+// worst, and the header is bounded.
+template <bool IsRequest>
+struct reader_core {
+  using parser_t = bhttp::parser<IsRequest, bhttp::string_body>;
 
-// ---- requests ------------------------------------------------------------
-
-struct request_reader::state {
   limits lim;
-  std::string pending;  // bytes fed and not yet consumed by a parser
-  std::optional<bhttp::request_parser<bhttp::string_body>> parser;
-  std::size_t message_bytes = 0;  // consumed by the current parser
-  bool header_checked = false;
-  bool expects_continue = false;
-  bool continue_taken = false;
+  std::string pending;               // bytes fed and not yet consumed by a parser
+  std::optional<parser_t> parser;    // set once a header is whole
+  std::size_t message_bytes = 0;     // consumed by `parser`
+  bool fresh = false;                // bytes arrived since the last attempt
+  bool eof = false;
+  bool next_is_head = false;         // responses: the answer to a HEAD
   int refused = 0;
   std::string_view reason;
 
@@ -80,31 +86,48 @@ struct request_reader::state {
     reason = r.reason;
   }
 
-  // The checks Beast leaves to its caller, once the header is in.
-  void check_header() {
-    header_checked = true;
-    const auto& m = parser->get();
-    if (m.version() != http_1_0 && m.version() != http_1_1) return refuse({505, "HTTP version not supported"});
-    if (m.version() == http_1_1 && m.find(bhttp::field::host) == m.end())
-      return refuse({400, "HTTP/1.1 request without Host"});
-    if (const auto expect = m.find(bhttp::field::expect); expect != m.end()) {
-      const std::string_view value(expect->value().data(), expect->value().size());
-      if (!iequals(value, "100-continue")) return refuse({417, "unsupported Expect"});
-      // RFC 9110 §10.1.1: a server ignores 100-continue from an HTTP/1.0 client.
-      expects_continue = m.version() == http_1_1;
-    }
+  void configure(parser_t& p) const {
+    p.eager(true);
+    p.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(lim.max_header_bytes, 0xffffffffu)));
+    p.body_limit(static_cast<std::uint64_t>(lim.max_body_bytes));
+    if constexpr (!IsRequest)
+      if (next_is_head) p.skip(true);
   }
 
-  void advance() {
-    if (refused) return;
+  // Returns false if refused. `check` validates a header once whole.
+  template <class Check>
+  bool advance(Check&& check) {
+    if (refused) return false;
     if (!parser) {
-      if (pending.empty()) return;
+      if (pending.empty() || !fresh) return finish_at_eof();
+      fresh = false;
       parser.emplace();
+      configure(*parser);
+      // Not eager for this put: it stops after the header, so `used` is the
+      // header's size (a fresh parser does not apply Beast's header limit).
+      parser->eager(false);
+      boost::system::error_code ec;
+      // Only the bytes a header may fill are shown, so a fault past the limit
+      // is not seen in one arrival and missed in another.
+      const std::size_t shown = std::min(pending.size(), lim.max_header_bytes);
+      const std::size_t used = parser->put(boost::asio::buffer(pending.data(), shown), ec);
       parser->eager(true);
-      parser->header_limit(header_limit(lim));
-      parser->body_limit(static_cast<std::uint64_t>(lim.max_body_bytes));
-      message_bytes = 0;
-      header_checked = expects_continue = continue_taken = false;
+      if (ec == bhttp::error::need_more && !parser->is_header_done()) {
+        parser.reset();
+        if (pending.size() > lim.max_header_bytes) return refuse({431, "header fields exceed the limit"}), false;
+        return finish_at_eof();
+      }
+      if (parser->is_header_done() && used > lim.max_header_bytes)
+        return refuse({431, "header fields exceed the limit"}), false;
+      if (ec && ec != bhttp::error::need_more) {
+        if constexpr (IsRequest)
+          if (ec == bhttp::error::bad_version && names_another_version(pending))
+            return refuse({505, "HTTP version not supported"}), false;
+        return refuse(refusal_of(ec)), false;
+      }
+      pending.erase(0, used);
+      message_bytes = used;
+      if (!check(parser->get())) return false;
     }
     while (!pending.empty() && !parser->is_done()) {
       boost::system::error_code ec;
@@ -112,14 +135,56 @@ struct request_reader::state {
       pending.erase(0, used);
       message_bytes += used;
       if (ec == bhttp::error::need_more) break;
-      if (ec == bhttp::error::bad_version && names_another_version(pending)) return refuse({505, "HTTP version not supported"});
-      if (ec) return refuse(request_refusal(ec));
-      if (parser->is_header_done() && !header_checked) {
-        check_header();
-        if (refused) return;
-      }
+      if (ec) return refuse(refusal_of(ec)), false;
       if (used == 0) break;
     }
+    return finish_at_eof();
+  }
+
+  bool finish_at_eof() {
+    if (!eof || refused) return !refused;
+    if (parser && !parser->is_done() && pending.empty()) {
+      boost::system::error_code ec;
+      parser->put_eof(ec);
+      if (ec) return refuse(refusal_of(ec)), false;
+    } else if (!parser && !pending.empty()) {
+      return refuse({400, "connection ended inside a message"}), false;
+    }
+    return true;
+  }
+
+  void feed(bytes_view bytes) {
+    if (refused || bytes.empty()) return;
+    pending.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    fresh = true;
+  }
+
+  bool done() const { return parser && parser->is_done(); }
+  std::size_t buffered() const { return pending.size() + (parser ? message_bytes : 0); }
+};
+
+}  // namespace
+
+// ---- requests ------------------------------------------------------------
+
+struct request_reader::state : reader_core<true> {
+  bool expects_continue = false;
+  bool continue_taken = false;
+
+  bool advance() {
+    return reader_core::advance([this](const bhttp::request<bhttp::string_body>& m) {
+      expects_continue = continue_taken = false;
+      if (m.version() != http_1_0 && m.version() != http_1_1) return refuse({505, "HTTP version not supported"}), false;
+      if (m.version() == http_1_1 && m.find(bhttp::field::host) == m.end())
+        return refuse({400, "HTTP/1.1 request without Host"}), false;
+      if (const auto expect = m.find(bhttp::field::expect); expect != m.end()) {
+        const std::string_view value(expect->value().data(), expect->value().size());
+        if (!iequals(value, "100-continue")) return refuse({417, "unsupported Expect"}), false;
+        // RFC 9110 §10.1.1: a server ignores 100-continue from an HTTP/1.0 client.
+        expects_continue = m.version() == http_1_1;
+      }
+      return true;
+    });
   }
 };
 
@@ -129,15 +194,13 @@ request_reader::request_reader(request_reader&&) noexcept = default;
 request_reader& request_reader::operator=(request_reader&&) noexcept = default;
 
 void request_reader::feed(bytes_view bytes) {
-  if (s_->refused) return;  // a refused connection reads nothing more
-  s_->pending.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  s_->feed(bytes);
   s_->advance();
 }
 
 decoded<request> request_reader::next() {
-  s_->advance();
-  if (s_->refused) return decoded<request>::bad(s_->reason);
-  if (!s_->parser || !s_->parser->is_done()) return decoded<request>::more();
+  if (!s_->advance()) return decoded<request>::bad(s_->reason);
+  if (!s_->done()) return decoded<request>::more();
   auto m = s_->parser->release();
   request r;
   r.method = to_string(m.method_string());
@@ -149,68 +212,27 @@ decoded<request> request_reader::next() {
   r.expect_continue = s_->expects_continue;
   const std::size_t used = s_->message_bytes;
   s_->parser.reset();
+  s_->fresh = true;  // the bytes after this request are the next one's
   return decoded<request>::ok(std::move(r), used);
 }
 
 bool request_reader::take_continue() {
-  s_->advance();
-  if (s_->refused || !s_->parser || !s_->expects_continue || s_->continue_taken || s_->parser->is_done()) return false;
+  if (!s_->advance() || !s_->parser || !s_->expects_continue || s_->continue_taken || s_->parser->is_done()) return false;
   s_->continue_taken = true;
   return true;
 }
 
 int request_reader::refusal_status() const { return s_->refused; }
-std::size_t request_reader::buffered() const { return s_->pending.size() + (s_->parser ? s_->message_bytes : 0); }
+std::size_t request_reader::buffered() const { return s_->buffered(); }
 
 // ---- responses -----------------------------------------------------------
 
-struct response_reader::state {
-  limits lim;
-  std::string pending;
-  std::optional<bhttp::response_parser<bhttp::string_body>> parser;
-  std::size_t message_bytes = 0;
-  bool next_is_head = false;
-  bool eof = false;
-  int refused = 0;
-  std::string_view reason;
-
-  void refuse(std::string_view why) {
-    refused = 502;
-    reason = why;
-  }
-
-  void advance() {
-    if (refused) return;
-    if (!parser) {
-      if (pending.empty()) {
-        if (eof) return;
-        return;
-      }
-      parser.emplace();
-      parser->eager(true);
-      parser->header_limit(header_limit(lim));
-      parser->body_limit(static_cast<std::uint64_t>(lim.max_body_bytes));
-      if (next_is_head) parser->skip(true);
-      message_bytes = 0;
-    }
-    while (!pending.empty() && !parser->is_done()) {
-      boost::system::error_code ec;
-      const std::size_t used = parser->put(boost::asio::buffer(pending.data(), pending.size()), ec);
-      pending.erase(0, used);
-      message_bytes += used;
-      if (ec == bhttp::error::need_more) break;
-      if (ec) return refuse(request_refusal(ec).reason);
-      if (parser->is_header_done()) {
-        const auto v = parser->get().version();
-        if (v != http_1_0 && v != http_1_1) return refuse("HTTP version not supported");
-      }
-      if (used == 0) break;
-    }
-    if (eof && pending.empty() && !parser->is_done()) {
-      boost::system::error_code ec;
-      parser->put_eof(ec);
-      if (ec) return refuse(request_refusal(ec).reason);
-    }
+struct response_reader::state : reader_core<false> {
+  bool advance() {
+    return reader_core::advance([this](const bhttp::response<bhttp::string_body>& m) {
+      if (m.version() != http_1_0 && m.version() != http_1_1) return refuse({502, "HTTP version not supported"}), false;
+      return true;
+    });
   }
 };
 
@@ -220,8 +242,7 @@ response_reader::response_reader(response_reader&&) noexcept = default;
 response_reader& response_reader::operator=(response_reader&&) noexcept = default;
 
 void response_reader::feed(bytes_view bytes) {
-  if (s_->refused) return;
-  s_->pending.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  s_->feed(bytes);
   s_->advance();
 }
 
@@ -233,12 +254,8 @@ void response_reader::feed_eof() {
 void response_reader::expect_head_response() { s_->next_is_head = true; }
 
 decoded<response> response_reader::next() {
-  s_->advance();
-  if (s_->refused) return decoded<response>::bad(s_->reason);
-  if (!s_->parser || !s_->parser->is_done()) {
-    if (s_->eof && s_->pending.empty() && !s_->parser) return decoded<response>::more("connection closed");
-    return decoded<response>::more();
-  }
+  if (!s_->advance()) return decoded<response>::bad(s_->reason);
+  if (!s_->done()) return decoded<response>::more(s_->eof ? "connection closed" : "need more bytes");
   auto m = s_->parser->release();
   response r;
   r.status = static_cast<int>(m.result_int());
@@ -246,15 +263,17 @@ decoded<response> response_reader::next() {
   r.version = static_cast<int>(m.version());
   r.headers = fields_of(m);
   r.body = std::move(m.body());
-  r.keep_alive = !s_->eof && keeps_alive(r.version, r.headers);
+  r.keep_alive = !(s_->eof && s_->pending.empty() && m.need_eof()) && keeps_alive(r.version, r.headers);
   const std::size_t used = s_->message_bytes;
   // An interim response does not answer the request: a HEAD's final answer is still to come.
   if (r.status >= 200) s_->next_is_head = false;
   s_->parser.reset();
+  s_->fresh = true;
   return decoded<response>::ok(std::move(r), used);
 }
 
-int response_reader::refusal_status() const { return s_->refused; }
-std::size_t response_reader::buffered() const { return s_->pending.size() + (s_->parser ? s_->message_bytes : 0); }
+// A response reader's refusals all mean the peer broke HTTP: 502, as a proxy says.
+int response_reader::refusal_status() const { return s_->refused ? 502 : 0; }
+std::size_t response_reader::buffered() const { return s_->buffered(); }
 
 }  // namespace nudge::http

@@ -83,6 +83,39 @@ TEST(HttpRequestReader, ByteAtATimeAsksForContinueOnceAtTheEndOfTheHead) {
   EXPECT_EQ(continue_at, mono_head.size());
 }
 
+TEST(HttpRequestReader, EverySplitInTwoGivesTheSameRequest) {
+  const std::string wire = std::string(mono_head) + body_of(487);
+  request_reader whole;
+  whole.feed(as_bytes(wire));
+  const auto expected = whole.next();
+  ASSERT_TRUE(expected.complete());
+  for (std::size_t cut = 1; cut < wire.size(); ++cut) {
+    request_reader r;
+    r.feed(as_bytes(std::string_view(wire).substr(0, cut)));
+    ASSERT_TRUE(r.next().need_more()) << cut;
+    r.feed(as_bytes(std::string_view(wire).substr(cut)));
+    auto d = r.next();
+    ASSERT_TRUE(d.complete()) << cut << ": " << d.reason;
+    EXPECT_EQ(d.value, expected.value) << cut;
+  }
+}
+
+TEST(HttpRequestReader, GarbageIsRefusedWhateverTheSplit) {
+  // A TLS ClientHello's first bytes: refused at once, not after a header's worth.
+  const std::string wire = "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 and more";
+  for (std::size_t cut = 1; cut < wire.size(); ++cut) {
+    request_reader r;
+    r.feed(as_bytes(std::string_view(wire).substr(0, cut)));
+    const bool early = r.next().malformed();
+    r.feed(as_bytes(std::string_view(wire).substr(cut)));
+    EXPECT_TRUE(r.next().malformed()) << cut;
+    EXPECT_EQ(r.refusal_status(), 400);
+    if (cut >= 8) {
+      EXPECT_TRUE(early) << "refused from its first 8 bytes, cut " << cut;
+    }
+  }
+}
+
 TEST(HttpRequestReader, PipelinedRequestsComeOutOneByOne) {
   const std::string one = simple_get("/a");
   const std::string two = "POST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello";
