@@ -1,5 +1,11 @@
 #include "nudge/http/reader.hpp"
 
+// Beast 1.81's content_length_unchecked(), inlined into put(), trips GCC 12's
+// -Wmaybe-uninitialized in optimised builds (a false positive on boost::optional).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
 #include <algorithm>
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/http/error.hpp>
