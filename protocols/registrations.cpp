@@ -8,6 +8,7 @@
 #include "nudge/emsmdb/family.hpp"
 #include "nudge/engine/registry.hpp"
 #include "nudge/notifier/emsmdb_server_factory.hpp"
+#include "nudge/pollbus/family.hpp"
 
 namespace nudge::protocols {
 
@@ -24,6 +25,7 @@ void register_all() {
     };
     emsmdb.capture = &protocol::emsmdb::emsmdb_capture_classifier();
     r.add(std::move(emsmdb));
+    r.add(pollbus::family());  // seed 003: the ASP.NET polling bus
     return true;
   }();
   (void)done;

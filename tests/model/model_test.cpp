@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "nudge/model/bus_model.hpp"
 #include "nudge/model/seed_model.hpp"
 
 using namespace nudge::model;
@@ -113,4 +114,40 @@ TEST(seed_model, command_usage_errors) {
   EXPECT_EQ(run({"--day-hours", "25"}, out, err), 2);
   EXPECT_EQ(run({"--help"}, out, err), 0);
   EXPECT_NE(out.find("--events-per-day"), std::string::npos);
+}
+
+// The polling bus's closed form (docs/pollbus.md): per-poll sizes from the encoders.
+TEST(bus_model, a_poll_costs_its_encoded_bytes_and_the_transport_around_them) {
+  bus_inputs soap;
+  const auto s = bus_poll_on_the_wire(soap);
+  const nudge::metrics::wire_model w;
+  // Head and body are separate segments with Expect; the answer and 100 Continue one each.
+  EXPECT_EQ(s.to_server.packets, 3u);  // head, body, the pure ACK of the answer
+  EXPECT_EQ(s.to_client.packets, 2u);  // 100 Continue, the answer
+  EXPECT_EQ(s.to_server.wire_bytes, s.request_head + s.request_body + 3u * w.tcp_packet_overhead());
+  EXPECT_GT(s.event_extra, 0u);
+  bus_inputs close = soap;
+  close.keep_alive = false;
+  const auto c = bus_poll_on_the_wire(close);
+  EXPECT_EQ(c.to_server.packets, 2u + 2u + 2u);  // + SYN, ACK; FIN, last ACK (no separate pure ACK)
+  EXPECT_EQ(c.to_client.packets, 2u + 1u + 1u);  // + SYN-ACK; FIN
+  bus_inputs json = soap;
+  json.enc = nudge::pollbus::encoding::json;
+  EXPECT_LT(bus_poll_on_the_wire(json).response, s.response);
+  const auto h = bus_per_client_hour(soap);
+  EXPECT_DOUBLE_EQ(h.polls, 240.0);
+  EXPECT_DOUBLE_EQ(h.wire_bytes(), 240.0 * static_cast<double>(s.to_server.wire_bytes + s.to_client.wire_bytes));
+}
+
+TEST(bus_model, the_cli_prints_the_bus_per_client_hour) {
+  std::string out, err;
+  ASSERT_EQ(run({"--bus", "--bus-json", "--poll-interval", "30", "--json"}, out, err), 0) << err;
+  const auto j = nlohmann::json::parse(out);
+  bus_inputs in;
+  in.enc = nudge::pollbus::encoding::json;
+  in.interval = std::chrono::seconds(30);
+  in.events_per_client_hour = seed_inputs{}.events_per_day / seed_inputs{}.day_hours;  // the defaults
+  EXPECT_EQ(j["schema"], "nudge.model.bus/1");
+  EXPECT_DOUBLE_EQ(j["wire_bytes_per_client_hour"].get<double>(), bus_per_client_hour(in).wire_bytes());
+  EXPECT_DOUBLE_EQ(j["polls_per_client_hour"].get<double>(), 120.0);
 }

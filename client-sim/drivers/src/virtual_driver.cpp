@@ -141,18 +141,11 @@ class world {
     }
     service_.resize(families_.size());
     servers_.resize(families_.size(), nullptr);
-    // Each family's keys at their defaults, with what the plan sets (its
-    // EMSMDB settings, so far) for the keys the family declares.
-    const engine::settings planned = plan_.family_settings();
-    for (const engine::family* f : families_) {
-      engine::settings k = engine::settings::defaults(*f);
-      for (const auto& entry : planned.entries()) {
-        const std::string& key = entry.first;  // not a structured binding: clang's C++20 cannot capture one
-        if (std::any_of(f->keys.begin(), f->keys.end(), [&](const engine::key_spec& d) { return d.key == key; }))
-          k.set(key, entry.second);
-      }
-      keys_.push_back(std::move(k));
-    }
+    // Each family's keys as the plan sets them; a group with its own keys gets its own copy.
+    for (const engine::family* f : families_) keys_.push_back(plan_.settings_for(*f));
+    group_keys_.resize(plan_.mix.size());
+    for (std::size_t g = 0; g < plan_.mix.size(); ++g)
+      if (!plan_.mix[g].keys.empty()) group_keys_[g] = plan_.settings_for(*families_[group_family_[g]], g);
   }
 
   void start_server(std::size_t k) {
@@ -179,7 +172,7 @@ class world {
     ctx.mode = group_mode_index_[group];
     ctx.seed = plan_.seed;
     ctx.mailbox = run_plan::user_dn(i);
-    ctx.keys = &keys_[k];
+    ctx.keys = group_keys_[group] ? &*group_keys_[group] : &keys_[k];
     ctx.server = service_[k];
     ctx.wire = plan_.wire;
     ctx.metrics = &metrics_[metrics_index(i)];
@@ -502,6 +495,7 @@ class world {
   std::vector<std::uint64_t> group_generated_;
   std::size_t group_count_ = 1;
   std::vector<engine::settings> keys_;  // by family
+  std::vector<std::optional<engine::settings>> group_keys_;  // by client group, when it sets its own
   std::vector<const engine::family*> families_;  // the plan's, in order of first mention
   std::vector<std::size_t> group_family_;         // per client group: an index into families_
   std::vector<std::size_t> group_mode_index_;     // per client group: its mode in the family's vocabulary

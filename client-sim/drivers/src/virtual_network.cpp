@@ -114,8 +114,10 @@ std::variant<virtual_network::dialled, std::string> virtual_network::dial(time_p
                                                                         engine::connection_id id,
                                                                         const ip_endpoint& to) {
   node_sockets& mine = nodes_[n];
-  const std::uint8_t ordinal = mine.dialled;
-  if (is_client(n) && ordinal >= 2) return "the virtual address plan gives a client two connections";
+  // A client's address plan has two source-port slots; a client that opens a
+  // connection per request (HTTP without keep-alive) reuses them in turn, each
+  // long closed by then. EMSMDB's clients never dial more than two.
+  const auto ordinal = static_cast<std::uint8_t>(mine.dialled % 2);
   const ip_endpoint local = is_client(n) ? client_tcp_local(n, ordinal) : host_of(n, next_server_port_);
   // The handshake takes no time here (the cores count it), but the NATs see it.
   const netsim::route_verdict syn = topo_.translate_tcp_segment(now, local, to, netsim::tcp_flag::syn);

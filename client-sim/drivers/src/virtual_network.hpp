@@ -64,7 +64,7 @@ class virtual_network {
     node_id acceptor = 0;
     engine::connection_id dialer_id = 0;
     std::uint32_t next_of_dialer = none;  // the dialer's next connection in the table
-    std::uint8_t ordinal = 0;             // the dialer's 0th, 1st, ... connection
+    std::uint8_t ordinal = 0;             // the dialer's source-port slot: its 0th, 1st, 0th, ... connection
     bool open = true;
     ip_endpoint dialer_local;    // the dialer's own endpoint
     ip_endpoint dialed;          // where it dialled (as the dialer names the acceptor)
@@ -153,7 +153,7 @@ class virtual_network {
   struct node_sockets {
     std::vector<std::pair<engine::socket_id, ip_endpoint>> sockets;
     std::uint32_t first_dialled = none;
-    std::uint8_t dialled = 0;
+    std::uint32_t dialled = 0;  // connections dialled so far
   };
   ip_endpoint host_of(node_id n, std::uint16_t port) const;
   ip_endpoint client_tcp_local(node_id n, std::uint8_t ordinal) const;

@@ -153,6 +153,29 @@ engine::settings run_plan::family_settings() const {
   return s;
 }
 
+void run_plan::set_family_key(std::string key, std::string value) {
+  const auto at = std::lower_bound(family_keys.begin(), family_keys.end(), key,
+                                   [](const auto& e, const std::string& k) { return e.first < k; });
+  if (at != family_keys.end() && at->first == key) at->second = std::move(value);
+  else family_keys.emplace(at, std::move(key), std::move(value));
+}
+
+engine::settings run_plan::settings_for(const engine::family& f, std::optional<std::size_t> group) const {
+  engine::settings k = engine::settings::defaults(f);
+  const auto declared = [&](const std::string& key) {
+    return std::any_of(f.keys.begin(), f.keys.end(), [&](const engine::key_spec& d) { return d.key == key; });
+  };
+  const engine::settings planned = family_settings();  // a named copy: entries() refers into it
+  for (const auto& entry : planned.entries())
+    if (declared(entry.first)) k.set(entry.first, entry.second);
+  for (const auto& entry : family_keys)
+    if (declared(entry.first)) k.set(entry.first, entry.second);
+  if (group && *group < mix.size())
+    for (const auto& entry : mix[*group].keys)
+      if (declared(entry.first)) k.set(entry.first, entry.second);
+  return k;
+}
+
 std::string run_plan::validate() const {
   if (clients == 0) return "clients must be at least 1";
   if (mix.empty()) return "mix fractions must not all be zero (no client groups)";
@@ -165,10 +188,23 @@ std::string run_plan::validate() const {
     if (!family) return "client group " + std::to_string(g) + ": unknown protocol \"" + group.protocol + "\"";
     if (!engine::index_of(family->words.modes, group.mode))
       return "client group " + std::to_string(g) + ": " + group.protocol + " has no mode \"" + group.mode + "\"";
-    for (std::size_t h = 0; h < g; ++h)
-      if (mix[h].protocol == group.protocol && mix[h].mode == group.mode)
+    for (std::size_t h = 0; h < g; ++h) {
+      if (mix[h].protocol == group.protocol && mix[h].name() == group.name())
         return "client groups " + std::to_string(h) + " and " + std::to_string(g) + " are both " + group.protocol +
-               " " + group.mode + " (give one share per mode)";
+               " " + group.mode + " (give one share per mode, or a label to each)";
+      if (!group.label.empty() && mix[h].name() == group.label)
+        return "client groups " + std::to_string(h) + " and " + std::to_string(g) + " are both called \"" +
+               group.label + "\"";
+    }
+    for (const auto& [key, value] : group.keys)
+      if (std::none_of(family->keys.begin(), family->keys.end(), [&](const engine::key_spec& k) { return k.key == key; }))
+        return "client group " + std::to_string(g) + ": " + group.protocol + " has no key \"" + key + "\"";
+  }
+  for (const auto& [key, value] : family_keys) {
+    bool declared = false;
+    for (const auto& f : engine::registry::instance().families())
+      for (const auto& k : f.keys) declared = declared || k.key == key;
+    if (!declared) return "no registered family has the key \"" + key + "\"";
   }
   if (total_share <= 0) return "mix fractions must not all be zero";
   if (poll_interval < duration::zero()) return "poll interval must not be negative";

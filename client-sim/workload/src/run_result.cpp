@@ -186,6 +186,7 @@ json vocabulary_json(const run_plan& p) {
 // "protocol/mode" when two families in the plan share that mode name.
 std::string group_key(const run_plan& p, std::size_t g) {
   const auto& group = p.mix[g];
+  if (!group.label.empty()) return group.label;  // run_plan::validate keeps labels unique
   for (std::size_t h = 0; h < p.mix.size(); ++h)
     if (h != g && p.mix[h].mode == group.mode) return group.protocol + "/" + group.mode;
   return group.mode;
@@ -227,7 +228,16 @@ json to_json(const run_result& r) {
       {"client_groups",
        [&] {
          json a = json::array();
-         for (const auto& g : p.mix) a.push_back({{"protocol", g.protocol}, {"mode", g.mode}, {"share", g.share}});
+         for (const auto& g : p.mix) {
+           json entry = {{"protocol", g.protocol}, {"mode", g.mode}, {"share", g.share}};
+           if (!g.label.empty()) entry["label"] = g.label;
+           if (!g.keys.empty()) {
+             json set = json::object();
+             for (const auto& [key, value] : g.keys) set[key] = value;
+             entry["set"] = std::move(set);
+           }
+           a.push_back(std::move(entry));
+         }
          return a;
        }()},
       {"poll_interval_s", to_seconds(p.poll_interval)},
@@ -279,6 +289,7 @@ json to_json(const run_result& r) {
     if (m.clients == 0) continue;
     json block = metrics_json(m.metrics, words_of(m.protocol), m.clients, m.events_generated, r.measured, m.measured);
     block["protocol"] = m.protocol;
+    if (g < p.mix.size() && !p.mix[g].label.empty()) block["mode"] = p.mix[g].mode;  // the key is its label
     modes[g < p.mix.size() ? group_key(p, g) : std::string(client::to_string(m.mode))] = std::move(block);
   }
   // Totals add counters, paths and kinds index by index: named when one family
@@ -303,6 +314,11 @@ json to_json(const run_result& r) {
               {"total", metrics_json(r.total(), total_words, r.plan.clients, generated, r.measured, r.measured_total())},
               {"vocabulary", vocabulary_json(p)}};
   if (!p.report_thresholds.empty()) out["plan"]["report"] = {{"thresholds", p.report_thresholds}};
+  if (!p.family_keys.empty()) {
+    json keys = json::object();
+    for (const auto& [key, value] : p.family_keys) keys[key] = value;
+    out["plan"]["family_keys"] = std::move(keys);
+  }
   if (!r.timeline.empty()) {
     // Per interval (not cumulative): wire bytes and packets each mode sent and received in it.
     json intervals = json::array();

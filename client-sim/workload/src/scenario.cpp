@@ -12,7 +12,9 @@
 #include <sstream>
 #include <toml++/toml.h>
 
+#include "nudge/engine/registry.hpp"
 #include "nudge/netsim/nat.hpp"
+#include "nudge/protocols/registrations.hpp"
 
 namespace nudge::sim {
 
@@ -253,6 +255,84 @@ outcome get_time_of_day(const toml::node& n, duration& out, bool allow_24) {
 
 // ---- the keys ----------------------------------------------------------------------------
 
+// ---- other families' keys (key_spec: docs/architecture.md) --------------------------------------
+
+// The declared key `key` of any registered family other than EMSMDB (whose
+// keys are run_plan's own fields), or null.
+const engine::key_spec* family_key_spec(std::string_view key) {
+  for (const auto& f : engine::registry::instance().families()) {
+    if (f.name == "emsmdb") continue;
+    for (const auto& k : f.keys)
+      if (k.key == key) return &k;
+  }
+  return nullptr;
+}
+
+// A family key's value as its settings text, checked against its declared type.
+outcome family_key_text(engine::key_spec::type kind, const toml::node& v, std::string& out) {
+  using type = engine::key_spec::type;
+  switch (kind) {
+    case type::boolean: {
+      bool b = false;
+      if (auto e = get_bool(v, b)) return e;
+      out = b ? "true" : "false";
+      return {};
+    }
+    case type::integer:
+      if (auto* i = v.as_integer()) {
+        out = std::to_string(i->get());
+        return {};
+      }
+      return expected("an integer", v);
+    case type::number: {
+      double d = 0;
+      if (auto e = get_number(v, d, -std::numeric_limits<double>::max(), std::numeric_limits<double>::max(), "a number"))
+        return e;
+      out = fmt::format("{}", d);
+      return {};
+    }
+    case type::duration: {
+      duration d{};
+      if (auto e = get_duration(v, d)) return e;
+      out = format_duration(d);
+      return {};
+    }
+    case type::text: return get_string(v, out, "a string");
+  }
+  return fail("unknown key type");
+}
+
+// A [[clients]] entry's `set = {...}`: its own values of family keys (nested
+// tables flatten: {pollbus = {encoding = "json"}} is "pollbus.encoding").
+outcome set_group_keys(client_group& g, const toml::node& v, const std::string& prefix) {
+  const auto* t = v.as_table();
+  if (!t) return expected("a table of family keys, e.g. {\"pollbus.encoding\" = \"json\"}", v);
+  for (auto&& [k, value] : *t) {
+    const std::string key = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
+    if (value.is_table()) {
+      if (auto e = set_group_keys(g, value, key)) return e;
+      continue;
+    }
+    const auto* spec = family_key_spec(key);
+    const auto* emsmdb = protocol_family("emsmdb");
+    if (!spec && emsmdb)
+      for (const auto& s : emsmdb->keys)
+        if (s.key == key) spec = &s;
+    if (!spec) return failure{"no registered family has this key", "set." + key, k.source().begin};
+    std::string text;
+    if (auto e = family_key_text(spec->kind, value, text)) {
+      e->key = "set." + key;
+      return e;
+    }
+    // Sorted by key, as run_plan::family_keys, so a plan reads back equal.
+    const auto at = std::lower_bound(g.keys.begin(), g.keys.end(), key,
+                                     [](const auto& e, const std::string& name) { return e.first < name; });
+    if (at != g.keys.end() && at->first == key) at->second = std::move(text);
+    else g.keys.emplace(at, key, std::move(text));
+  }
+  return {};
+}
+
 using setter = std::function<outcome(run_plan&, const toml::node&)>;
 
 struct key_def {
@@ -324,7 +404,9 @@ outcome set_client_field(client_group& g, std::string_view field, const toml::no
   }
   if (field == "mode") return get_string(v, g.mode, "a mode name");
   if (field == "share") return get_number(v, g.share, 0, inf, "a non-negative number");
-  return fail("unknown key (a [[clients]] entry has protocol, mode, share)");
+  if (field == "label") return get_string(v, g.label, "a name for the group in results");
+  if (field == "set") return set_group_keys(g, v, "");
+  return fail("unknown key (a [[clients]] entry has protocol, mode, share, label, set)");
 }
 
 // [[clients]]: the whole list of client groups, in order (run_plan::validate
@@ -663,6 +745,30 @@ std::vector<key_def> make_keys() {
   add("nat.N.udp_timeout", "duration", "UDP mapping timeout (0: the preset's own)", "\"60s\"", nullptr);
   add("nat.N.clients_per_device", "integer >= 1", "clients behind each device of this kind, sharing its public "
       "address (1: one device per client)", "4", nullptr);
+
+  // Every other registered family's keys ([pollbus] encoding = "json"), kept as text in run_plan::family_keys.
+  protocols::register_all();
+  static std::deque<std::string> names;  // the key table holds views
+  for (const auto& f : engine::registry::instance().families()) {
+    if (f.name == "emsmdb") continue;
+    for (const auto& spec : f.keys) {
+      if (std::any_of(k.begin(), k.end(), [&](const key_def& d) { return d.doc.key == spec.key; })) continue;
+      const std::string& key = names.emplace_back(spec.key);
+      const std::string& doc = names.emplace_back(spec.doc);
+      static constexpr std::string_view type_names[] = {"boolean", "integer", "number", "duration", "string"};
+      const std::string& example = names.emplace_back(spec.kind == engine::key_spec::type::text ||
+                                                              spec.kind == engine::key_spec::type::duration
+                                                          ? "\"" + spec.default_value + "\""
+                                                          : spec.default_value);
+      add(key, type_names[static_cast<std::size_t>(spec.kind)], doc, example,
+          [key = spec.key, kind = spec.kind](run_plan& p, const toml::node& v) -> outcome {
+            std::string text;
+            if (auto e = family_key_text(kind, v, text)) return e;
+            p.set_family_key(key, std::move(text));
+            return {};
+          });
+    }
+  }
   return k;
 }
 
@@ -1064,6 +1170,18 @@ std::string toml_string(std::string_view s) {
   return out + "\"";
 }
 
+// A family key's text as a TOML value (strings and durations quoted).
+std::string family_key_toml(const std::string& key, const std::string& value) {
+  const engine::key_spec* spec = family_key_spec(key);
+  if (!spec)
+    if (const auto* emsmdb = protocol_family("emsmdb"))
+      for (const auto& s : emsmdb->keys)
+        if (s.key == key) spec = &s;
+  if (!spec || spec->kind == engine::key_spec::type::text || spec->kind == engine::key_spec::type::duration)
+    return toml_string(value);
+  return value;
+}
+
 }  // namespace
 
 std::string to_toml(const run_plan& p) {
@@ -1094,7 +1212,23 @@ std::string to_toml(const run_plan& p) {
       line("protocol", toml_string(g.protocol));
       line("mode", toml_string(g.mode));
       line("share", toml_number(g.share));
+      if (!g.label.empty()) line("label", toml_string(g.label));
+      if (!g.keys.empty()) {
+        std::string set = "{";
+        for (const auto& [key, value] : g.keys)
+          set += fmt::format("{}{} = {}", set.size() > 1 ? ", " : " ", toml_string(key), family_key_toml(key, value));
+        line("set", set + " }");
+      }
     }
+  }
+  std::string section;  // family_keys are sorted: one table per section
+  for (const auto& [key, value] : p.family_keys) {
+    const auto dot = key.rfind('.');
+    if (key.substr(0, dot) != section) {
+      section = key.substr(0, dot);
+      o += fmt::format("\n[{}]\n", section);
+    }
+    line(key.substr(dot + 1), family_key_toml(key, value));
   }
 
   o += "\n[poll]\n";

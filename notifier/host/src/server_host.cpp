@@ -979,7 +979,12 @@ struct server_host::impl {
     bool truncated = false;
     for (const auto& s : served_) {
       nlohmann::json& block = served_.size() == 1 ? j : j["protocols"][s->name];
-      for (const auto& [name, value] : s->core->stats()) set_dotted(block, name, value);
+      const auto counters = s->core->stats();
+      for (const auto& [name, value] : counters) set_dotted(block, name, value);
+      // The first core's counters stay at the top level too (as EVENT replies
+      // with its id), so readers of a one-family STATS read a several-family one.
+      if (served_.size() > 1 && s == served_.front())
+        for (const auto& [name, value] : counters) set_dotted(j, name, value);
       bool cut = false;
       for (auto& b : s->core->backlog(max_mailboxes - std::min(max_mailboxes, pending.size()), cut)) {
         nlohmann::json row = {{"dn", std::move(b.mailbox)},

@@ -1,5 +1,7 @@
 #include "nudge/model/seed_model.hpp"
 
+#include "nudge/model/bus_model.hpp"
+
 #include <fmt/format.h>
 #include <fmt/ostream.h>
 
@@ -167,6 +169,12 @@ int model_main(int argc, const char* const* argv, std::ostream& out, std::ostrea
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   app.add_flag("--json", json, "Print JSON (schema nudge.model/1) instead of the table");
+  bool bus = false, bus_json = false, bus_close = false, bus_no_expect = false;
+  app.add_flag("--bus", bus, "The polling bus of seed 003 instead (docs/pollbus.md): bytes and packets per client-hour "
+                             "at --poll-interval, sized by its encoders, on the faithful wire model");
+  app.add_flag("--bus-json", bus_json, "The bus's JSON profile instead of SOAP");
+  app.add_flag("--bus-close", bus_close, "A connection per poll instead of keep-alive");
+  app.add_flag("--bus-no-expect", bus_no_expect, "Without Expect: 100-continue");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {
@@ -179,6 +187,40 @@ int model_main(int argc, const char* const* argv, std::ostream& out, std::ostrea
   if (auto problem = in.validate(); !problem.empty()) {
     err << "nudge-model: " << problem << "\n";
     return 2;
+  }
+  if (bus) {
+    bus_inputs b;
+    b.enc = bus_json ? pollbus::encoding::json : pollbus::encoding::soap;
+    b.keep_alive = !bus_close;
+    b.expect_continue = !bus_no_expect;
+    b.interval = std::chrono::duration_cast<duration>(std::chrono::duration<double>(in.poll_interval_s));
+    b.events_per_client_hour = in.events_per_day / in.day_hours;
+    const bus_hour h = bus_per_client_hour(b);
+    const bus_poll_sizes s = bus_poll_on_the_wire(b);
+    if (json) {
+      out << nlohmann::json{{"schema", "nudge.model.bus/1"},
+                            {"encoding", std::string(pollbus::encoding_name(b.enc))},
+                            {"keep_alive", b.keep_alive},
+                            {"expect_continue", b.expect_continue},
+                            {"poll_interval_s", in.poll_interval_s},
+                            {"events_per_client_hour", b.events_per_client_hour},
+                            {"polls_per_client_hour", h.polls},
+                            {"wire_bytes_per_client_hour", h.wire_bytes()},
+                            {"packets_per_client_hour", h.packets()},
+                            {"wasted_polls_per_client_hour", h.wasted_polls},
+                            {"request_bytes", s.request_head + s.request_body},
+                            {"response_bytes", s.response}}
+                 .dump(2)
+          << "\n";
+    } else {
+      fmt::print(out, "bus ({}, {}, {}): a poll every {} s: request {} B + {} response {} B\n",
+                 pollbus::encoding_name(b.enc), b.keep_alive ? "keep-alive" : "a connection per poll",
+                 b.expect_continue ? "Expect: 100-continue" : "no Expect", in.poll_interval_s,
+                 s.request_head + s.request_body, b.expect_continue ? "100 Continue +" : "", s.response);
+      fmt::print(out, "per client-hour: {:.1f} polls ({:.1f} wasted), {} wire bytes, {:.1f} packets\n", h.polls,
+                 h.wasted_polls, grouped(h.wire_bytes(), 0), h.packets());
+    }
+    return 0;
   }
   const auto e = estimate(in);
   if (json) out << to_json(e).dump(2) << "\n";

@@ -236,6 +236,15 @@ void learn_names(const nlohmann::json& result) {
     for (const auto& c : names(words, "counters"))
       learn(n.counters, c, [&family](const std::string& name) { learn_counter(name, family); });
   }
+  // Groups named otherwise than by their mode: labelled ones, in the plan's
+  // order, then "protocol/mode" keys (two families sharing a mode name).
+  if (const auto plan = result.find("plan"); plan != result.end() && plan->is_object())
+    if (const auto groups = plan->find("client_groups"); groups != plan->end() && groups->is_array())
+      for (const auto& g : *groups)
+        if (const auto label = g.find("label"); label != g.end() && label->is_string())
+          learn(n.modes, label->get<std::string>(), [](const std::string&) {});
+  if (const auto modes = result.find("modes"); modes != result.end() && modes->is_object())
+    for (const auto& m : modes->items()) learn(n.modes, m.key(), [](const std::string&) {});
 }
 
 void learn_names_in_file_order(const nlohmann::ordered_json& result) {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "nudge/client/client_session.hpp"
@@ -56,9 +57,26 @@ struct event_rate_statement {
 /// modes. `protocol` and `mode` are names from the registry
 /// (nudge/engine/registry.hpp): a scenario's [[clients]] entry, or a [mix] key.
 struct client_group {
+  client_group() = default;
+  client_group(std::string protocol_name, std::string mode_name, double share_of_clients, std::string group_label = {},
+               std::vector<std::pair<std::string, std::string>> group_keys = {})
+      : protocol(std::move(protocol_name)),
+        mode(std::move(mode_name)),
+        share(share_of_clients),
+        label(std::move(group_label)),
+        keys(std::move(group_keys)) {}
+
   std::string protocol = "emsmdb";
   std::string mode = "poll";
   double share = 0.0;
+  /// Optional: the group's name in results and reports (default: its mode), so
+  /// two groups of one mode (say SOAP and JSON) can run side by side.
+  std::string label;
+  /// Optional: the group's own values of its family's client keys (key, value
+  /// as a scenario writes it; sorted by key), over the run's: `set = {"pollbus.encoding" = "json"}`.
+  std::vector<std::pair<std::string, std::string>> keys;
+  /// The label, or the mode when there is none.
+  const std::string& name() const { return label.empty() ? mode : label; }
   friend bool operator==(const client_group&, const client_group&) = default;
 };
 
@@ -109,6 +127,15 @@ struct run_plan {
 
   notifier::notifier_config server;
   metrics::wire_model wire;
+
+  /// Keys of families other than EMSMDB (whose keys are the fields above), as
+  /// a scenario set them: `[pollbus] encoding = "json"`, `--set pollbus.keep_alive=false`.
+  /// (key, value as text), sorted by key; the scenario reader type-checks them.
+  std::vector<std::pair<std::string, std::string>> family_keys;
+  void set_family_key(std::string key, std::string value);
+  /// The keys of `f` for this run: its defaults, the plan's EMSMDB settings and
+  /// family_keys where `f` declares them, then group `g`'s own (if given).
+  engine::settings settings_for(const engine::family& f, std::optional<std::size_t> group = std::nullopt) const;
 
   link_model link;
 
