@@ -99,7 +99,10 @@ std::variant<ip_endpoint, std::string> virtual_network::bind_udp(node_id n, engi
     else port = behind_nat_[n] ? private_udp_port : client_host(n, client_port_base).port;
   }
   const ip_endpoint at = host_of(n, port);
-  if (!sockets_.emplace(at, bound{n, s}).second) return "address in use: " + at.to_string();
+  bound_socket entry{};
+  entry.node = n;
+  entry.id = s;
+  if (!sockets_.emplace(at, entry).second) return "address in use: " + at.to_string();
   nodes_[n].sockets.emplace_back(s, at);
   return at;
 }
@@ -208,15 +211,26 @@ std::optional<virtual_network::datagram_route> virtual_network::route(time_point
   node_sockets& me = nodes_[from];
   const bool cached = me.datagram_cached && me.datagram_socket == s && me.datagram_to == to;
   netsim::topology::flow_id flow = me.datagram_flow;
+  auto target = sockets_.end();
   if (!cached) {
     const ip_endpoint* local = socket_address(from, s);
     // Headed nowhere: no socket there, nor a NAT's public side (checked before the NATs see it).
-    const auto target = local ? sockets_.find(to) : sockets_.end();
+    if (local) target = sockets_.find(to);
     if (!local || (target == sockets_.end() && !nat_public_address(to))) {
       ++no_route_;
       return std::nullopt;
     }
-    flow = topo_.flow(*local, to);
+    if (target == sockets_.end()) {
+      flow = topo_.flow(*local, to);
+    } else {
+      bound_socket& b = target->second;
+      if (!b.flow_cached || b.flow_from != *local) {
+        b.flow_cached = true;
+        b.flow_from = *local;
+        b.flow = topo_.flow(*local, to);
+      }
+      flow = b.flow;
+    }
     // A client keeps the one it sent to last (sockets never unbind, so the check above holds for it).
     if (is_client(from) && target != sockets_.end()) {
       me.datagram_cached = true;
@@ -231,6 +245,8 @@ std::optional<virtual_network::datagram_route> virtual_network::route(time_point
   if (v.delivered()) {
     if (cached && v.to == to) {
       receiver = &me.datagram_receiver;  // untranslated: the socket it was sent to
+    } else if (target != sockets_.end() && v.to == to) {
+      receiver = &target->second;
     } else if (const auto it = sockets_.find(v.to); it != sockets_.end()) {
       receiver = &it->second;
     }

@@ -153,6 +153,13 @@ class virtual_network {
     node_id node;
     std::uint32_t id;  // listener or socket id
   };
+  // A bound socket, and the flow the last datagram sent to it came by (a server
+  // sends to many sockets, each from the same one of its own).
+  struct bound_socket : bound {
+    bool flow_cached = false;
+    ip_endpoint flow_from;
+    netsim::topology::flow_id flow = 0;
+  };
   struct node_sockets {
     std::vector<std::pair<engine::socket_id, ip_endpoint>> sockets;
     std::uint32_t first_dialled = none;
@@ -178,7 +185,7 @@ class virtual_network {
   std::vector<bool> device_public_;   // per client index: a device's public address is numbered by it
   std::vector<node_sockets> nodes_;
   std::unordered_map<ip_endpoint, bound, protocol::ip_endpoint_hash> listeners_;
-  std::unordered_map<ip_endpoint, bound, protocol::ip_endpoint_hash> sockets_;  // by local address
+  std::unordered_map<ip_endpoint, bound_socket, protocol::ip_endpoint_hash> sockets_;  // by local address
   std::vector<connection> conns_;
   std::uint16_t next_server_port_ = 30000;
   std::uint32_t server_listeners_ = 0;
