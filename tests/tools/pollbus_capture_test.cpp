@@ -185,6 +185,21 @@ TEST_F(PollbusCapture, NudgePcapCountsWhatTheRunCounted) {
   EXPECT_EQ(amodes.at("fixed").at("counters").at("connections"), modes.at("fixed").at("clients"));
 }
 
+TEST_F(PollbusCapture, CapturingChangesNoCount) {
+  // The same run without --pcap: observed clients settle their ACKs by timers,
+  // which must count the same ACKs at the same times.
+  const std::string toml = (dir_ / "bus.toml").string(), json = (dir_ / "uncaptured.json").string();
+  const char* args[] = {"client-sim", "--clock", "virtual", "--scenario", toml.c_str(), "--quiet", "--json", json.c_str()};
+  auto parsed = sim::parse_client_sim_options(static_cast<int>(std::size(args)), args);
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  std::ostringstream table, err;
+  ASSERT_EQ(sim::run_client_sim(parsed.value(), table, err, false), sim::exit_ok) << err.str();
+  const nlohmann::json plain = read_json(json);
+  ASSERT_FALSE(plain.is_discarded());
+  EXPECT_EQ(plain.at("modes"), run_.at("modes"));
+  EXPECT_EQ(plain.at("total"), run_.at("total"));
+}
+
 TEST_F(PollbusCapture, EventLatencyFromTimeStampsIsTheRunsLatency) {
   // The TimeStamps and the frame times share a clock (the default capture epoch).
   EXPECT_EQ(analysis_.at("event_clock").at("basis"), "same") << analysis_.at("event_clock").dump();
