@@ -1,7 +1,6 @@
 #include <algorithm>
 #include <string>
 
-#include "nudge/protocol/dcerpc.hpp"
 #include "nudge/protocol/random.hpp"
 #include "nudge/sim/pcap_capture.hpp"
 
@@ -78,7 +77,7 @@ void virtual_pcap_recorder::check(capture_error e, const char* what) {
   if (stats_.synthesis_errors++ == 0) stats_.first_error = std::string(what) + ": " + std::string(capture::to_string(e));
 }
 
-bool virtual_pcap_recorder::observe(std::size_t client, client::client_mode) {
+bool virtual_pcap_recorder::observe(std::size_t client, const engine::family& f) {
   ++stats_.clients_in_run;
   bool yes = options_.first_clients == 0 || client < options_.first_clients;
   if (yes && options_.sample < 1.0) {
@@ -89,7 +88,11 @@ bool virtual_pcap_recorder::observe(std::size_t client, client::client_mode) {
     const double u = static_cast<double>(splitmix64(state) >> 11) * 0x1.0p-53;
     yes = u < options_.sample;
   }
-  if (yes) ++stats_.clients_observed;
+  if (yes) {
+    ++stats_.clients_observed;
+    if (classifier_.size() <= client) classifier_.resize(client + 1, nullptr);
+    classifier_[client] = f.capture;
+  }
   return yes;
 }
 
@@ -106,16 +109,28 @@ void virtual_pcap_recorder::tcp_data(time_point at, std::size_t client, client::
   const bool up = d == metrics::direction::to_server;
   const ip_endpoint& from = up ? it->second.local : it->second.server;
   const ip_endpoint& to = up ? it->second.server : it->second.local;
-  // One send per DCE/RPC PDU, as the sessions count them (each PDU is its own
-  // message, segmented on its own).
+  // Each message of the send as the family's cores count them (e.g. one per
+  // DCE/RPC PDU), segmented on its own.
+  const engine::capture_classifier* c = client < classifier_.size() ? classifier_[client] : nullptr;
   while (!bytes.empty()) {
-    std::size_t n = bytes.size();
-    const auto h = protocol::dcerpc::decode_common_header(bytes);
-    if (h.complete() && h.value.frag_length >= protocol::dcerpc::common_header_size && h.value.frag_length <= n)
-      n = h.value.frag_length;
+    std::size_t n = c ? c->sent_message_length(bytes) : bytes.size();
+    if (n == 0 || n > bytes.size()) n = bytes.size();
     check(syn_.tcp_data(at, from, to, bytes.first(n)), "tcp_data");
     bytes = bytes.subspan(n);
   }
+}
+
+void virtual_pcap_recorder::tcp_close(time_point at, std::size_t client, client::channel ch, metrics::direction closer) {
+  const engine::capture_classifier* c = client < classifier_.size() ? classifier_[client] : nullptr;
+  const unsigned segments = c ? c->teardown_segments() : 0;
+  if (segments == 0) return;  // the family counts no teardown: the connection stays open in the file
+  const auto it = ends_.find(key(client, ch));
+  if (it == ends_.end()) return check(capture_error::no_connection, "tcp_close");
+  const auto style = segments == 3 ? capture::frame_synthesizer::close_style::three_way
+                                   : capture::frame_synthesizer::close_style::four_way;
+  if (closer == metrics::direction::to_server) check(syn_.tcp_close(at, it->second.local, it->second.server, style), "tcp_close");
+  else check(syn_.tcp_close(at, it->second.server, it->second.local, style), "tcp_close");
+  ends_.erase(it);
 }
 
 void virtual_pcap_recorder::pure_ack(time_point at, std::size_t client, client::channel ch, metrics::direction d) {

@@ -176,8 +176,7 @@ class world {
     ctx.server = service_[k];
     ctx.wire = plan_.wire;
     ctx.metrics = &metrics_[metrics_index(i)];
-    // Captures classify EMSMDB traffic; other families' clients are not observed.
-    if (capture_ && families_[k]->name == "emsmdb" && capture_->observe(i, plan_.group_mode(group))) {
+    if (capture_ && capture_->observe(i, *families_[k])) {
       if (observed_.empty()) observed_.assign(plan_.clients, false);
       observed_[i] = true;
       ctx.observer = &taps_.emplace_back(*capture_, net_, static_cast<node_id>(i));
@@ -212,7 +211,11 @@ class world {
   // Delivers a network-level event to network node n: a client, or the
   // server core that owns the listener, socket or connection it names.
   void deliver_net(node_id n, time_point now, engine::event e) {
-    if (n != server_node()) return deliver(n, now, e);
+    if (n != server_node()) {
+      deliver(n, now, e);
+      if (const auto* c = std::get_if<engine::closed>(&e); c && observed(n)) capture_close(now, n, c->conn, metrics::direction::to_client);
+      return;
+    }
     if (families_.size() == 1) return deliver(server_slot(0), now, e);  // one server core: its ids as they are
     std::size_t k = 0;
     std::visit(overloaded{
@@ -381,7 +384,9 @@ class world {
             [&](engine::send& s) { send(n, now, s.conn, s.bytes); },
             [&](engine::close& c) {
               const std::uint32_t index = net_.find(n, c.conn);
-              if (index == virtual_network::none || !net_.close(now, index, n)) return;
+              if (index == virtual_network::none) return;
+              if (net_.at(index).open && observed(n)) capture_close(now, n, c.conn, metrics::direction::to_server);
+              if (!net_.close(now, index, n)) return;
               const auto [other, id] = net_.other_end(index, n);
               immediate_.emplace_back(other, engine::closed{id});
             },
@@ -454,6 +459,11 @@ class world {
       mailbox_resolved_[i] = true;
     }
     return mailbox_handles_[i];
+  }
+
+  void capture_close(time_point now, node_id client, engine::connection_id conn, metrics::direction closer) {
+    const std::uint32_t index = net_.find(client, conn);
+    if (index != virtual_network::none) capture_->tcp_close(now, client, static_cast<channel>(net_.at(index).ordinal), closer);
   }
 
   bool observed(node_id n) const { return !observed_.empty() && n < observed_.size() && observed_[n]; }

@@ -161,6 +161,7 @@ struct flow_rec {
   bool syn_ack_seen = false;
   bool handshake_done = false;
   bool closed = false;
+  bool superseded = false;  // a later connection on the same addresses and ports took its place
   bool server_noted = false;
   std::uint32_t detail = npos;
   std::uint32_t unframed_segments = 0;
@@ -318,7 +319,7 @@ struct analyser::impl {
 
   /// The flow of `p` (created if new, npos if the table is full).
   std::uint32_t flow_for(const packet& p, flow_hint& h) {
-    if (h.flow != npos) return h.flow;
+    if (h.flow != npos && !flows[h.flow].superseded) return h.flow = reopened(p, h, h.flow);
     const flow_key& k = h.key;
     std::uint32_t fi = flat_index<flow_key>::npos;
     if (flows.size() >= opt.max_flows) {
@@ -328,24 +329,39 @@ struct analyser::impl {
     }
     bool inserted = false;
     fi = flow_index.find_or_insert(k, h.hash, static_cast<std::uint32_t>(flows.size()), inserted);
-    if (inserted) {
-      const std::uint16_t lo_port = static_cast<std::uint16_t>(k.ports_proto >> 24);
-      const std::uint16_t hi_port = static_cast<std::uint16_t>(k.ports_proto >> 8);
-      flow_rec& f = flows.emplace_back();
-      f.key = k;
-      f.cf.id = fi;
-      f.cf.host = {k.lo_host, k.hi_host};
-      f.cf.port = {lo_port, hi_port};
-      f.proto = p.protocol;
-      f.first = p.ts;
-      if (p.protocol == ip_proto_tcp) {
-        // A known notifier endpoint tells the roles before any SYN or PDU does.
-        const bool lo_server = is_notifier_tcp(k.lo_host, lo_port);
-        const bool hi_server = is_notifier_tcp(k.hi_host, hi_port);
-        if (lo_server != hi_server) f.cf.client_side = lo_server ? 1 : 0;
-      }
+    if (inserted) add_flow(p, k, fi);
+    return h.flow = reopened(p, h, fi);
+  }
+
+  void add_flow(const packet& p, const flow_key& k, std::uint32_t fi) {
+    const std::uint16_t lo_port = static_cast<std::uint16_t>(k.ports_proto >> 24);
+    const std::uint16_t hi_port = static_cast<std::uint16_t>(k.ports_proto >> 8);
+    flow_rec& f = flows.emplace_back();
+    f.key = k;
+    f.cf.id = fi;
+    f.cf.host = {k.lo_host, k.hi_host};
+    f.cf.port = {lo_port, hi_port};
+    f.proto = p.protocol;
+    f.first = p.ts;
+    if (p.protocol == ip_proto_tcp) {
+      // A known notifier endpoint tells the roles before any SYN or PDU does.
+      const bool lo_server = is_notifier_tcp(k.lo_host, lo_port);
+      const bool hi_server = is_notifier_tcp(k.hi_host, hi_port);
+      if (lo_server != hi_server) f.cf.client_side = lo_server ? 1 : 0;
     }
-    return h.flow = fi;
+  }
+
+  // A SYN (without ACK) on a TCP flow that was closed (FIN or RST) opens a new
+  // connection on the same addresses and ports (a client that connects per
+  // request reuses its ports): a flow of its own from here on.
+  std::uint32_t reopened(const packet& p, const flow_hint& h, std::uint32_t fi) {
+    if (p.protocol != ip_proto_tcp || (p.tcp_flags & (tcp_flag::syn | tcp_flag::ack)) != tcp_flag::syn) return fi;
+    if (!flows[fi].closed || flows.size() >= opt.max_flows) return fi;
+    flows[fi].superseded = true;
+    const auto next = static_cast<std::uint32_t>(flows.size());
+    flow_index.assign(h.key, next);
+    add_flow(p, h.key, next);
+    return next;
   }
 
   flow_detail& detail_of(flow_rec& f) {

@@ -168,13 +168,14 @@ capture_error frame_synthesizer::tcp_pure_ack(time_point t, const ip_endpoint& f
   return capture_error::none;
 }
 
-capture_error frame_synthesizer::tcp_close(time_point t, const ip_endpoint& closer, const ip_endpoint& other) {
+capture_error frame_synthesizer::tcp_close(time_point t, const ip_endpoint& closer, const ip_endpoint& other,
+                                           close_style style) {
   if (options_error_ != capture_error::none) return options_error_;
   if (auto e = check(closer, other); e != capture_error::none) return e;
   const tcp_route r = find_tcp(to_v4(closer), to_v4(other));
   if (!r.conn) return capture_error::no_connection;
   emit_tcp(t, r, tcp_fin | tcp_ack, {});
-  emit_tcp(t, r.reversed(), tcp_ack, {});
+  if (style == close_style::four_way) emit_tcp(t, r.reversed(), tcp_ack, {});
   emit_tcp(t, r.reversed(), tcp_fin | tcp_ack, {});
   emit_tcp(t, r, tcp_ack, {});
   flows_[r.conn->flow].open = false;

@@ -41,6 +41,13 @@ std::span<const std::string_view> capture_classifier::mode_names() const {
 
 bool capture_classifier::begins_message(bytes_view stream) const { return dcerpc::plausible_common_header(stream); }
 
+std::size_t capture_classifier::sent_message_length(bytes_view send) const {
+  const auto h = dcerpc::decode_common_header(send);
+  if (h.complete() && h.value.frag_length >= dcerpc::common_header_size && h.value.frag_length <= send.size())
+    return h.value.frag_length;
+  return send.size();
+}
+
 capture_classifier::interface capture_classifier::interface_of_bind(bytes_view pdu) {
   // bind: common header, max_xmit, max_recv, assoc_group, n_context (+3 pad), then the
   // first context: id (2), n_transfer (1), pad (1), abstract syntax uuid (16) + version.

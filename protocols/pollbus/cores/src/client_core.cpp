@@ -55,6 +55,7 @@ client_config client_config_of(const engine::client_context& ctx) {
   c.computer_name = "PC-" + std::string(number.size() < 6 ? 6 - number.size() : 0, '0') + number;
   c.user_info = ctx.mailbox;
   c.wire = ctx.wire;
+  c.observer = ctx.observer;
   return c;
 }
 
@@ -76,6 +77,7 @@ void client_core::start(time_point now) {
 void client_core::count_ack(direction d, time_point at) {
   if (at == never) return;
   m_.traffic.add(message_kind::tcp_ack, d, cfg_.wire.pure_ack());
+  if (cfg_.observer && !cfg_.wire.is_abstract()) cfg_.observer->pure_ack(at, conn_, d);
 }
 
 void client_core::begin_poll(time_point now) {
@@ -171,6 +173,10 @@ void client_core::handle(time_point now, const engine::event& e) {
                    if (b.conn == conn_ && open_) on_bytes(now, b.bytes);
                  },
                  [&](const engine::timer&) {
+                   if (cfg_.observer && open_) {
+                     count_ack(direction::to_server, client_acks_.flush(now));
+                     count_ack(direction::to_client, server_acks_.flush(now));
+                   }
                    if (phase_ != phase::idle && phase_deadline_ <= now) {
                      if (phase_ == phase::awaiting_continue) {
                        // .NET gives up waiting for 100 Continue and sends the body anyway.
@@ -309,7 +315,11 @@ void client_core::close_connection(time_point now, bool by_us) {
   server_acks_ = {};
 }
 
-time_point client_core::next_deadline() const { return phase_ == phase::idle ? next_poll_ : phase_deadline_; }
+time_point client_core::next_deadline() const {
+  const time_point t = phase_ == phase::idle ? next_poll_ : phase_deadline_;
+  if (!cfg_.observer || !open_) return t;
+  return std::min({t, client_acks_.pending_deadline(), server_acks_.pending_deadline()});
+}
 
 void client_core::finish(time_point) {
   count_ack(direction::to_server, client_acks_.flush(never));

@@ -4,6 +4,7 @@
 #include <string>
 #include <utility>
 
+#include "nudge/pollbus/capture_classifier.hpp"
 #include "nudge/pollbus/client_core.hpp"
 #include "nudge/pollbus/server_core.hpp"
 
@@ -148,6 +149,7 @@ engine::family family() {
   f.make_server = [](const engine::server_context& ctx) -> std::unique_ptr<engine::server_session> {
     return std::make_unique<server_core>(ctx.keys ? server_config_of(*ctx.keys) : server_config{});
   };
+  f.capture = &pollbus_capture_classifier();
   return f;
 }
 

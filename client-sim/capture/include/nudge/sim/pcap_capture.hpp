@@ -5,7 +5,9 @@
 //    their own host would capture it, synthesized by tools/capture's
 //    frame_synthesizer (Ethernet/IPv4/TCP/UDP, consistent sequence numbers,
 //    pure ACKs from the sessions' estimate) with simulated timestamps shifted
-//    by an epoch offset. Frames are written in non-decreasing time order.
+//    by an epoch offset. Frames are written in non-decreasing time order. Any
+//    family's clients: its capture classifier says how a send splits into
+//    messages and whether a close writes a teardown (3 or 4 segments).
 //  * Real sockets (live_capture): libpcap on the loopback interface, filtered
 //    to the notifier's TCP and UDP ports, from before the first client connects
 //    until after the drain; pcap's received/dropped statistics at the end.
@@ -24,6 +26,8 @@
 
 #include "nudge/capture/frame_synthesizer.hpp"
 #include "nudge/capture/pcap_file_writer.hpp"
+#include "nudge/engine/capture_classifier.hpp"
+#include "nudge/engine/registry.hpp"
 #include "nudge/metrics/traffic.hpp"
 #include "nudge/protocol/endpoint.hpp"
 #include "nudge/protocol/result.hpp"
@@ -101,11 +105,12 @@ class virtual_pcap_recorder final : public virtual_capture {
   /// The synthesizer's per-flow counters (one per TCP connection / UDP pair).
   const capture::frame_synthesizer& synthesizer() const { return syn_; }
 
-  bool observe(std::size_t client, client::client_mode mode) override;
+  bool observe(std::size_t client, const engine::family& f) override;
   void tcp_open(time_point at, std::size_t client, client::channel ch, const protocol::ip_endpoint& local,
                 const protocol::ip_endpoint& server) override;
   void tcp_data(time_point at, std::size_t client, client::channel ch, metrics::direction d,
                 protocol::bytes_view bytes) override;
+  void tcp_close(time_point at, std::size_t client, client::channel ch, metrics::direction closer) override;
   void pure_ack(time_point at, std::size_t client, client::channel ch, metrics::direction d) override;
   void datagram(time_point at, std::size_t client, const protocol::ip_endpoint& from, const protocol::ip_endpoint& to,
                 protocol::bytes_view payload) override;
@@ -147,6 +152,9 @@ class virtual_pcap_recorder final : public virtual_capture {
   ordering_sink order_;
   capture::frame_synthesizer syn_;
   std::unordered_map<std::uint64_t, channel_ends> ends_;
+  // By client: how its family's sends split into messages and its closes into
+  // segments (null: not observed, or a family without a capture classifier).
+  std::vector<const engine::capture_classifier*> classifier_;
 };
 
 /// A virtual run and the capture it wrote.

@@ -9,6 +9,7 @@
 #include <functional>
 
 #include "nudge/client/client_session.hpp"
+#include "nudge/engine/registry.hpp"
 #include "nudge/protocol/byte_io.hpp"
 #include "nudge/protocol/endpoint.hpp"
 #include "nudge/sim/run_plan.hpp"
@@ -40,14 +41,20 @@ namespace nudge::sim {
 class virtual_capture {
  public:
   virtual ~virtual_capture() = default;
-  /// Asked once per client before the run: observe this one?
-  virtual bool observe(std::size_t client, client::client_mode mode) = 0;
+  /// Asked once per client before the run: observe this one? `f` is the
+  /// client's family (its capture classifier says how its sends split into
+  /// messages and whether its closes count a teardown).
+  virtual bool observe(std::size_t client, const engine::family& f) = 0;
   /// An observed client opened a TCP channel (counted as SYN, SYN-ACK, ACK).
   virtual void tcp_open(time_point at, std::size_t client, client::channel ch, const protocol::ip_endpoint& local,
                         const protocol::ip_endpoint& server) = 0;
   /// Bytes on an open channel: to_server at their send time, to_client at arrival.
   virtual void tcp_data(time_point at, std::size_t client, client::channel ch, metrics::direction d,
                         protocol::bytes_view bytes) = 0;
+  /// An observed client's connection closed: by the client (to_server) or by
+  /// the server (to_client), at the moment the client closed it or learned
+  /// that it was closed (after the client's own last ACKs).
+  virtual void tcp_close(time_point /*at*/, std::size_t /*client*/, client::channel /*ch*/, metrics::direction /*closer*/) {}
   /// A pure ACK the client's estimate says was sent (to_server: by the client).
   virtual void pure_ack(time_point at, std::size_t client, client::channel ch, metrics::direction d) = 0;
   /// A datagram the client sent (at its send time) or received (at arrival).

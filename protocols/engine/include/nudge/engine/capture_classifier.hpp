@@ -183,6 +183,15 @@ class capture_classifier {
   virtual std::span<const std::string_view> latency_names() const { return {}; }
   /// How an event reached its client (capture_event::path).
   virtual std::span<const std::string_view> path_names() const { return {}; }
+  /// How a virtual capture (client-sim --pcap) writes the family's traffic as
+  /// its cores count it: the length of the first message in the bytes of one
+  /// `send` action (each message is segmented on its own). By default a send
+  /// is one message.
+  virtual std::size_t sent_message_length(protocol::bytes_view send) const { return send.size(); }
+  /// The segments a closing connection counts as in the family's counters
+  /// (tcp_setup): 0 when its cores count no teardown (a virtual capture then
+  /// writes none), 3 for FIN, FIN/ACK, ACK, 4 for FIN, ACK, FIN, ACK.
+  virtual unsigned teardown_segments() const { return 0; }
   /// A new reading state for one capture; null when the family reads no captures.
   virtual std::unique_ptr<capture_reader> make_reader(const capture_reading_options& /*options*/) const {
     return nullptr;

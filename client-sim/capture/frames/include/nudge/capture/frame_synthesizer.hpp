@@ -141,9 +141,13 @@ class frame_synthesizer {
   /// Note: if it acknowledges nothing new, Wireshark labels it a duplicate ACK.
   [[nodiscard]] capture_error tcp_pure_ack(time_point t, const ip_endpoint& from, const ip_endpoint& to);
 
-  /// FIN/ACK from `closer`, ACK, FIN/ACK from `other`, ACK (4 frames). The
-  /// connection is forgotten afterwards, so the same pair can be opened again.
-  [[nodiscard]] capture_error tcp_close(time_point t, const ip_endpoint& closer, const ip_endpoint& other);
+  /// four_way: FIN/ACK from `closer`, ACK, FIN/ACK from `other`, ACK (4 frames).
+  /// three_way: FIN/ACK from `closer`, FIN/ACK from `other` (its ACK riding on
+  /// its FIN), ACK (3 frames, as a family's wire model may count a teardown).
+  /// The connection is forgotten afterwards, so the same pair can be opened again.
+  enum class close_style : std::uint8_t { four_way, three_way };
+  [[nodiscard]] capture_error tcp_close(time_point t, const ip_endpoint& closer, const ip_endpoint& other,
+                                        close_style style = close_style::four_way);
 
   /// One UDP datagram; payload_too_large above mtu - 28 bytes.
   [[nodiscard]] capture_error udp(time_point t, const ip_endpoint& from, const ip_endpoint& to,

@@ -34,6 +34,9 @@ class capture_classifier final : public engine::capture_classifier {
   std::span<const std::string_view> latency_names() const override;
   /// poll, push, async: what made the client fetch an event.
   std::span<const std::string_view> path_names() const override;
+  /// One DCE/RPC PDU (its frag_length): the cores count each PDU of a send
+  /// (a fragmented response's fragments) as its own message.
+  std::size_t sent_message_length(bytes_view send) const override;
   /// The reading of one capture: DCE/RPC framing, EMSMDB calls and their
   /// sessions, pings matched to registered contexts (src/capture_reader.cpp).
   std::unique_ptr<engine::capture_reader> make_reader(const engine::capture_reading_options& options) const override;

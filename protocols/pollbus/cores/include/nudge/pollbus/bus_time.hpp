@@ -6,12 +6,16 @@
 #include <chrono>
 #include <cstdint>
 
+#include "nudge/pollbus/codec.hpp"
 #include "nudge/protocol/clock.hpp"
 
 namespace nudge::pollbus {
 
-/// time_point{} is 2009-08-26T10:00:00Z, the seed's own example TimeStamp.
-inline constexpr std::int64_t dotnet_ms_at_time_zero = 63386877600000;
+/// time_point{} is 2026-01-05T09:00:00Z: where a virtual capture's time zero
+/// lands by default (client-sim --pcap, default_pcap_epoch()), so a capture's
+/// frame times and the TimeStamps in it agree (nudge-pcap measures latency
+/// from them). The text forms are as long for any year after 1970.
+inline constexpr std::int64_t dotnet_ms_at_time_zero = dotnet_ms_at_unix_epoch + 1767603600000;
 
 inline std::int64_t timestamp_of(time_point t) {
   return dotnet_ms_at_time_zero + std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();

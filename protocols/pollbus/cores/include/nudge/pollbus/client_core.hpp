@@ -55,6 +55,10 @@ struct client_config {
   std::string computer_name;
   std::string user_info;  // the mailbox
   metrics::wire_model wire;
+  /// Optional (captures): told each estimated pure ACK in time order; the
+  /// core then settles pending ACKs at their deadlines (the same ACKs, counted
+  /// the same, but reported when they are sent).
+  engine::transport_observer* observer = nullptr;
 };
 
 /// AgentId of a mailbox: a version-4-shaped GUID derived from its name, so
