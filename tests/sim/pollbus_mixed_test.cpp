@@ -183,3 +183,30 @@ TEST(pollbus_closed_form, json_one_connection_per_poll_matches_the_virtual_run) 
 }
 
 }  // namespace
+
+// Without keep-alive a bus client opens a connection per poll, thousands a day:
+// the virtual network reuses closed connections' records, so a run's memory
+// follows the clients, not the polls.
+TEST(pollbus_mixed, a_connection_per_poll_keeps_the_connection_table_small) {
+  nudge::protocols::register_all();
+  run_plan p;
+  p.clients = 40;
+  p.mix = {{"pollbus", "fixed", 1, "bus-close", {{"pollbus.keep_alive", "false"}}}, {"emsmdb", "poll", 1}};
+  p.length = 2h;
+  p.drain = 1min;
+  p.ramp_up = 15s;
+  p.poll_interval = 60s;
+  p.events_per_client_hour = 12;
+  p.seed = 7;
+  ASSERT_EQ(p.validate(), "");
+  std::size_t records = 0;
+  nudge::sim::virtual_options opts;
+  opts.connection_records = &records;
+  const auto r = nudge::sim::run_virtual(p, opts);
+  const std::uint64_t opened = counter(r.modes[0], pollbus::counter::connections);
+  EXPECT_GT(opened, 20u * 100u);  // 20 clients, a poll every 15 s for 2 h
+  EXPECT_EQ(r.modes[0].metrics.events_fetched(), r.modes[0].events_generated);
+  // At most each client's open connection or two (one closing, its successor opening).
+  EXPECT_GT(records, 0u);
+  EXPECT_LE(records, 2 * p.clients);
+}

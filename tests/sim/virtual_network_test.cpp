@@ -67,3 +67,53 @@ TEST(virtual_network, a_held_connection_dies_silently_when_the_nat_forgets_it) {
   EXPECT_FALSE(late.reset);
   EXPECT_EQ(net.tcp_dropped(), 1u);
 }
+
+// A client that opens a connection per request (HTTP without keep-alive) opens
+// thousands a day: closed connections' records are reused, so the table stays
+// as small as the connections open at once, and an old id never names a new one.
+TEST(virtual_network, closed_connections_records_are_reused) {
+  const run_plan plan = two_clients();
+  virtual_network net(plan, 2, groups);
+  const node_id server = net.server_node();
+  const auto service = std::get<ip_endpoint>(net.listen(server, 1, 0));
+  time_point now{};
+  engine::connection_id first_acceptor_id = 0;
+  for (engine::connection_id k = 1; k <= 10000; ++k) {
+    now += 1s;
+    const auto d = net.dial(now, 0, outgoing(k), service);
+    ASSERT_TRUE(std::holds_alternative<virtual_network::dialled>(d)) << k;
+    const auto& dialled = std::get<virtual_network::dialled>(d);
+    if (k == 1) first_acceptor_id = dialled.id;
+    ASSERT_EQ(net.find(0, outgoing(k)), dialled.index);
+    ASSERT_EQ(net.find(server, dialled.id), dialled.index);
+    // A segment in flight keeps the record past the close until it is handled.
+    const auto sent = net.send(now, dialled.index, 0, 100);
+    ASSERT_TRUE(sent.delivered);
+    net.hold(dialled.index);
+    EXPECT_TRUE(net.close(now, dialled.index, 0));  // the FIN reaches the server: both ends are done
+    ASSERT_EQ(net.find(server, dialled.id), dialled.index) << "freed while a segment names it";
+    net.release(dialled.index);
+    EXPECT_EQ(net.find(0, outgoing(k)), virtual_network::none);
+    EXPECT_EQ(net.find(server, dialled.id), virtual_network::none);
+  }
+  EXPECT_LE(net.connection_records(), 2u);
+  EXPECT_EQ(net.find(server, first_acceptor_id), virtual_network::none);
+}
+
+// One end closing while the FIN is lost leaves the other end holding the
+// connection: its record stays until that end closes too.
+TEST(virtual_network, a_record_stays_while_one_end_still_holds_it) {
+  const run_plan plan = two_clients();
+  virtual_network net(plan, 2, groups);
+  const node_id server = net.server_node();
+  const auto service = std::get<ip_endpoint>(net.listen(server, 1, 0));
+  const auto d = std::get<virtual_network::dialled>(net.dial(time_point{}, 0, outgoing(1), service));
+  EXPECT_TRUE(net.reset(d.index, 0));  // a RST reached the client's end only
+  EXPECT_EQ(net.find(server, d.id), d.index);
+  EXPECT_FALSE(net.close(time_point{} + 1s, d.index, server));  // already closed: no FIN
+  EXPECT_EQ(net.find(server, d.id), virtual_network::none);
+  const auto again = std::get<virtual_network::dialled>(net.dial(time_point{} + 2s, 0, outgoing(2), service));
+  EXPECT_EQ(again.index, d.index);
+  EXPECT_NE(again.id, d.id);
+  EXPECT_EQ(net.connection_records(), 1u);
+}

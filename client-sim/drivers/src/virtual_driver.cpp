@@ -60,15 +60,18 @@ struct event {
 
 // Forwards an observed client's estimated pure ACKs to the capture, naming the
 // connection as the capture does: the client's index and the connection's ordinal.
+// It remembers each connection's ordinal itself: an estimate may settle after the
+// network has recycled the connection's record.
 struct ack_tap final : engine::transport_observer {
-  ack_tap(virtual_capture& c, const virtual_network& n, node_id i) : capture(&c), net(&n), client(i) {}
+  ack_tap(virtual_capture& c, node_id i) : capture(&c), client(i) {}
   void pure_ack(time_point at, engine::connection_id conn, metrics::direction d) override {
-    const std::uint32_t index = net->find(client, conn);
-    if (index != virtual_network::none) capture->pure_ack(at, client, static_cast<channel>(net->at(index).ordinal), d);
+    // The newest connection of that name, as the network's lookup found it.
+    for (auto it = ordinals.rbegin(); it != ordinals.rend(); ++it)
+      if (it->first == conn) return capture->pure_ack(at, client, static_cast<channel>(it->second), d);
   }
   virtual_capture* capture;
-  const virtual_network* net;
   node_id client;
+  std::vector<std::pair<engine::connection_id, std::uint8_t>> ordinals;  // by dial order
 };
 
 // Runs the cores (the server, then one per client) through the session
@@ -116,6 +119,7 @@ class world {
     if (capture_) capture_->finishing(end);
     for (auto& c : cores_) c->finish(end);
     if (capture_) capture_->finished(end);
+    if (opts_.connection_records) *opts_.connection_records = net_.connection_records();
     sample(end);
     run_result r = snapshot(end);
     r.simulated_events = processed - samples_;  // as before the timeline: samples are bookkeeping
@@ -179,7 +183,9 @@ class world {
     if (capture_ && capture_->observe(i, *families_[k])) {
       if (observed_.empty()) observed_.assign(plan_.clients, false);
       observed_[i] = true;
-      ctx.observer = &taps_.emplace_back(*capture_, net_, static_cast<node_id>(i));
+      if (tap_of_.empty()) tap_of_.assign(plan_.clients, nullptr);
+      tap_of_[i] = &taps_.emplace_back(*capture_, static_cast<node_id>(i));
+      ctx.observer = tap_of_[i];
     }
     const std::size_t cell = metrics_index(i);
     ++group_clients_[cell];
@@ -201,8 +207,9 @@ class world {
   static std::uint32_t local_of(std::uint32_t id) { return id & 0xFFFFFFu; }
   std::size_t owner_of_conn(engine::connection_id c) const {
     if (engine::is_outgoing(c)) return static_cast<std::size_t>((c >> 48) & 0x7FFF);
-    const auto it = accepted_by_.find(static_cast<std::uint32_t>(c));
-    return it == accepted_by_.end() ? 0 : it->second;
+    // Accepted: the core that owns the listener it came in on.
+    const std::uint32_t index = net_.find(server_node(), c);
+    return index == virtual_network::none ? 0 : owner_of_local(net_.at(index).listener);
   }
   static engine::connection_id local_conn(engine::connection_id c) {
     return engine::is_outgoing(c) ? c & ~(engine::connection_id{0x7FFF} << 48) : c;
@@ -224,7 +231,6 @@ class world {
                    [&](engine::accepted& x) {
                      k = owner_of_local(x.listener);
                      x.listener = local_of(x.listener);
-                     if (k != 0) accepted_by_[static_cast<std::uint32_t>(x.conn)] = k;
                    },
                    [&](engine::closed& x) { k = owner_of_conn(x.conn); x.conn = local_conn(x.conn); },
                    [&](engine::listening& x) { k = owner_of_local(x.listener); x.listener = local_of(x.listener); },
@@ -264,10 +270,11 @@ class world {
         break;
       case ev_type::stream: {
         const auto& c = net_.at(ev.ref);
-        const engine::connection_id id = ev.to_dialer ? c.dialer_id : ev.ref;
+        const engine::connection_id id = ev.to_dialer ? c.dialer_id : net_.acceptor_id(ev.ref);
         if (ev.to_dialer && observed(ev.node))
           capture_->tcp_data(now, ev.node, static_cast<channel>(c.ordinal), metrics::direction::to_client, ev.bytes);
         deliver_net(ev.node, now, engine::stream_bytes{id, ev.bytes});
+        net_.release(ev.ref);
         break;
       }
       case ev_type::datagram:
@@ -275,9 +282,11 @@ class world {
         deliver_net(ev.node, now, engine::datagram{ev.ref, ev.from, ev.bytes});
         break;
       case ev_type::reset: {
-        if (!net_.reset(ev.ref)) return;
-        const auto& c = net_.at(ev.ref);
-        deliver_net(ev.node, now, engine::closed{ev.node == c.dialer ? c.dialer_id : ev.ref});
+        if (net_.reset(ev.ref, ev.node)) {
+          const auto& c = net_.at(ev.ref);
+          deliver_net(ev.node, now, engine::closed{ev.node == c.dialer ? c.dialer_id : net_.acceptor_id(ev.ref)});
+        }
+        net_.release(ev.ref);
         break;
       }
       case ev_type::mailbox_event: {
@@ -310,9 +319,10 @@ class world {
   // What happens at once because of an action: delivered in order, at `now`.
   void drain_immediate(time_point now) {
     while (!immediate_.empty()) {
-      auto [n, e] = std::move(immediate_.front());
+      auto [n, e, held] = std::move(immediate_.front());
       immediate_.pop_front();
       deliver_net(n, now, std::move(e));
+      if (held != virtual_network::none) net_.release(held);
     }
   }
 
@@ -350,10 +360,13 @@ class world {
       capture_->tcp_data(now, n, static_cast<channel>(c.ordinal), metrics::direction::to_server, bytes);
     const node_id to = to_dialer ? c.dialer : c.acceptor;
     const auto fate = net_.send(now, index, n, bytes.size());
-    if (fate.delivered)
+    if (fate.delivered) {
+      net_.hold(index);
       push({fate.arrival, ev_type::stream, static_cast<std::uint8_t>(to_dialer), to, index, std::move(bytes), {}});
-    else if (fate.reset)  // a NAT lost the connection and says so; otherwise the bytes just vanish
+    } else if (fate.reset) {  // a NAT lost the connection and says so; otherwise the bytes just vanish
+      net_.hold(index);
       push({fate.reset_at, ev_type::reset, 0, n, index, {}, {}});
+    }
   }
 
   [[gnu::noinline]] void perform_rare(node_id slot, time_point now, engine::action& a) {
@@ -372,36 +385,40 @@ class world {
             [&](engine::connect& c) {
               auto r = net_.dial(now, n, c.conn, c.to);
               if (auto* why = std::get_if<std::string>(&r)) {
-                immediate_.emplace_back(n, engine::refused{c.conn, std::move(*why)});
+                immediate_.push_back({n, engine::refused{c.conn, std::move(*why)}});
                 return;
               }
               const auto& d = std::get<virtual_network::dialled>(r);
-              if (observed(n))
-                capture_->tcp_open(now, n, static_cast<channel>(net_.at(d.index).ordinal), d.dialer_local, c.to);
-              immediate_.emplace_back(d.acceptor, engine::accepted{d.listener, d.index, d.peer_seen});
-              immediate_.emplace_back(n, engine::connected{c.conn, d.dialer_local});
+              if (observed(n)) {
+                const std::uint8_t ordinal = net_.at(d.index).ordinal;
+                tap_of_[n]->ordinals.emplace_back(c.conn, ordinal);
+                capture_->tcp_open(now, n, static_cast<channel>(ordinal), d.dialer_local, c.to);
+              }
+              immediate_.push_back({d.acceptor, engine::accepted{d.listener, d.id, d.peer_seen}});
+              immediate_.push_back({n, engine::connected{c.conn, d.dialer_local}});
             },
             [&](engine::send& s) { send(n, now, s.conn, s.bytes); },
             [&](engine::close& c) {
               const std::uint32_t index = net_.find(n, c.conn);
               if (index == virtual_network::none) return;
               if (net_.at(index).open && observed(n)) capture_close(now, n, c.conn, metrics::direction::to_server);
-              if (!net_.close(now, index, n)) return;
               const auto [other, id] = net_.other_end(index, n);
-              immediate_.emplace_back(other, engine::closed{id});
+              net_.hold(index);  // the record outlives close() until the other end has been told
+              if (!net_.close(now, index, n)) return net_.release(index);
+              immediate_.push_back({other, engine::closed{id}, index});
             },
             [&](engine::listen& l) {
               auto r = net_.listen(n, l.listener, l.port);
               if (auto* at = std::get_if<ip_endpoint>(&r)) {
                 if (n == server_node()) service_[k].listeners.push_back({local_of(l.listener), *at});  // no NAT before it
-                immediate_.emplace_back(n, engine::listening{l.listener, *at});
+                immediate_.push_back({n, engine::listening{l.listener, *at}});
               }
             },
             [&](engine::bind_udp& b) {
               auto r = net_.bind_udp(n, b.socket, b.port);
               if (auto* at = std::get_if<ip_endpoint>(&r)) {
                 if (n == server_node()) service_[k].sockets.push_back({local_of(b.socket), *at});
-                immediate_.emplace_back(n, engine::udp_bound{b.socket, *at});
+                immediate_.push_back({n, engine::udp_bound{b.socket, *at}});
               }
             },
             [&](engine::send_datagram& d) {
@@ -506,6 +523,7 @@ class world {
   virtual_capture* capture_ = opts_.capture;
   std::vector<bool> observed_;  // empty: nobody observed
   std::deque<ack_tap> taps_;    // stable addresses: sessions point at them
+  std::vector<ack_tap*> tap_of_;  // per client (empty: nobody observed)
   event_schedule schedule_;
   std::vector<std::size_t> client_group_;  // per client: its client group (an index into plan.mix)
   std::vector<std::size_t> groups_;
@@ -524,11 +542,16 @@ class world {
   std::vector<std::size_t> group_mode_index_;     // per client group: its mode in the family's vocabulary
   std::vector<std::unique_ptr<engine::session>> cores_;  // by slot: clients, then one server per family
   std::vector<engine::server_session*> servers_;         // by family: cores_[server_slot(k)]
-  std::unordered_map<std::uint32_t, std::size_t> accepted_by_;  // connections a later server core accepted
   notifier::emsmdb_server_core* emsmdb_server_ = nullptr;
   std::vector<engine::service_address> service_;  // by family: where its server listens, once it does
   std::vector<time_point> timer_at_;  // by node: the deadline its queued timer is for
-  std::deque<std::pair<node_id, engine::event>> immediate_;
+  // Events an action causes at once; `held`: a connection record held for it (none: no record).
+  struct immediate_event {
+    node_id node;
+    engine::event e;
+    std::uint32_t held = virtual_network::none;
+  };
+  std::deque<immediate_event> immediate_;
   event_queue<event> queue_;
   bool fifo_deliveries_ = net_.constant_delay();
   std::vector<run_result::timeline_sample> timeline_;

@@ -135,33 +135,63 @@ std::variant<virtual_network::dialled, std::string> virtual_network::dial(time_p
   const netsim::topology::flow_id from_acceptor = topo_.flow(syn.to, syn.from);
   topo_.translate_tcp_segment(now, from_acceptor, netsim::tcp_flag::syn | netsim::tcp_flag::ack);
   if (!is_client(n)) ++next_server_port_;
-  dialled d{};
-  d.index = static_cast<std::uint32_t>(conns_.size());
-  d.acceptor = it->second.node;
-  d.listener = it->second.id;
-  d.dialer_local = local;
-  d.peer_seen = syn.from;
-  connection c;
+  std::uint32_t index = free_conns_;
+  if (index != none) {
+    free_conns_ = conns_[index].next_of_dialer;
+  } else {
+    index = static_cast<std::uint32_t>(conns_.size());
+    conns_.emplace_back();
+  }
+  connection& c = conns_[index];
+  const std::uint32_t generation = c.generation;
+  c = connection{};
+  c.generation = generation;
   c.dialer = n;
-  c.acceptor = d.acceptor;
+  c.acceptor = it->second.node;
   c.dialer_id = id;
+  c.listener = it->second.id;
   c.ordinal = ordinal;
   c.next_of_dialer = mine.first_dialled;
+  if (mine.first_dialled != none) conns_[mine.first_dialled].prev_of_dialer = index;
   c.dialer_local = local;
   c.dialed = to;
   c.acceptor_local = syn.to;
   c.peer_seen = syn.from;
   c.from_dialer = from_dialer;
   c.from_acceptor = from_acceptor;
-  mine.first_dialled = d.index;
+  mine.first_dialled = index;
   ++mine.dialled;
-  conns_.push_back(c);
+  dialled d{};
+  d.index = index;
+  d.id = acceptor_id(index);
+  d.acceptor = c.acceptor;
+  d.listener = c.listener;
+  d.dialer_local = local;
+  d.peer_seen = syn.from;
   return d;
+}
+
+void virtual_network::recycle_if_done(std::uint32_t index) {
+  connection& c = conns_[index];
+  if (!c.in_use || c.in_flight != 0 || !c.dialer_done || !c.acceptor_done) return;
+  // Unlink it from its dialer's list, then onto the free list under a new generation.
+  if (c.prev_of_dialer != none) conns_[c.prev_of_dialer].next_of_dialer = c.next_of_dialer;
+  else nodes_[c.dialer].first_dialled = c.next_of_dialer;
+  if (c.next_of_dialer != none) conns_[c.next_of_dialer].prev_of_dialer = c.prev_of_dialer;
+  c.in_use = false;
+  c.open = false;
+  ++c.generation;
+  c.next_of_dialer = free_conns_;
+  c.prev_of_dialer = none;
+  free_conns_ = index;
 }
 
 std::uint32_t virtual_network::find(node_id n, engine::connection_id id) const {
   if (!engine::is_outgoing(id)) {
-    return id < conns_.size() && conns_[id].acceptor == n ? static_cast<std::uint32_t>(id) : none;
+    const auto index = static_cast<std::uint32_t>(id);
+    if (index >= conns_.size()) return none;
+    const connection& c = conns_[index];
+    return c.in_use && c.acceptor == n && c.generation == (id >> 32) ? index : none;
   }
   for (std::uint32_t i = nodes_[n].first_dialled; i != none; i = conns_[i].next_of_dialer)
     if (conns_[i].dialer_id == id) return i;
@@ -170,18 +200,33 @@ std::uint32_t virtual_network::find(node_id n, engine::connection_id id) const {
 
 std::pair<node_id, engine::connection_id> virtual_network::other_end(std::uint32_t index, node_id n) const {
   const connection& c = conns_[index];
-  if (c.dialer == n) return {c.acceptor, index};
+  if (c.dialer == n) return {c.acceptor, acceptor_id(index)};
   return {c.dialer, c.dialer_id};
 }
 
 bool virtual_network::close(time_point now, std::uint32_t index, node_id from) {
   connection& c = conns_[index];
-  if (!c.open) return false;
-  c.open = false;
   const bool by_dialer = c.dialer == from;
+  (by_dialer ? c.dialer_done : c.acceptor_done) = true;
+  if (!c.open) {
+    recycle_if_done(index);
+    return false;
+  }
+  c.open = false;
   const netsim::route_verdict fin = topo_.translate_tcp_segment(now, by_dialer ? c.from_dialer : c.from_acceptor,
                                                                 netsim::tcp_flag::fin | netsim::tcp_flag::ack);
+  // The other end is told at once when the FIN gets through; otherwise it learns nothing.
+  if (fin.delivered()) (by_dialer ? c.acceptor_done : c.dialer_done) = true;
+  recycle_if_done(index);
   return fin.delivered();
+}
+
+bool virtual_network::reset(std::uint32_t index, node_id at) {
+  connection& c = conns_[index];
+  if (!c.open) return false;
+  c.open = false;
+  (c.dialer == at ? c.dialer_done : c.acceptor_done) = true;
+  return true;  // the caller tells `at`'s core, then releases the event that carried it
 }
 
 virtual_network::segment_fate virtual_network::send(time_point now, std::uint32_t index, node_id from,

@@ -58,15 +58,25 @@ using protocol::ip_endpoint;
 class virtual_network {
  public:
   /// A virtual TCP connection: the dialer named it `dialer_id` (a core's id,
-  /// with engine::outgoing_bit); the acceptor knows it by its index in the table.
+  /// with engine::outgoing_bit); the acceptor knows it by acceptor_id(index):
+  /// its index in the table, with the record's generation above bit 32 once
+  /// the record is reused (a closed connection's record is recycled when both
+  /// ends are done with it and no event in flight names it).
   // What each message reads comes first, within one cache line.
   struct alignas(64) connection {
     node_id dialer = 0;
     node_id acceptor = 0;
     engine::connection_id dialer_id = 0;
-    std::uint32_t next_of_dialer = none;  // the dialer's next connection in the table
+    std::uint32_t next_of_dialer = none;  // the dialer's next connection in the table (or the next free record)
+    std::uint32_t prev_of_dialer = none;  // the dialer's previous one (none: the first)
+    std::uint32_t generation = 0;         // how often this record was reused
+    std::uint32_t in_flight = 0;          // queued events that name this record
+    std::uint32_t listener = 0;           // the listener that accepted it
     std::uint8_t ordinal = 0;             // the dialer's source-port slot: its 0th, 1st, 0th, ... connection
     bool open = true;
+    bool dialer_done = false;    // the dialer closed it, or was told it is closed
+    bool acceptor_done = false;  // the same for the acceptor
+    bool in_use = true;          // false: on the free list
     netsim::topology::flow_id from_dialer = 0;    // dialer_local -> dialed
     netsim::topology::flow_id from_acceptor = 0;  // acceptor_local -> peer_seen
     ip_endpoint dialer_local;    // the dialer's own endpoint
@@ -107,7 +117,8 @@ class virtual_network {
 
   // ---- connections ----
   struct dialled {
-    std::uint32_t index;   // in the table; the acceptor's connection id
+    std::uint32_t index;   // in the table
+    engine::connection_id id;  // the acceptor's connection id
     node_id acceptor;
     engine::listener_id listener;
     ip_endpoint dialer_local;  // as the dialer's host sees it
@@ -119,17 +130,27 @@ class virtual_network {
   /// The table index of connection `id` as node `n` names it (none: unknown).
   std::uint32_t find(node_id n, engine::connection_id id) const;
   const connection& at(std::uint32_t index) const { return conns_[index]; }
+  /// The acceptor's id for connection `index` (never reused: the generation tells uses apart).
+  engine::connection_id acceptor_id(std::uint32_t index) const {
+    return index | (engine::connection_id{conns_[index].generation} << 32);
+  }
+  /// Records in the table, in use or free: bounded by the connections open (or
+  /// named by events in flight) at once, not by those ever opened.
+  std::size_t connection_records() const { return conns_.size(); }
+  /// An event in flight names connection `index` (hold), or has been handled (release).
+  void hold(std::uint32_t index) { ++conns_[index].in_flight; }
+  void release(std::uint32_t index) {
+    --conns_[index].in_flight;
+    recycle_if_done(index);
+  }
   /// The other end of connection `index` from `n`, and its name for it.
   std::pair<node_id, engine::connection_id> other_end(std::uint32_t index, node_id n) const;
   /// `from` closes connection `index` (a FIN through the topology); false when it already
   /// was closed (the other end closed first) or the FIN does not get through.
   bool close(time_point now, std::uint32_t index, node_id from);
-  /// Marks connection `index` closed by a RST; false when it already was.
-  bool reset(std::uint32_t index) {
-    const bool was = conns_[index].open;
-    conns_[index].open = false;
-    return was;
-  }
+  /// Marks connection `index` closed by a RST reaching `at`'s end (which is then
+  /// told, and done with it); false when it already was closed.
+  bool reset(std::uint32_t index, node_id at);
   /// What becomes of `bytes` sent now by `from` on connection `index`.
   segment_fate send(time_point now, std::uint32_t index, node_id from, std::size_t bytes);
 
@@ -173,6 +194,8 @@ class virtual_network {
     bound datagram_receiver{};
   };
   ip_endpoint host_of(node_id n, std::uint16_t port) const;
+  /// Frees connection `index`'s record when both ends are done and no event names it.
+  void recycle_if_done(std::uint32_t index);
   ip_endpoint client_tcp_local(node_id n, std::uint8_t ordinal) const;
   bool behind_nat(node_id n) const { return is_client(n) && behind_nat_[n]; }
   /// Is `to` some NAT device's public address?
@@ -187,6 +210,7 @@ class virtual_network {
   std::unordered_map<ip_endpoint, bound, protocol::ip_endpoint_hash> listeners_;
   std::unordered_map<ip_endpoint, bound_socket, protocol::ip_endpoint_hash> sockets_;  // by local address
   std::vector<connection> conns_;
+  std::uint32_t free_conns_ = none;  // the first free record, chained by next_of_dialer
   std::uint16_t next_server_port_ = 30000;
   std::uint32_t server_listeners_ = 0;
   std::uint32_t server_sockets_ = 0;

@@ -74,6 +74,10 @@ struct virtual_options {
   /// Called for every mailbox event as it is generated: the client and the
   /// simulated time (event_schedule's time for it; a test compares drivers with it).
   std::function<void(std::size_t client, time_point at)> on_event;
+  /// When set, receives at the end the virtual network's connection records (in
+  /// use or free): bounded by the connections open at once, whatever the number
+  /// ever opened (a test checks it).
+  std::size_t* connection_records = nullptr;
 };
 
 run_result run_virtual(const run_plan& plan, const virtual_options& opts = {});
