@@ -93,8 +93,8 @@ void client_session::start(time_point now) {
   if (needs_async_channel()) chan(channel::async).open = true;
   for (channel ch : {channel::main, channel::async}) {
     if (!chan(ch).open) continue;
-    chan(ch).client_acks.set_quick_acks(cfg_.wire.quick_acks);
-    chan(ch).server_acks.set_quick_acks(cfg_.wire.quick_acks);
+    chan(ch).client_acks.configure(cfg_.wire);
+    chan(ch).server_acks.configure(cfg_.wire);
     m_.traffic.add(message_kind::tcp_setup, direction::to_server, cfg_.wire.handshake_to_server());
     m_.traffic.add(message_kind::tcp_setup, direction::to_client, cfg_.wire.handshake_to_client());
     send_bind(now, ch);
