@@ -35,6 +35,26 @@ TEST(control_protocol, ParsesEventsStatsQuitCaseInsensitively) {
   EXPECT_TRUE(std::holds_alternative<query_services>(parse_line("services")));
 }
 
+TEST(control_protocol, EventsMayNameTheFamilyTheyAreFor) {
+  const auto one = parse_line("EVENT@toy /o=nudge/ou=First Administrative Group/cn=alice");
+  const auto* e = std::get_if<inject_events>(&one);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->family, "toy");
+  EXPECT_EQ(e->user_dn, "/o=nudge/ou=First Administrative Group/cn=alice");
+  EXPECT_FALSE(e->batch);
+  const auto many = parse_line("events@EMSMDB 3 /o=nudge/cn=bob");
+  e = std::get_if<inject_events>(&many);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->family, "EMSMDB");  // the host matches names case-blind
+  EXPECT_EQ(e->count, 3u);
+  EXPECT_TRUE(e->batch);
+  EXPECT_EQ(e->user_dn, "/o=nudge/cn=bob");
+  const auto plain = parse_line("EVENT /o=nudge/cn=carol");
+  e = std::get_if<inject_events>(&plain);
+  ASSERT_TRUE(e);
+  EXPECT_TRUE(e->family.empty());
+}
+
 std::string error_of(std::string_view line) {
   const auto c = parse_line(line);
   const auto* b = std::get_if<bad_request>(&c);
@@ -51,6 +71,11 @@ TEST(control_protocol, MalformedLinesSayWhy) {
   EXPECT_EQ(error_of("STATS now"), "STATS takes no argument");
   EXPECT_EQ(error_of("SERVICES all"), "SERVICES takes no argument");
   EXPECT_EQ(error_of("EVENT /o=a\x01"), "user DN contains control characters");
+  EXPECT_EQ(error_of("EVENT@ /o=a"), "EVENT@ needs a family name after '@'");
+  EXPECT_EQ(error_of("EVENTS@ 2 /o=a"), "EVENTS@ needs a family name after '@'");
+  EXPECT_EQ(error_of("EVENT@a@b /o=a"), "not a family name: 'a@b'");
+  EXPECT_EQ(error_of("EVENT@toy"), "EVENT needs a user DN");
+  EXPECT_EQ(error_of("STATS@toy"), "unknown command 'STATS@toy' (only EVENT and EVENTS take @<family>)");
   EXPECT_EQ(error_of("HELLO\x02"), "unknown command 'HELLO?' (expected EVENT, EVENTS, STATS, SERVICES or QUIT)");
 }
 

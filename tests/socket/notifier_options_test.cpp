@@ -168,6 +168,7 @@ TEST(notifier_options, HelpAndVersionAreValuesNotExits) {
   for (const char* group : {"Endpoints", "Protocol timers", "Callback policy", "Safety", "Event generator", "Output"})
     EXPECT_NE(help->text.find(group), std::string::npos) << group;
   EXPECT_NE(help->text.find("EVENTS <n> <user_dn>"), std::string::npos);
+  EXPECT_NE(help->text.find("EVENT@<family> <user_dn>"), std::string::npos);
 
   const auto version = parse({"--version"});
   ASSERT_TRUE(version) << version.error().message;

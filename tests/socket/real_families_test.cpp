@@ -10,12 +10,16 @@
 //    (the toy's ticks are its decision points: the test takes the first seed
 //    whose events all keep a safe margin from them, as real_vs_virtual does).
 //  * A plan mixing EMSMDB poll and push groups with a toy group runs on real
-//    sockets, split over two worker processes.
+//    sockets, split over two worker processes; each client's mailbox events
+//    reach only its own family's core.
+//  * A control port that never answers SERVICES fails the run with a reason.
 #include <gtest/gtest.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <algorithm>
+#include <nlohmann/json.hpp>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -25,6 +29,7 @@
 #include <vector>
 
 #include "nudge/engine/registry.hpp"
+#include "nudge/live/asio_bridge.hpp"
 #include "nudge/notifier/notifier_server.hpp"
 #include "nudge/protocols/registrations.hpp"
 #include "nudge/sim/asio_driver.hpp"
@@ -230,6 +235,52 @@ TEST(real_families, a_plan_mixing_emsmdb_and_toy_groups_runs_on_real_sockets_in_
   EXPECT_EQ(stat_of(emsmdb, "registrations"), 10u);
   EXPECT_EQ(stat_of(emsmdb, "events_fetched"),
             r.modes[0].metrics.events_fetched() + r.modes[2].metrics.events_fetched());
+
+  // Every event named its client's family, so each core's STATS count only
+  // its own clients' events, and it knows only its own clients' mailboxes.
+  const nlohmann::json stats = served.host().stats_json(live::steady_now());
+  const auto& by_family = stats.at("protocols");
+  EXPECT_EQ(by_family.at("emsmdb").at("events_generated").get<std::uint64_t>(),
+            r.modes[0].events_generated + r.modes[2].events_generated)
+      << by_family.dump();
+  EXPECT_EQ(by_family.at("toy").at("events_generated").get<std::uint64_t>(), r.modes[1].events_generated)
+      << by_family.dump();
+  EXPECT_EQ(stats.at("driver").at("events_from_control").get<std::uint64_t>(),
+            r.modes[0].events_generated + r.modes[1].events_generated + r.modes[2].events_generated);
+  // (The toy core keeps no mailbox list; EMSMDB's would have learnt the toy
+  // clients' mailboxes from their events.)
+  const auto group_of = plan.assign_groups();
+  std::vector<std::string> emsmdb_mailboxes;
+  for (std::size_t c = 0; c < plan.clients; ++c)
+    if (group_of[c] != 1) emsmdb_mailboxes.push_back(run_plan::user_dn(c));
+  EXPECT_EQ(emsmdb.mailbox_count(), 20u);
+  for (std::size_t m = 0; m < emsmdb.mailbox_count(); ++m)
+    EXPECT_NE(std::find(emsmdb_mailboxes.begin(), emsmdb_mailboxes.end(), emsmdb.mailbox_name(m)),
+              emsmdb_mailboxes.end())
+        << "the EMSMDB core learnt of another family's mailbox " << emsmdb.mailbox_name(m);
+}
+
+TEST(real_families, a_control_port_that_never_answers_services_fails_the_run_with_a_reason) {
+  // Connections complete in the kernel's backlog; nothing ever reads or answers.
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::acceptor silent(io, {boost::asio::ip::make_address_v4("127.0.0.1"), 0});
+  real_options opts;
+  opts.control = protocol::ip_endpoint::v4(127, 0, 0, 1, silent.local_endpoint().port());
+  opts.control_timeout = 300ms;
+  run_plan plan;
+  plan.clients = 2;
+  plan.mix = {{"toy", "tick", 1}};  // only SERVICES can say where the toy is served
+  plan.length = 1s;
+  plan.drain = 0s;
+  protocols::register_all();
+  toy::register_toy_family();
+  try {
+    run_real(plan, opts);
+    FAIL() << "run_real did not throw";
+  } catch (const std::runtime_error& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "the control port at " + opts.control.to_string() + " did not answer SERVICES within 0.3 s");
+  }
 }
 
 TEST(real_families, a_family_the_notifier_does_not_serve_is_a_clean_error_before_any_client_starts) {

@@ -122,13 +122,17 @@ TEST(server_host, ServesTwoCoresOnTheirOwnPortsBehindOneControlPort) {
   const std::size_t n = u.receive_from(asio::buffer(reply), from);
   EXPECT_EQ(std::string(reply.data(), n), "ping");
   EXPECT_EQ(live::from_asio(from), *udp2);
-  // The control port: an event reaches both cores; the reply is the first core's id.
+  // The control port: an event reaches the core of the family it names, and
+  // only that one; naming none, the first core (the default family).
   tcp::socket c(client_io);
   c.connect(live::to_asio<tcp::endpoint>(*control));
-  asio::write(c, asio::buffer(std::string("EVENT box\nEVENTS 2 box\nSTATS\nSERVICES\nQUIT\n")));
+  asio::write(c, asio::buffer(std::string("EVENT box\nEVENTS@Second 2 box\nEVENT@second other\nEVENT@third box\n"
+                                          "STATS\nSERVICES\nQUIT\n")));
   asio::streambuf cbuf;
   EXPECT_EQ(line_from(c, cbuf), "OK 1");
-  EXPECT_EQ(line_from(c, cbuf), "OK 2 3");
+  EXPECT_EQ(line_from(c, cbuf), "OK 1 2");  // the second core's own ids
+  EXPECT_EQ(line_from(c, cbuf), "OK 3");
+  EXPECT_EQ(line_from(c, cbuf), "ERR no family 'third' is served here (serving first, second)");
   const auto stats = nlohmann::json::parse(line_from(c, cbuf));
   const auto services = nlohmann::json::parse(line_from(c, cbuf));
   EXPECT_EQ(line_from(c, cbuf), "OK bye");
@@ -143,15 +147,22 @@ TEST(server_host, ServesTwoCoresOnTheirOwnPortsBehindOneControlPort) {
     EXPECT_EQ(block.at("sockets")[0].at("id"), 3u);
     EXPECT_EQ(block.at("sockets")[0].at("at"), udp_at[i]);
   }
+  EXPECT_EQ(stats.at("protocols").at("first").at("events"), 1u);
+  EXPECT_EQ(stats.at("protocols").at("second").at("events"), 3u);
   for (const char* name : {"first", "second"}) {
     const auto& block = stats.at("protocols").at(name);
-    EXPECT_EQ(block.at("events"), 3u) << name;
     EXPECT_EQ(block.at("echo").at("accepted"), std::string(name) == "second" ? 1u : 0u) << name;
   }
   EXPECT_EQ(stats.at("protocols").at("second").at("echo").at("bytes"), 6u);
-  EXPECT_EQ(stats.at("driver").at("events_from_control"), 3u);
+  EXPECT_EQ(stats.at("driver").at("events_from_control"), 4u);
+  EXPECT_EQ(stats.at("driver").at("control_errors"), 1u);
   asio::post(io, [&] { host.stop(); });
   loop.join();
+  // Each core knows only the mailboxes its own events named.
+  ASSERT_EQ(host.core(0).mailbox_count(), 1u);
+  EXPECT_EQ(host.core(0).mailbox_name(0), "box");
+  ASSERT_EQ(host.core(1).mailbox_count(), 2u);
+  EXPECT_EQ(host.core(1).mailbox_name(1), "other");
 }
 
 TEST(server_host, RefusesAListenerOutsideLoopbackUnlessAllowed) {

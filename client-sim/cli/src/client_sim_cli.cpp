@@ -245,7 +245,7 @@ result<client_sim_options> parse_client_sim_options(int argc, const char* const*
                                          "EMSMDB's UDP endpoint (the notifier's --udp), for cookies; unless given, from SERVICES")
                     ->group(real_group);
   auto* o_control = cli::add_endpoint_option(app, "--control", control,
-                                             "The notifier's control port (its --control): mail is injected there, SERVICES says where each protocol is served")
+                                             "The notifier's control port (its --control): mail is injected there (EVENT@<family>, each client's own), SERVICES says where each protocol is served")
                         ->group(real_group);
   auto* o_workers = app.add_option("--workers", o.real.workers, "Worker threads in all; 0 = one per CPU")
       ->type_name("N")

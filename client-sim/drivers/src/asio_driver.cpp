@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <boost/asio/buffers_iterator.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -30,6 +31,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <queue>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
 #include <utility>
@@ -772,6 +774,91 @@ class worker {
   progress_cells progress_;
 };
 
+// ---- the notifier's control port ---------------------------------------------------------------
+
+std::string seconds_text(duration d) {
+  std::ostringstream out;
+  out << std::chrono::duration<double>(d).count() << " s";
+  return out.str();
+}
+
+/// The control port did not answer in time.
+struct control_timeout : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+/// One connection to the notifier's control port where connecting, sending
+/// and every awaited reply line must finish within `timeout`: a port that
+/// accepts but never answers (a wedged notifier, some other program) fails
+/// the call with a reason instead of hanging the run. Throws std::runtime_error.
+class control_connection {
+ public:
+  control_connection(const ip_endpoint& at, duration timeout) : at_(at), timeout_(timeout), sock_(io_) {}
+
+  /// An error (refused, unreachable, timed out) rather than a throw: callers
+  /// word their own hint.
+  error_code connect() {
+    error_code result = asio::error::timed_out;
+    sock_.async_connect(live::to_asio<tcp::endpoint>(at_), [&](const error_code& ec) { result = ec; });
+    if (!finish_within()) return asio::error::timed_out;
+    if (!result) sock_.set_option(tcp::no_delay(true), result);
+    return result;
+  }
+
+  /// Sends `request` and reads `replies` lines into `out`; `what` names the
+  /// request in the timeout's message ("SERVICES", "a batch of EVENT lines").
+  void exchange(std::string_view request, std::size_t replies, std::vector<std::string>& out, std::string_view what) {
+    out.clear();
+    error_code failed;
+    asio::async_write(sock_, asio::buffer(request), [&](const error_code& ec, std::size_t) { failed = ec; });
+    if (!finish_within()) throw timed_out(what);
+    if (failed) throw std::runtime_error(failed.message());
+    while (out.size() < replies) {
+      std::size_t line_end = 0;
+      asio::async_read_until(sock_, in_, '\n', [&](const error_code& ec, std::size_t n) {
+        failed = ec;
+        line_end = n;
+      });
+      if (!finish_within()) throw timed_out(what);
+      if (failed) throw std::runtime_error(failed == asio::error::eof ? "the control port closed the connection"
+                                                                     : failed.message());
+      std::string line(asio::buffers_begin(in_.data()), asio::buffers_begin(in_.data()) + line_end - 1);
+      in_.consume(line_end);
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      out.push_back(std::move(line));
+    }
+  }
+
+  void close() {
+    error_code ignored;
+    sock_.close(ignored);
+  }
+
+ private:
+  /// Runs the pending operation; false (and the socket closed) when it is not
+  /// done within the timeout.
+  bool finish_within() {
+    io_.restart();
+    io_.run_for(timeout_);
+    if (io_.stopped()) return true;  // out of work: the handler ran
+    close();
+    io_.restart();
+    io_.run();  // the cancelled handler
+    return false;
+  }
+
+  control_timeout timed_out(std::string_view what) const {
+    return control_timeout("the control port at " + at_.to_string() + " did not answer " + std::string(what) +
+                              " within " + seconds_text(timeout_));
+  }
+
+  ip_endpoint at_;
+  duration timeout_;
+  asio::io_context io_;
+  tcp::socket sock_;
+  asio::streambuf in_;
+};
+
 // ---- mailbox events through the notifier's control port --------------------------------------
 
 /// Each mailbox's events from the run's event_schedule, the one the virtual
@@ -786,13 +873,10 @@ class event_driver {
   void run() {
     if (stream_.empty()) return;
     try {
-      asio::io_context io;
-      tcp::socket sock(io);
-      sock.connect(live::to_asio<tcp::endpoint>(f_.opts.control));
-      sock.set_option(tcp::no_delay(true));
-      asio::streambuf in;
-      std::istream lines(&in);
-      std::string out, line;
+      control_connection control(f_.opts.control, f_.opts.control_timeout);
+      if (const error_code ec = control.connect()) throw std::runtime_error("cannot connect: " + ec.message());
+      std::string out;
+      std::vector<std::string> replies;
       std::vector<event_stream::event> batch;
       while (!stream_.empty() && !stop_.load(std::memory_order_relaxed)) {
         const time_point now = live::steady_now();
@@ -801,15 +885,18 @@ class event_driver {
         while (!stream_.empty() && on_clock(stream_.peek()) <= now && batch.size() < max_batch) {
           const auto e = stream_.pop();
           batch.push_back(e);
-          out += "EVENT ";
+          // Named, so that only the client's own family's core learns of the mailbox.
+          out += "EVENT@";
+          out += f_.groups[f_.group_of[e.client]].family->name;
+          out += ' ';
           out += run_plan::user_dn(e.client);
           out += '\n';
         }
         if (!batch.empty()) {
-          asio::write(sock, asio::buffer(out));
-          for (const auto& e : batch) {  // answers come in order
-            asio::read_until(sock, in, '\n');
-            std::getline(lines, line);
+          control.exchange(out, batch.size(), replies, "a batch of EVENT lines");
+          for (std::size_t k = 0; k < batch.size(); ++k) {  // answers come in order
+            const auto& e = batch[k];
+            const std::string& line = replies[k];
             if (line.rfind("OK", 0) == 0) {
               ++generated_[f_.group_of[e.client]];
               total_.fetch_add(1, std::memory_order_relaxed);
@@ -1140,23 +1227,26 @@ engine::service_address service_from_json(const json& j) {
 }
 
 /// The control port's SERVICES reply; nullopt, and `why`, when it gives none.
-std::optional<json> ask_services(const ip_endpoint& control, std::string& why) {
-  asio::io_context io;
-  tcp::socket sock(io);
-  error_code ec;
-  sock.connect(live::to_asio<tcp::endpoint>(control), ec);
-  if (ec) {
+/// Throws when the port accepts but does not answer within `timeout`: that
+/// is no notifier to run against.
+std::optional<json> ask_services(const ip_endpoint& control, duration timeout, std::string& why) {
+  control_connection conn(control, timeout);
+  if (const error_code ec = conn.connect()) {
     why = "cannot reach the notifier's control port at " + control.to_string() + ": " + ec.message();
     return std::nullopt;
   }
-  std::string line;
+  std::vector<std::string> reply_lines;
   try {
-    asio::write(sock, asio::buffer(std::string("SERVICES\n")));
-    asio::streambuf in;
-    asio::read_until(sock, in, '\n');
-    std::istream lines(&in);
-    std::getline(lines, line);
-    sock.close(ec);
+    conn.exchange("SERVICES\n", 1, reply_lines, "SERVICES");
+  } catch (const control_timeout&) {
+    throw;
+  } catch (const std::exception& e) {
+    why = "the notifier's control port at " + control.to_string() + " gave no SERVICES list (" + e.what() + ")";
+    return std::nullopt;
+  }
+  conn.close();
+  const std::string& line = reply_lines.front();
+  try {
     json reply = json::parse(line);
     if (!reply.is_object()) throw std::runtime_error("not a JSON object");
     return reply;
@@ -1178,7 +1268,7 @@ std::vector<family_service> find_services(const std::vector<const engine::family
                                [&](const engine::family* f) { return f->name != options_family || !all_stated; });
   std::string why;
   std::optional<json> reply;
-  if (ask) reply = ask_services(o.control, why);
+  if (ask) reply = ask_services(o.control, o.control_timeout, why);
   std::vector<family_service> out;
   for (const engine::family* f : families) {
     family_service s{f->name, {}};

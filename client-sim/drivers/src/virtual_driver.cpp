@@ -213,6 +213,7 @@ class world {
   // server core that owns the listener, socket or connection it names.
   void deliver_net(node_id n, time_point now, engine::event e) {
     if (n != server_node()) return deliver(n, now, e);
+    if (families_.size() == 1) return deliver(server_slot(0), now, e);  // one server core: its ids as they are
     std::size_t k = 0;
     std::visit(overloaded{
                    [&](engine::connected& x) { k = owner_of_conn(x.conn); x.conn = local_conn(x.conn); },
@@ -326,8 +327,33 @@ class world {
   }
 
   // Carries out an action of core `slot` on the network (as its node, with
-  // its ids as the network knows them).
+  // its ids as the network knows them). Sending bytes is nearly every action:
+  // it takes the short way; the rest (connect, close, listen, ...) the long one.
   void perform(node_id slot, time_point now, engine::action& a) {
+    if (auto* s = std::get_if<engine::send>(&a)) {
+      const node_id n = net_node(slot);
+      send(n, now, net_conn(slot - n, s->conn), s->bytes);
+    } else {
+      perform_rare(slot, now, a);
+    }
+  }
+
+  void send(node_id n, time_point now, engine::connection_id conn, byte_buffer& bytes) {
+    const std::uint32_t index = net_.find(n, conn);
+    if (index == virtual_network::none) return;
+    const auto& c = net_.at(index);
+    const bool to_dialer = c.dialer != n;
+    if (!to_dialer && observed(n))
+      capture_->tcp_data(now, n, static_cast<channel>(c.ordinal), metrics::direction::to_server, bytes);
+    const node_id to = to_dialer ? c.dialer : c.acceptor;
+    const auto fate = net_.send(now, index, n, bytes.size());
+    if (fate.delivered)
+      push({fate.arrival, ev_type::stream, static_cast<std::uint8_t>(to_dialer), to, index, std::move(bytes), {}});
+    else if (fate.reset)  // a NAT lost the connection and says so; otherwise the bytes just vanish
+      push({fate.reset_at, ev_type::reset, 0, n, index, {}, {}});
+  }
+
+  [[gnu::noinline]] void perform_rare(node_id slot, time_point now, engine::action& a) {
     const node_id n = net_node(slot);
     const std::size_t k = slot - n;  // a server core's index (0 for clients)
     std::visit(overloaded{[&](engine::connect& c) { c.conn = net_conn(k, c.conn); },
@@ -352,20 +378,7 @@ class world {
               immediate_.emplace_back(d.acceptor, engine::accepted{d.listener, d.index, d.peer_seen});
               immediate_.emplace_back(n, engine::connected{c.conn, d.dialer_local});
             },
-            [&](engine::send& s) {
-              const std::uint32_t index = net_.find(n, s.conn);
-              if (index == virtual_network::none) return;
-              const auto& c = net_.at(index);
-              const bool to_dialer = c.dialer != n;
-              if (!to_dialer && observed(n))
-                capture_->tcp_data(now, n, static_cast<channel>(c.ordinal), metrics::direction::to_server, s.bytes);
-              const node_id to = to_dialer ? c.dialer : c.acceptor;
-              const auto fate = net_.send(now, index, n, s.bytes.size());
-              if (fate.delivered)
-                push({fate.arrival, ev_type::stream, static_cast<std::uint8_t>(to_dialer), to, index, std::move(s.bytes), {}});
-              else if (fate.reset)  // a NAT lost the connection and says so; otherwise the bytes just vanish
-                push({fate.reset_at, ev_type::reset, 0, n, index, {}, {}});
-            },
+            [&](engine::send& s) { send(n, now, s.conn, s.bytes); },
             [&](engine::close& c) {
               const std::uint32_t index = net_.find(n, c.conn);
               if (index == virtual_network::none || !net_.close(now, index, n)) return;

@@ -99,7 +99,10 @@ std::variant<ip_endpoint, std::string> virtual_network::bind_udp(node_id n, engi
     else port = behind_nat_[n] ? private_udp_port : client_host(n, client_port_base).port;
   }
   const ip_endpoint at = host_of(n, port);
-  if (!sockets_.emplace(at, bound{n, s}).second) return "address in use: " + at.to_string();
+  bound_socket entry{};
+  entry.node = n;
+  entry.id = s;
+  if (!sockets_.emplace(at, entry).second) return "address in use: " + at.to_string();
   nodes_[n].sockets.emplace_back(s, at);
   return at;
 }
@@ -120,7 +123,8 @@ std::variant<virtual_network::dialled, std::string> virtual_network::dial(time_p
   const auto ordinal = static_cast<std::uint8_t>(mine.dialled % 2);
   const ip_endpoint local = is_client(n) ? client_tcp_local(n, ordinal) : host_of(n, next_server_port_);
   // The handshake takes no time here (the cores count it), but the NATs see it.
-  const netsim::route_verdict syn = topo_.translate_tcp_segment(now, local, to, netsim::tcp_flag::syn);
+  const netsim::topology::flow_id from_dialer = topo_.flow(local, to);
+  const netsim::route_verdict syn = topo_.translate_tcp_segment(now, from_dialer, netsim::tcp_flag::syn);
   if (!syn.delivered()) {
     if (syn.dropped == netsim::drop_reason::no_route || syn.dropped == netsim::drop_reason::unknown_sender)
       return "no route to " + to.to_string();
@@ -128,7 +132,8 @@ std::variant<virtual_network::dialled, std::string> virtual_network::dial(time_p
   }
   const auto it = listeners_.find(syn.to);
   if (it == listeners_.end()) return "nobody listens at " + to.to_string();
-  topo_.translate_tcp_segment(now, syn.to, syn.from, netsim::tcp_flag::syn | netsim::tcp_flag::ack);
+  const netsim::topology::flow_id from_acceptor = topo_.flow(syn.to, syn.from);
+  topo_.translate_tcp_segment(now, from_acceptor, netsim::tcp_flag::syn | netsim::tcp_flag::ack);
   if (!is_client(n)) ++next_server_port_;
   dialled d{};
   d.index = static_cast<std::uint32_t>(conns_.size());
@@ -146,6 +151,8 @@ std::variant<virtual_network::dialled, std::string> virtual_network::dial(time_p
   c.dialed = to;
   c.acceptor_local = syn.to;
   c.peer_seen = syn.from;
+  c.from_dialer = from_dialer;
+  c.from_acceptor = from_acceptor;
   mine.first_dialled = d.index;
   ++mine.dialled;
   conns_.push_back(c);
@@ -172,9 +179,8 @@ bool virtual_network::close(time_point now, std::uint32_t index, node_id from) {
   if (!c.open) return false;
   c.open = false;
   const bool by_dialer = c.dialer == from;
-  const netsim::route_verdict fin =
-      by_dialer ? topo_.translate_tcp_segment(now, c.dialer_local, c.dialed, netsim::tcp_flag::fin | netsim::tcp_flag::ack)
-                : topo_.translate_tcp_segment(now, c.acceptor_local, c.peer_seen, netsim::tcp_flag::fin | netsim::tcp_flag::ack);
+  const netsim::route_verdict fin = topo_.translate_tcp_segment(now, by_dialer ? c.from_dialer : c.from_acceptor,
+                                                                netsim::tcp_flag::fin | netsim::tcp_flag::ack);
   return fin.delivered();
 }
 
@@ -183,8 +189,7 @@ virtual_network::segment_fate virtual_network::send(time_point now, std::uint32_
   const connection& c = conns_[index];
   const std::size_t wire = plan_.wire.tcp_message(bytes).wire_bytes;
   const netsim::route_verdict v =
-      c.dialer == from ? topo_.route_tcp_segment(now, c.dialer_local, c.dialed, netsim::tcp_flag::data, wire)
-                       : topo_.route_tcp_segment(now, c.acceptor_local, c.peer_seen, netsim::tcp_flag::data, wire);
+      topo_.route_tcp_segment(now, c.dialer == from ? c.from_dialer : c.from_acceptor, netsim::tcp_flag::data, wire);
   segment_fate f;
   f.delivered = v.delivered();
   f.arrival = v.arrival;
@@ -205,15 +210,50 @@ bool virtual_network::nat_public_address(const ip_endpoint& to) const {
 std::optional<virtual_network::datagram_route> virtual_network::route(time_point now, node_id from,
                                                                       engine::socket_id s, const ip_endpoint& to,
                                                                       std::size_t bytes) {
-  const ip_endpoint* local = socket_address(from, s);
-  // Headed nowhere: no socket there, nor a NAT's public side (checked before the NATs see it).
-  if (!local || (!nat_public_address(to) && !sockets_.contains(to))) {
-    ++no_route_;
-    return std::nullopt;
+  node_sockets& me = nodes_[from];
+  const bool cached = me.datagram_cached && me.datagram_socket == s && me.datagram_to == to;
+  netsim::topology::flow_id flow = me.datagram_flow;
+  auto target = sockets_.end();
+  if (!cached) {
+    const ip_endpoint* local = socket_address(from, s);
+    // Headed nowhere: no socket there, nor a NAT's public side (checked before the NATs see it).
+    if (local) target = sockets_.find(to);
+    if (!local || (target == sockets_.end() && !nat_public_address(to))) {
+      ++no_route_;
+      return std::nullopt;
+    }
+    if (target == sockets_.end()) {
+      flow = topo_.flow(*local, to);
+    } else {
+      bound_socket& b = target->second;
+      if (!b.flow_cached || b.flow_from != *local) {
+        b.flow_cached = true;
+        b.flow_from = *local;
+        b.flow = topo_.flow(*local, to);
+      }
+      flow = b.flow;
+    }
+    // A client keeps the one it sent to last (sockets never unbind, so the check above holds for it).
+    if (is_client(from) && target != sockets_.end()) {
+      me.datagram_cached = true;
+      me.datagram_socket = s;
+      me.datagram_to = to;
+      me.datagram_flow = flow;
+      me.datagram_receiver = target->second;
+    }
   }
-  const netsim::route_verdict v = topo_.route_datagram(now, *local, to, plan_.wire.udp_message(bytes).wire_bytes);
-  const auto it = v.delivered() ? sockets_.find(v.to) : sockets_.end();
-  if (it == sockets_.end()) {
+  const netsim::route_verdict v = topo_.route_datagram(now, flow, plan_.wire.udp_message(bytes).wire_bytes);
+  const bound* receiver = nullptr;
+  if (v.delivered()) {
+    if (cached && v.to == to) {
+      receiver = &me.datagram_receiver;  // untranslated: the socket it was sent to
+    } else if (target != sockets_.end() && v.to == to) {
+      receiver = &target->second;
+    } else if (const auto it = sockets_.find(v.to); it != sockets_.end()) {
+      receiver = &it->second;
+    }
+  }
+  if (!receiver) {
     switch (v.dropped) {
       case netsim::drop_reason::lost: ++lost_; break;
       case netsim::drop_reason::no_route:
@@ -223,8 +263,8 @@ std::optional<virtual_network::datagram_route> virtual_network::route(time_point
     return std::nullopt;
   }
   datagram_route r{};
-  r.node = it->second.node;
-  r.socket = it->second.id;
+  r.node = receiver->node;
+  r.socket = receiver->id;
   r.from = v.from;
   r.local = v.to;
   r.arrival = v.arrival;

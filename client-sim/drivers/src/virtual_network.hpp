@@ -59,13 +59,16 @@ class virtual_network {
  public:
   /// A virtual TCP connection: the dialer named it `dialer_id` (a core's id,
   /// with engine::outgoing_bit); the acceptor knows it by its index in the table.
-  struct connection {
+  // What each message reads comes first, within one cache line.
+  struct alignas(64) connection {
     node_id dialer = 0;
     node_id acceptor = 0;
     engine::connection_id dialer_id = 0;
     std::uint32_t next_of_dialer = none;  // the dialer's next connection in the table
     std::uint8_t ordinal = 0;             // the dialer's source-port slot: its 0th, 1st, 0th, ... connection
     bool open = true;
+    netsim::topology::flow_id from_dialer = 0;    // dialer_local -> dialed
+    netsim::topology::flow_id from_acceptor = 0;  // acceptor_local -> peer_seen
     ip_endpoint dialer_local;    // the dialer's own endpoint
     ip_endpoint dialed;          // where it dialled (as the dialer names the acceptor)
     ip_endpoint acceptor_local;  // the acceptor's own endpoint (after any NAT)
@@ -150,10 +153,24 @@ class virtual_network {
     node_id node;
     std::uint32_t id;  // listener or socket id
   };
+  // A bound socket, and the flow the last datagram sent to it came by (a server
+  // sends to many sockets, each from the same one of its own).
+  struct bound_socket : bound {
+    bool flow_cached = false;
+    ip_endpoint flow_from;
+    netsim::topology::flow_id flow = 0;
+  };
   struct node_sockets {
     std::vector<std::pair<engine::socket_id, ip_endpoint>> sockets;
     std::uint32_t first_dialled = none;
     std::uint32_t dialled = 0;  // connections dialled so far
+    // Where this node last sent a datagram to a bound socket (a client sends to one
+    // address): that route's flow and receiver, so the next one looks nothing up.
+    bool datagram_cached = false;
+    engine::socket_id datagram_socket = 0;
+    ip_endpoint datagram_to;
+    netsim::topology::flow_id datagram_flow = 0;
+    bound datagram_receiver{};
   };
   ip_endpoint host_of(node_id n, std::uint16_t port) const;
   ip_endpoint client_tcp_local(node_id n, std::uint8_t ordinal) const;
@@ -168,7 +185,7 @@ class virtual_network {
   std::vector<bool> device_public_;   // per client index: a device's public address is numbered by it
   std::vector<node_sockets> nodes_;
   std::unordered_map<ip_endpoint, bound, protocol::ip_endpoint_hash> listeners_;
-  std::unordered_map<ip_endpoint, bound, protocol::ip_endpoint_hash> sockets_;  // by local address
+  std::unordered_map<ip_endpoint, bound_socket, protocol::ip_endpoint_hash> sockets_;  // by local address
   std::vector<connection> conns_;
   std::uint16_t next_server_port_ = 30000;
   std::uint32_t server_listeners_ = 0;

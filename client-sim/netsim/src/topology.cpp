@@ -41,8 +41,9 @@ void topology::claim_address(const ip_endpoint& address) const {
 host_id topology::add_host(const ip_endpoint& address, const link_params& access) {
   claim_address(address);
   const auto id = static_cast<host_id>(hosts_.size());
-  hosts_.push_back(host{address_only(address), access, public_realm, {}});
+  hosts_.push_back(host{access, public_realm, {}, address_only(address)});
   host_by_address_.emplace(address_only(address), id);
+  ++generation_;
   return id;
 }
 
@@ -58,13 +59,14 @@ host_id topology::add_host(const ip_endpoint& address, const link_params& access
       throw std::invalid_argument("topology: endpoint " + e.to_string() + " is already used");
   }
   const auto id = static_cast<host_id>(hosts_.size());
-  hosts_.push_back(host{a, access, public_realm, {}});
+  hosts_.push_back(host{access, public_realm, {}, a});
   for (const std::uint16_t p : ports) {
     ip_endpoint e = a;
     e.port = p;
     host_by_endpoint_.emplace(e, id);
   }
   ++shared_addresses_[a];
+  ++generation_;
   return id;
 }
 
@@ -77,6 +79,7 @@ nat_id topology::add_nat(const nat_config& config, const link_params& uplink, st
   devices_.push_back(std::make_unique<device>(config, port_seed ? *port_seed : splitmix64(stream)));
   devices_.back()->uplink = uplink;
   nat_by_address_.emplace(address_only(config.public_address), id);
+  ++generation_;
   return id;
 }
 
@@ -84,6 +87,7 @@ void topology::attach(host_id h, nat_id n) {
   if (h >= hosts_.size()) throw std::invalid_argument("topology::attach: unknown host");
   if (n >= devices_.size()) throw std::invalid_argument("topology::attach: unknown NAT");
   hosts_[h].realm = n;
+  ++generation_;
 }
 
 std::optional<host_id> topology::host_at(const ip_endpoint& e) const {
@@ -113,8 +117,8 @@ std::size_t topology::expire(time_point now) {
   return n;
 }
 
-time_point topology::cross(time_point t, const std::vector<hop>& path, std::size_t wire_bytes) {
-  for (const hop& h : path) {
+time_point topology::cross(time_point t, const path& p, std::size_t wire_bytes) {
+  for (const hop& h : p) {
     if (h.l->rate_bps > 0) {
       const auto serialize =
           duration(static_cast<std::int64_t>(static_cast<double>(wire_bytes) * 8e9 / h.l->rate_bps));
@@ -127,43 +131,66 @@ time_point topology::cross(time_point t, const std::vector<hop>& path, std::size
   return t;
 }
 
-time_point topology::fixed_round_trip(time_point now, const std::vector<hop>& path) {
+time_point topology::fixed_round_trip(time_point now, const path& p) {
   duration one_way = duration::zero();
-  for (const hop& h : path) one_way += h.l->one_way_delay;
+  for (const hop& h : p) one_way += h.l->one_way_delay;
   return now + 2 * one_way;
+}
+
+topology::flow_id topology::flow(const ip_endpoint& from, const ip_endpoint& to) {
+  const auto [it, added] = flow_by_key_.try_emplace(flow_key{from, to}, static_cast<flow_id>(flows_.size()));
+  if (added) {
+    flow_state f;
+    f.from = from;
+    f.to = to;
+    flows_.push_back(f);
+  }
+  return it->second;
+}
+
+void topology::resolve(flow_state& f) const {
+  const auto sender = host_at(f.from);
+  const auto direct = host_at(f.to);
+  const auto pub = nat_by_address_.find(address_only(f.to));
+  f.sender = sender ? *sender : no_host;
+  f.direct = direct ? *direct : no_host;
+  f.to_nat = pub == nat_by_address_.end() ? public_realm : pub->second;
+  f.inbound_receiver = no_host;
+  f.resolved = generation_;
 }
 
 route_verdict topology::route_datagram(time_point now, const ip_endpoint& from, const ip_endpoint& to,
                                        std::size_t wire_bytes) {
-  return route(now, from, to, kind::datagram, tcp_flags::none, wire_bytes);
+  return route(now, flow(from, to), kind::datagram, tcp_flags::none, wire_bytes);
 }
 
 route_verdict topology::route_tcp_segment(time_point now, const ip_endpoint& from, const ip_endpoint& to,
                                           tcp_flags flags, std::size_t wire_bytes) {
-  return route(now, from, to, kind::segment, flags, wire_bytes);
+  return route(now, flow(from, to), kind::segment, flags, wire_bytes);
 }
 
 route_verdict topology::translate_tcp_segment(time_point now, const ip_endpoint& from, const ip_endpoint& to,
                                               tcp_flags flags) {
-  return route(now, from, to, kind::instant_segment, flags, 0);
+  return route(now, flow(from, to), kind::instant_segment, flags, 0);
 }
 
-route_verdict topology::route(time_point now, const ip_endpoint& from, const ip_endpoint& to, kind k,
-                              tcp_flags flags, std::size_t wire_bytes) {
+route_verdict topology::route(time_point now, flow_id id, kind k, tcp_flags flags, std::size_t wire_bytes) {
+  flow_state& f = flows_[id];
+  if (f.resolved != generation_) resolve(f);
+  const ip_endpoint& from = f.from;
+  const ip_endpoint& to = f.to;
   route_verdict v;
-  const auto sender_id = host_at(from);
-  if (!sender_id) {
+  if (f.sender == no_host) {
     v.dropped = drop_reason::unknown_sender;
     return v;
   }
-  host& sender = hosts_[*sender_id];
-  path_.clear();
-  path_.push_back(hop{&sender.access, &sender.free_at[0]});
+  host& sender = hosts_[f.sender];
+  path links;
+  links.push_back(hop{&sender.access, &sender.free_at[0]});
   v.from = from;
   v.to = to;
 
-  const auto direct = host_at(to);
-  if (!direct || hosts_[*direct].realm != sender.realm) {
+  if (f.direct == no_host || hosts_[f.direct].realm != sender.realm) {
     // 2. out through the sender's NAT
     if (sender.realm != public_realm) {
       device& out = *devices_[sender.realm];
@@ -179,17 +206,17 @@ route_verdict topology::route(time_point now, const ip_endpoint& from, const ip_
         if (!t) {
           v.dropped = t.dropped;
           v.reset_sent = t.reset_sent;
-          if (t.reset_sent) v.reset_arrival = fixed_round_trip(now, path_);
+          if (t.reset_sent) v.reset_arrival = fixed_round_trip(now, links);
           return v;
         }
         v.from = *t.translated;
       }
-      path_.push_back(hop{&out.uplink, &out.free_at[0]});
+      links.push_back(hop{&out.uplink, &out.free_at[0]});
     }
     // 3. the public side
-    if (auto pub = nat_by_address_.find(address_only(to)); pub != nat_by_address_.end()) {
-      device& in = *devices_[pub->second];
-      path_.push_back(hop{&in.uplink, &in.free_at[1]});
+    if (f.to_nat != public_realm) {
+      device& in = *devices_[f.to_nat];
+      links.push_back(hop{&in.uplink, &in.free_at[1]});
       std::optional<ip_endpoint> private_dst;
       if (k == kind::datagram) {
         const nat_counters before = in.udp.counters();
@@ -203,58 +230,56 @@ route_verdict topology::route(time_point now, const ip_endpoint& from, const ip_
         if (!t) {
           v.dropped = t.dropped;
           v.reset_sent = t.reset_sent;
-          if (t.reset_sent) v.reset_arrival = fixed_round_trip(now, path_);
+          if (t.reset_sent) v.reset_arrival = fixed_round_trip(now, links);
           return v;
         }
         private_dst = t.translated;
       }
-      const auto receiver = host_at(*private_dst);
-      if (!receiver || hosts_[*receiver].realm != pub->second) {  // mapped to a host no longer behind it
+      // The host behind the NAT: looked up again only when the mapping names another endpoint.
+      if (f.inbound_receiver == no_host || f.inbound_private != *private_dst) {
+        const auto receiver = host_at(*private_dst);
+        f.inbound_private = *private_dst;
+        f.inbound_receiver = receiver ? *receiver : no_host;
+      }
+      if (f.inbound_receiver == no_host || hosts_[f.inbound_receiver].realm != f.to_nat) {
+        // mapped to a host no longer behind it (or none)
         v.dropped = drop_reason::no_route;
         return v;
       }
       v.to = *private_dst;
-      v.receiver = *receiver;
-    } else if (direct && hosts_[*direct].realm == public_realm) {
-      v.receiver = *direct;
+      v.receiver = f.inbound_receiver;
+    } else if (f.direct != no_host && hosts_[f.direct].realm == public_realm) {
+      v.receiver = f.direct;
     } else {
       v.dropped = drop_reason::no_route;
       return v;
     }
   } else {
-    v.receiver = *direct;  // 1. same realm
+    v.receiver = f.direct;  // 1. same realm
   }
   host& receiver = hosts_[v.receiver];
-  path_.push_back(hop{&receiver.access, &receiver.free_at[1]});
+  links.push_back(hop{&receiver.access, &receiver.free_at[1]});
 
   if (k == kind::datagram) {
     double loss = 0.0;  // exactly a link's own loss when it is the only lossy one
-    for (const hop& h : path_)
+    for (const hop& h : links)
       if (h.l->datagram_loss > 0.0) loss = loss == 0.0 ? h.l->datagram_loss : 1.0 - (1.0 - loss) * (1.0 - h.l->datagram_loss);
     if (rng_.chance(loss)) {
       v.dropped = drop_reason::lost;
       return v;
     }
-    v.arrival = cross(now, path_, wire_bytes);
+    v.arrival = cross(now, links, wire_bytes);
     return v;
   }
-  const flow_key key{from, to};
   if (k == kind::instant_segment) {
-    if (has(flags, tcp_flag::fin | tcp_flag::rst)) last_arrival_.erase(key);
+    if (has(flags, tcp_flag::fin | tcp_flag::rst)) f.last_arrival = time_point{};
     v.arrival = now;
     return v;
   }
-  time_point arrival = cross(now, path_, wire_bytes);
-  if (has(flags, tcp_flag::fin | tcp_flag::rst)) {
-    if (auto it = last_arrival_.find(key); it != last_arrival_.end()) {
-      arrival = std::max(arrival, it->second);
-      last_arrival_.erase(it);  // nothing follows a FIN or RST on this flow
-    }
-  } else {
-    time_point& last = last_arrival_[key];
-    arrival = std::max(arrival, last);
-    last = arrival;
-  }
+  // TCP delivers in order: no segment of a flow arrives before the one sent before it.
+  const time_point arrival = std::max(cross(now, links, wire_bytes), f.last_arrival);
+  // Nothing follows a FIN or RST on this flow: the next one starts afresh.
+  f.last_arrival = has(flags, tcp_flag::fin | tcp_flag::rst) ? time_point{} : arrival;
   v.arrival = arrival;
   return v;
 }

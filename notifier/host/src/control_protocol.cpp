@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <utility>
 
 namespace nudge::notifier::control {
 
@@ -37,6 +38,7 @@ bool has_control_chars(std::string_view s) {
 }
 
 constexpr std::size_t max_dn = 1024;
+constexpr std::size_t max_family = 64;
 
 std::string check_dn(std::string_view verb, std::string_view dn) {
   if (dn.empty()) return std::string(verb) + " needs a user DN";
@@ -57,13 +59,31 @@ std::string printable_excerpt(std::string_view text) {
   return out;
 }
 
+namespace {
+
+/// "EVENT@toy" -> ("EVENT", "toy"); a verb without '@' names no family.
+std::pair<std::string_view, std::string_view> split_family(std::string_view verb) {
+  const auto at = verb.find('@');
+  if (at == std::string_view::npos) return {verb, {}};
+  return {verb.substr(0, at), verb.substr(at + 1)};
+}
+
+}  // namespace
+
 command parse_line(std::string_view line) {
   std::string_view rest = line;
-  const std::string_view verb = next_word(rest);
-  if (verb.empty()) return bad_request{"empty line"};
+  const std::string_view word = next_word(rest);
+  if (word.empty()) return bad_request{"empty line"};
+  const auto [verb, family] = split_family(word);
+  const bool names_family = verb.size() != word.size();
+  if (names_family && (iequals(verb, "EVENT") || iequals(verb, "EVENTS"))) {
+    if (family.empty()) return bad_request{std::string(verb) + "@ needs a family name after '@'"};
+    if (family.size() > max_family || has_control_chars(family) || family.find('@') != std::string_view::npos)
+      return bad_request{"not a family name: '" + printable_excerpt(family) + "'"};
+  }
   if (iequals(verb, "EVENT")) {
     if (auto why = check_dn("EVENT", rest); !why.empty()) return bad_request{std::move(why)};
-    return inject_events{rest, 1, false};
+    return inject_events{rest, 1, false, family};
   }
   if (iequals(verb, "EVENTS")) {
     const std::string_view count_text = next_word(rest);
@@ -74,7 +94,12 @@ command parse_line(std::string_view line) {
       return bad_request{"EVENTS needs a count from 1 to " + std::to_string(max_events_per_command) +
                          " before the user DN, got '" + printable_excerpt(count_text) + "'"};
     if (auto why = check_dn("EVENTS", rest); !why.empty()) return bad_request{std::move(why)};
-    return inject_events{rest, n, true};
+    return inject_events{rest, n, true, family};
+  }
+  if (names_family) {
+    // Only the event verbs take a family; "STATS@x" is a typo, not STATS.
+    return bad_request{"unknown command '" + printable_excerpt(word) +
+                       "' (only EVENT and EVENTS take @<family>)"};
   }
   if (iequals(verb, "STATS")) {
     if (!rest.empty()) return bad_request{"STATS takes no argument"};

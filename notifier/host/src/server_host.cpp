@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <deque>
@@ -915,8 +916,30 @@ struct server_host::impl {
     if (!cc->read_waiting) wait_control(cc);
   }
 
-  /// `EVENT mailbox` reaches every core (each learns of its own mailbox of that
-  /// name); the reply carries the first core's event id.
+  /// The core a control-port event goes to: the one `family` names (case
+  /// blind), or the first served core when it names none, so that a mailbox
+  /// only ever exists in the family whose clients watch it. nullopt, and
+  /// `why`, when no core fits.
+  std::optional<std::size_t> core_for(std::string_view family, std::string& why) const {
+    if (served_.empty()) {
+      why = "no protocol is served";
+      return std::nullopt;
+    }
+    if (family.empty()) return 0;
+    const auto same = [](std::string_view a, std::string_view b) {
+      return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+               return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+             });
+    };
+    std::string names;
+    for (std::size_t p = 0; p < served_.size(); ++p) {
+      if (same(served_[p]->name, family)) return p;
+      names += (names.empty() ? "" : ", ") + served_[p]->name;
+    }
+    why = fmt::format("no family '{}' is served here (serving {})", control::printable_excerpt(family), names);
+    return std::nullopt;
+  }
+
   void run_control_lines(control_conn& cc, time_point now) {
     std::string_view line;
     while (!cc.finishing) {
@@ -930,18 +953,17 @@ struct server_host::impl {
       }
       std::visit(overloaded{
                      [&](const control::inject_events& e) {
-                       if (served_.empty()) {
+                       std::string why;
+                       const auto p = core_for(e.family, why);
+                       if (!p) {
                          ++stats_.control_errors;
-                         control::append_error(cc.queued, "no protocol is served");
+                         control::append_error(cc.queued, why);
                          return;
                        }
                        std::uint64_t first = 0;
                        std::uint64_t last = 0;
                        for (std::uint64_t i = 0; i < e.count; ++i) {
-                         for (std::size_t p = 0; p < served_.size(); ++p) {
-                           const std::uint64_t id = served_[p]->core->inject_event(now, e.user_dn);
-                           if (p == 0) last = id;
-                         }
+                         last = served_[*p]->core->inject_event(now, e.user_dn);
                          if (i == 0) first = last;
                        }
                        stats_.events_from_control += e.count;

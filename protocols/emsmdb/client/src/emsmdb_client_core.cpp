@@ -81,22 +81,18 @@ void emsmdb_client_core::handle(time_point now, const engine::event& e) {
     if ((up_ & needed_) == needed_) begin(now);
     return;
   }
+  // The usual events first, without a visit: bytes and timers are nearly all of them.
   client_session& s = session_;
-  std::visit(
-      [&](const auto& ev) {
-        using T = std::decay_t<decltype(ev)>;
-        if constexpr (std::is_same_v<T, engine::stream_bytes>) {
-          if (auto ch = channel_of(ev.conn)) s.receive(now, *ch, ev.bytes);
-        } else if constexpr (std::is_same_v<T, engine::datagram>) {
-          s.receive_datagram(now, ev.from, ev.bytes);
-        } else if constexpr (std::is_same_v<T, engine::timer>) {
-          s.on_timer(now);
-        } else if constexpr (std::is_same_v<T, engine::closed>) {
-          if (auto ch = channel_of(ev.conn)) s.channel_closed(now, *ch);
-        }
-        // connected / udp_bound again, accepted, listening: nothing to do.
-      },
-      e);
+  if (const auto* b = std::get_if<engine::stream_bytes>(&e)) {
+    if (auto ch = channel_of(b->conn)) s.receive(now, *ch, b->bytes);
+  } else if (std::holds_alternative<engine::timer>(e)) {
+    s.on_timer(now);
+  } else if (const auto* d = std::get_if<engine::datagram>(&e)) {
+    s.receive_datagram(now, d->from, d->bytes);
+  } else if (const auto* c = std::get_if<engine::closed>(&e)) {
+    if (auto ch = channel_of(c->conn)) s.channel_closed(now, *ch);
+  }
+  // connected / udp_bound again, accepted, listening: nothing to do.
   collect();
 }
 

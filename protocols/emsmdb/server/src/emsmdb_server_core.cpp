@@ -29,6 +29,12 @@ void emsmdb_server_core::start(time_point) {
 }
 
 void emsmdb_server_core::handle(time_point now, const engine::event& e) {
+  // The usual events first, without a visit: bytes and timers are nearly all of them.
+  if (const auto* b = std::get_if<engine::stream_bytes>(&e)) {
+    if (const connection_id id = core_id(b->conn)) core_.receive(now, id, b->bytes);
+    return;
+  }
+  if (std::holds_alternative<engine::timer>(e)) return core_.on_timer(now);
   std::visit(overloaded{
                  [&](const engine::accepted& a) {
                    const connection_id id = core_.open_connection(now, a.peer);
@@ -108,8 +114,7 @@ std::uint64_t emsmdb_server_core::inject_event(time_point now, mailbox_handle_t 
   return core_.inject_event(now, mailbox).id;
 }
 
-connection_id emsmdb_server_core::core_id(engine::connection_id driver) const {
-  if (driver < dense_ids) return driver < to_core_dense_.size() ? to_core_dense_[driver] : 0;
+connection_id emsmdb_server_core::sparse_core_id(engine::connection_id driver) const {
   const auto it = to_core_.find(driver);
   return it == to_core_.end() ? 0 : it->second;
 }

@@ -75,6 +75,12 @@ struct real_options {
   /// The notifier's control port (TCP, text): mail is injected there, and its
   /// `SERVICES` reply says where every family is served.
   protocol::ip_endpoint control = protocol::ip_endpoint::v4(127, 0, 0, 1, 7779);
+  /// How long the control port may take to answer: SERVICES at start (the
+  /// run fails: "the control port at X did not answer SERVICES within N s"),
+  /// each batch of EVENT@<family> lines during the run (events stop, with a
+  /// warning). Each client's events name its family, so they reach only
+  /// that family's core.
+  duration control_timeout = std::chrono::seconds(10);
   /// EMSMDB's DCE/RPC (TCP, the core's listener 0) and ping (UDP, socket 0)
   /// endpoints. A stated one (--notifier, --notifier-udp) wins over the
   /// `SERVICES` reply; unstated, they are only used when the control port

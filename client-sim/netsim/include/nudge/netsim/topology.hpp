@@ -55,6 +55,14 @@
 //   per TCP segment only the jitter draws. NAT port draws use seeds derived from it.
 // RST answers (tcp_stale = reset) reach the sender after the fixed one-way delays
 //   of the path to the NAT and back (no jitter, no queueing).
+// Flows
+//   Every (from, to) pair routed is a flow the topology remembers: where its
+//   sender, its destination host and its destination NAT are (looked up once,
+//   again only after add_host, add_nat or attach) and, for TCP, its last
+//   arrival. A driver that routes many segments of one connection names it by
+//   its flow id (flow()) and skips the address lookups; the verdicts are the
+//   same as by endpoints.
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -121,6 +129,20 @@ class topology {
   route_verdict translate_tcp_segment(time_point now, const ip_endpoint& from, const ip_endpoint& to,
                                       tcp_flags flags);
 
+  /// The flow from -> to (as the route calls above name it); the id lasts as long as the topology.
+  using flow_id = std::uint32_t;
+  flow_id flow(const ip_endpoint& from, const ip_endpoint& to);
+  /// The calls above, for flow `f`: the same verdicts, without looking up its addresses.
+  route_verdict route_datagram(time_point now, flow_id f, std::size_t wire_bytes = 0) {
+    return route(now, f, kind::datagram, tcp_flags::none, wire_bytes);
+  }
+  route_verdict route_tcp_segment(time_point now, flow_id f, tcp_flags flags, std::size_t wire_bytes = 0) {
+    return route(now, f, kind::segment, flags, wire_bytes);
+  }
+  route_verdict translate_tcp_segment(time_point now, flow_id f, tcp_flags flags) {
+    return route(now, f, kind::instant_segment, flags, 0);
+  }
+
   /// The host whose address `e` has (the port counts only for hosts added with ports).
   std::optional<host_id> host_at(const ip_endpoint& e) const;
   const ip_endpoint& address_of(host_id h) const { return hosts_.at(h).address; }
@@ -142,10 +164,11 @@ class topology {
  private:
   static constexpr nat_id public_realm = UINT32_MAX;
   struct host {
-    ip_endpoint address;
+    // What every packet reads first.
     link_params access;
     nat_id realm = public_realm;
     time_point free_at[2]{};  // when each direction of the access link is free (0 up, 1 down)
+    ip_endpoint address;
   };
   struct device {
     device(const nat_config& config, std::uint64_t seed) : udp(config, seed), tcp(config, seed ^ 0x7C9u) {}
@@ -158,6 +181,15 @@ class topology {
     const link_params* l;
     time_point* free_at;
   };
+  // The links a packet crosses: at most the sender's access link, two NAT uplinks
+  // and the receiver's access link.
+  struct path {
+    std::array<hop, 4> hops{};
+    std::size_t size = 0;
+    void push_back(const hop& h) { hops[size++] = h; }
+    const hop* begin() const { return hops.data(); }
+    const hop* end() const { return hops.data() + size; }
+  };
   struct flow_key {
     ip_endpoint from, to;
     friend bool operator==(const flow_key&, const flow_key&) = default;
@@ -166,12 +198,27 @@ class topology {
     std::size_t operator()(const flow_key& k) const noexcept;
   };
   enum class kind : std::uint8_t { datagram, segment, instant_segment };
+  static constexpr host_id no_host = UINT32_MAX;
+  // A (from, to) pair: its addresses resolved (valid while `resolved` is the
+  // topology's generation) and, for TCP, when its last segment arrives
+  // (time_point{}: none since the last FIN or RST, or ever).
+  struct alignas(64) flow_state {
+    // What every packet reads first, within one cache line.
+    std::uint64_t resolved = 0;
+    host_id sender = no_host;       // host_at(from)
+    host_id direct = no_host;       // host_at(to)
+    nat_id to_nat = public_realm;   // the NAT whose public address `to` is
+    host_id inbound_receiver = no_host;  // the host behind to_nat at inbound_private (no_host: not looked up)
+    time_point last_arrival{};
+    ip_endpoint from, to;
+    ip_endpoint inbound_private;    // the last private endpoint to_nat mapped `to` onto
+  };
 
-  route_verdict route(time_point now, const ip_endpoint& from, const ip_endpoint& to, kind k, tcp_flags flags,
-                      std::size_t wire_bytes);
+  route_verdict route(time_point now, flow_id f, kind k, tcp_flags flags, std::size_t wire_bytes);
+  void resolve(flow_state& f) const;
   void claim_address(const ip_endpoint& address) const;
-  time_point cross(time_point t, const std::vector<hop>& path, std::size_t wire_bytes);
-  static time_point fixed_round_trip(time_point now, const std::vector<hop>& path);
+  time_point cross(time_point t, const path& p, std::size_t wire_bytes);
+  static time_point fixed_round_trip(time_point now, const path& p);
 
   rng rng_;
   std::uint64_t seed_;
@@ -181,8 +228,9 @@ class topology {
   std::unordered_map<ip_endpoint, nat_id, protocol::ip_endpoint_hash> nat_by_address_;
   std::unordered_map<ip_endpoint, host_id, protocol::ip_endpoint_hash> host_by_endpoint_;  // hosts with ports
   std::unordered_map<ip_endpoint, std::size_t, protocol::ip_endpoint_hash> shared_addresses_;  // their addresses
-  std::unordered_map<flow_key, time_point, flow_key_hash> last_arrival_;  // TCP order per flow
-  std::vector<hop> path_;  // scratch
+  std::unordered_map<flow_key, flow_id, flow_key_hash> flow_by_key_;
+  std::vector<flow_state> flows_;
+  std::uint64_t generation_ = 1;  // moves on with every add_host, add_nat and attach
 };
 
 }  // namespace nudge::netsim

@@ -4,6 +4,11 @@
 //
 //   EVENT <user_dn>        -> OK <event_id>
 //   EVENTS <n> <user_dn>   -> OK <first_event_id> <last_event_id>   (1 <= n <= 1000000)
+//   EVENT@<family> <user_dn>, EVENTS@<family> <n> <user_dn>
+//                          -> the same, for that family's core only (ERR when
+//                             the notifier serves no such family); without
+//                             @<family> an event goes to the default family,
+//                             the first core served (the notifier's EMSMDB)
 //   STATS                  -> one line of JSON
 //   SERVICES               -> one line of JSON: where each served family's core
 //                             listens, {"<family>": {"listeners": [{"id": 0,
@@ -30,6 +35,9 @@ struct inject_events {
   std::string_view user_dn;  // views the parsed line
   std::uint64_t count = 1;
   bool batch = false;  // EVENTS (reply with a range) rather than EVENT
+  /// From EVENT@<family>: which family's core gets the events; empty: the
+  /// default family. Views the parsed line.
+  std::string_view family;
 };
 struct query_stats {};
 struct query_services {};

@@ -4,9 +4,10 @@
 // sockets each core asks for (`listen`, `bind_udp`) on that core's addresses,
 // carries out its actions, fires its deadlines with one steady_timer, runs
 // one built-in event generator per core, and serves ONE control port for all
-// of them: `EVENT mailbox` and `STATS` map onto server_session::inject_event
-// and stats(), `SERVICES` lists where each core listens
-// (nudge/notifier/control_protocol.hpp).
+// of them: `EVENT@<family> mailbox` and `STATS` map onto
+// server_session::inject_event of that family's core (plain `EVENT`: the
+// first core's) and every core's stats(), `SERVICES` lists where each core
+// listens (nudge/notifier/control_protocol.hpp).
 // Single-threaded: everything runs on the io_context the caller runs.
 //
 // Errors are values: start() returns the reason it could not bind; at run time
@@ -42,7 +43,7 @@ log_sink stderr_log(bool quiet);
 
 /// One core the host serves.
 struct served_protocol {
-  std::string name;  // the family's name, e.g. "emsmdb" (STATS, log lines)
+  std::string name;  // the family's name, e.g. "emsmdb" (STATS, log lines, EVENT@<name>)
   std::unique_ptr<engine::server_session> core;
   /// The addresses its listeners and UDP sockets bind; the port comes from
   /// the core's `listen` / `bind_udp`.
@@ -90,6 +91,8 @@ struct driver_stats {
 
 class server_host {
  public:
+  /// The first of `served` is the default family: the control port's
+  /// EVENT without @<family> goes to its core.
   server_host(boost::asio::io_context& io, host_config cfg, std::vector<served_protocol> served, log_sink log);
   ~server_host();
   server_host(const server_host&) = delete;

@@ -59,7 +59,11 @@ class emsmdb_server_core final : public engine::server_session {
   /// Moves the core's outputs into actions_, renaming connections.
   void translate_outputs();
   /// The core's id for driver id `driver` (0: none), and setting it (0 forgets).
-  connection_id core_id(engine::connection_id driver) const;
+  connection_id core_id(engine::connection_id driver) const {
+    if (driver < dense_ids) return driver < to_core_dense_.size() ? to_core_dense_[driver] : 0;
+    return sparse_core_id(driver);
+  }
+  connection_id sparse_core_id(engine::connection_id driver) const;
   void set_core_id(engine::connection_id driver, connection_id core);
 
   emsmdb_server_config cfg_;
