@@ -24,6 +24,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
@@ -337,9 +338,9 @@ TEST_F(notifier_bus, hostile_http_gets_an_error_or_a_close_and_never_disturbs_a_
   // Bad XML and an unknown xsi:type: ASMX's 500 with a soap:Client fault.
   {
     std::string bad_xml = good;
-    bad_xml.replace(bad_xml.find("<soap:Body>"), 11, "<soap:Body");
+    bad_xml.replace(bad_xml.find("<soap:Body>"), 11, "<soap:Body ");  // same length: Content-Length holds
     std::string unknown_type = good;
-    unknown_type.replace(unknown_type.find("EmptyMessage"), 12, "FloppyMessage");
+    unknown_type.replace(unknown_type.find("EmptyMessage"), 12, "EmptyMassage");
     for (const auto& body : {bad_xml, unknown_type}) {
       const auto o = send_and_read(port_, body, false, 1000ms);
       EXPECT_EQ(status_of(o.answer), 500) << o.answer;

@@ -93,8 +93,10 @@ void client_session::start(time_point now) {
   if (needs_async_channel()) chan(channel::async).open = true;
   for (channel ch : {channel::main, channel::async}) {
     if (!chan(ch).open) continue;
-    chan(ch).client_acks.configure(cfg_.wire);
-    chan(ch).server_acks.configure(cfg_.wire);
+    // Quick ACKs at connection start only: EMSMDB's measured wire matches without
+    // wire.idle_quick_ack (its polls never answer a reply within the ACK delay).
+    chan(ch).client_acks.set_quick_acks(cfg_.wire.quick_acks);
+    chan(ch).server_acks.set_quick_acks(cfg_.wire.quick_acks);
     m_.traffic.add(message_kind::tcp_setup, direction::to_server, cfg_.wire.handshake_to_server());
     m_.traffic.add(message_kind::tcp_setup, direction::to_client, cfg_.wire.handshake_to_client());
     send_bind(now, ch);
