@@ -115,7 +115,7 @@ struct group_setup {
   engine::service_address server;         // where the notifier serves the family
   /// The family's counter c is real_progress::counters[progress_slot[c]].
   std::vector<std::size_t> progress_slot;
-  std::string label;  // the mode's name, for log lines
+  std::string label;  // the group's label (or mode), for log lines
 };
 
 /// Everything a slice of clients (one process) needs to run.
@@ -1330,7 +1330,7 @@ std::size_t sockets_at_start(const group_setup& g, const run_plan& plan) {
 /// The plan's client groups, each with its family, mode and keys.
 struct plan_setup {
   std::vector<const engine::family*> families;  // in order of first mention
-  std::deque<engine::settings> keys;            // by family; stable addresses
+  std::deque<engine::settings> keys;            // by family, then groups' own; stable addresses
   std::vector<std::size_t> family_of;           // by group: an index into families
   std::vector<group_setup> groups;
   std::vector<std::string> counter_names;
@@ -1349,26 +1349,22 @@ plan_setup set_up(const run_plan& plan) {
     }
     p.family_of.push_back(static_cast<std::size_t>(at - p.families.begin()));
   }
-  // Each family's keys at their defaults, with what the plan sets for the keys
-  // it declares (as the virtual driver does).
-  const engine::settings planned = plan.family_settings();
-  for (const engine::family* f : p.families) {
-    engine::settings k = engine::settings::defaults(*f);
-    for (const auto& entry : planned.entries()) {
-      const std::string& key = entry.first;
-      if (std::any_of(f->keys.begin(), f->keys.end(), [&](const engine::key_spec& d) { return d.key == key; }))
-        k.set(key, entry.second);
-    }
-    p.keys.push_back(std::move(k));
-  }
+  // Each family's keys as the plan sets them (its EMSMDB fields, family_keys);
+  // a group with keys of its own gets its own copy (as the virtual driver does).
+  for (const engine::family* f : p.families) p.keys.push_back(plan.settings_for(*f));
   for (std::size_t g = 0; g < plan.mix.size(); ++g) {
     const std::size_t k = p.family_of[g];
     const engine::family& f = *p.families[k];
     group_setup s;
     s.family = &f;
     s.mode = engine::index_of(f.words.modes, plan.mix[g].mode).value_or(0);
-    s.keys = &p.keys[k];
-    s.label = plan.mix[g].mode;
+    if (plan.mix[g].keys.empty()) {
+      s.keys = &p.keys[k];
+    } else {
+      p.keys.push_back(plan.settings_for(f, g));
+      s.keys = &p.keys.back();
+    }
+    s.label = plan.mix[g].name();
     for (const auto& c : f.words.counters) {
       auto at = std::find(p.counter_names.begin(), p.counter_names.end(), c.name);
       if (at == p.counter_names.end()) at = p.counter_names.insert(p.counter_names.end(), c.name);

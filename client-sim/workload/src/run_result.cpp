@@ -279,7 +279,8 @@ json to_json(const run_result& r) {
         {"udp_header", p.wire.udp_header},
         {"mss", p.wire.mss},
         {"abstract_message_bytes", p.wire.abstract_message_bytes},
-        {"delayed_ack_s", to_seconds(p.wire.delayed_ack)}}},
+        {"delayed_ack_s", to_seconds(p.wire.delayed_ack)},
+        {"idle_quick_ack_s", to_seconds(p.wire.idle_quick_ack)}}},
   };
   json modes = json::object();
   std::uint64_t generated = 0;

@@ -487,6 +487,7 @@ bool apply_wire_preset(metrics::wire_model& w, std::string_view name) {
     w.syn_options = defaults.syn_options;
     w.delayed_ack = defaults.delayed_ack;
     w.quick_acks = defaults.quick_acks;
+    w.idle_quick_ack = defaults.idle_quick_ack;
     return true;
   }
   if (name == "linux") {
@@ -494,6 +495,7 @@ bool apply_wire_preset(metrics::wire_model& w, std::string_view name) {
     w.syn_options = 20;  // MSS, SACK-permitted + timestamps, window scale
     w.delayed_ack = std::chrono::milliseconds(40);  // TCP_DELACK_MIN: what an interactive exchange on lo sees
     w.quick_acks = 1;  // quick-ACK mode at connection start: the bind and bind_ack are ACKed at once
+    w.idle_quick_ack = std::chrono::milliseconds(200);  // and again after a gap over the RTO (TCP_RTO_MIN)
     return true;
   }
   return false;
@@ -706,7 +708,7 @@ std::vector<key_def> make_keys() {
   add("wire.preset", "\"windows\" | \"linux\"", "sets the TCP options and ACK behaviour of the peers: windows "
       "(the default: no options on data segments, 12 on SYN, 200 ms delayed ACK) or linux (as on Linux loopback: "
       "12 bytes of timestamps on every segment, 20 on SYN, 40 ms delayed ACK, the first data each end receives "
-      "ACKed at once)", "\"linux\"",
+      "ACKed at once, and data after 200 ms of quiet unless the receiver is interactive)", "\"linux\"",
       [](run_plan& p, const toml::node& v) -> outcome {
         std::string s;
         if (auto e = get_string(v, s, "\"windows\" or \"linux\"")) return e;
@@ -735,6 +737,9 @@ std::vector<key_def> make_keys() {
   add("wire.quick_acks", "integer 0..16", "data segments each end of a new connection ACKs at once (Linux's quick-ACK "
       "mode; 0: Windows)", "1",
       [](run_plan& p, const toml::node& v) { return get_int_as(v, p.wire.quick_acks, 0, 16, "an integer from 0 to 16"); });
+  add("wire.idle_quick_ack", "duration", "data arriving this long after the previous data is ACKed at once unless the "
+      "receiver last answered within the ACK delay (Linux: its RTO, 200 ms on loopback; 0: Windows, never)", "\"200ms\"",
+      [](run_plan& p, const toml::node& v) { return get_duration(v, p.wire.idle_quick_ack); });
 
   // [[nat]]
   add("nat", "array of tables", "who sits behind which NAT ([[nat]] entries: preset, fraction, udp_timeout, clients_per_device)",
@@ -1298,6 +1303,7 @@ std::string to_toml(const run_plan& p) {
   line("mss", std::to_string(p.wire.mss));
   line("delayed_ack", dur(p.wire.delayed_ack));
   line("quick_acks", std::to_string(p.wire.quick_acks));
+  if (p.wire.idle_quick_ack != duration::zero()) line("idle_quick_ack", dur(p.wire.idle_quick_ack));
 
   for (const auto& n : p.nat_mix) {
     o += "\n[[nat]]\n";

@@ -136,6 +136,9 @@ void set_dotted(nlohmann::json& j, std::string_view name, std::uint64_t value) {
 
 constexpr std::size_t read_chunk = 64 * 1024;
 constexpr int read_rounds = 4;           // chunks per wake-up before letting others run
+// A connection the core closed with its last answer still unwritten: how long
+// the answer may take to leave and the peer to finish sending, at most.
+constexpr auto close_linger = std::chrono::seconds(2);
 constexpr int datagram_rounds = 256;     // datagrams per wake-up
 constexpr std::size_t udp_batch = 256;   // datagrams per sendmmsg
 constexpr std::size_t control_backlog = 4u << 20;  // stop reading a control peer that does not read its replies
@@ -182,6 +185,11 @@ struct server_host::impl {
     std::size_t in_flight_bytes = 0;
     bool writing = false;
     bool open = true;
+    // The core closed it with bytes still to write: they go out first, then a
+    // FIN; what the peer still sends is read and dropped until its FIN or the linger.
+    bool closing = false;
+    bool peer_done = false;  // while closing: the peer's FIN arrived
+    std::unique_ptr<asio::steady_timer> linger;
   };
 
   struct served {
@@ -549,9 +557,11 @@ struct server_host::impl {
     if (!c->open || stopping_) return;
     const time_point now = steady_now();
     if (wait_ec) {
+      if (c->closing) return drop_tcp(c, now, false);
       tcp_gone(c, now, wait_ec);
       return;
     }
+    if (c->closing) return drain_closing(c, now);
     engine::server_session& core = *served_[c->owner]->core;
     for (int round = 0; round < read_rounds; ++round) {
       error_code ec;
@@ -564,6 +574,7 @@ struct server_host::impl {
       core.handle(now, engine::stream_bytes{c->id, bytes_view(rx_.data(), n)});
       after_input(c->owner, now);  // the core may have closed this connection
       if (!c->open) return;
+      if (c->closing) return drain_closing(c, now);
       if (n < rx_.size()) break;  // most likely drained; the wait reports more
     }
     wait_tcp(c);
@@ -586,10 +597,39 @@ struct server_host::impl {
     return conns_[slot];
   }
 
+  /// A closing connection's reads: dropped until the peer's FIN (or an error).
+  void drain_closing(const std::shared_ptr<tcp_conn>& c, time_point now) {
+    for (int round = 0; round < read_rounds; ++round) {
+      error_code ec;
+      c->sock.read_some(asio::buffer(rx_), ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again) return wait_tcp(c);
+      if (ec) {
+        // The peer's FIN: closed once the answer is out (an error: nothing more will be read).
+        c->peer_done = true;
+        if (ec != asio::error::eof || (!c->writing && c->queued.empty())) drop_tcp(c, now, false);
+        return;
+      }
+    }
+    wait_tcp(c);
+  }
+
+  /// The core closed `c` while its answer is still queued or being written:
+  /// it is written first (a refusal's 4xx must reach the peer), then the
+  /// connection closes; the linger bounds how long that may take.
+  void close_after_writes(const std::shared_ptr<tcp_conn>& c) {
+    c->closing = true;
+    c->linger = std::make_unique<asio::steady_timer>(io_);
+    c->linger->expires_after(close_linger);
+    c->linger->async_wait([this, c](const error_code& ec) {
+      if (!ec && !stopping_) drop_tcp(c, steady_now(), false);
+    });
+  }
+
   void drop_tcp(const std::shared_ptr<tcp_conn>& c, time_point now, bool tell_core) {
     if (!c->open) return;
     c->open = false;
     error_code ec;
+    if (c->linger) c->linger->cancel();
     c->sock.close(ec);
     const auto slot = static_cast<std::uint32_t>(c->id & 0xFFFFFFFFu);
     if (auto& held = conns_[slot]; held == c) {
@@ -604,12 +644,14 @@ struct server_host::impl {
     if (!c) return;
     if (!cc.reason.empty())
       log_limited(close_log_, log_level::info, now, [&] { return "closed a connection: " + cc.reason; });
+    if (c->closing) return;
+    if (c->writing || !c->queued.empty()) return close_after_writes(c);  // start_write is kicked after the batch
     drop_tcp(c, now, false);  // the core has forgotten it already
   }
 
   void queue_tcp(time_point now, engine::send& s) {
     const auto c = find_conn(s.conn);
-    if (!c) return;  // closed since the core produced it
+    if (!c || c->closing) return;  // closed since the core produced it
     if (c->queued_bytes + c->in_flight_bytes + s.bytes.size() > cfg_.max_unsent_bytes_per_connection) {
       ++stats_.connections_not_reading;
       log_limited(close_log_, log_level::info, now, [&] {
@@ -638,6 +680,7 @@ struct server_host::impl {
       c->in_flight.clear();
       c->in_flight_bytes = 0;
       if (!c->open || stopping_) return;
+      if (ec && c->closing) return drop_tcp(c, steady_now(), false);
       if (ec) {
         const time_point now = steady_now();
         ++stats_.tcp_write_errors;
@@ -646,6 +689,12 @@ struct server_host::impl {
         });
         drop_tcp(c, now, true);
         after_input(c->owner, now);
+        return;
+      }
+      if (c->closing && c->queued.empty()) {
+        error_code ignored;
+        c->sock.shutdown(tcp::socket::shutdown_send, ignored);  // the FIN; the peer's ends it
+        if (c->peer_done) drop_tcp(c, steady_now(), false);
         return;
       }
       start_write(c);

@@ -32,6 +32,10 @@ traffic_meter& traffic_meter::operator+=(const traffic_meter& o) {
 }
 
 time_point ack_tracker::on_data_received(time_point now, duration delayed_ack) {
+  delay_ = delayed_ack;
+  const bool after_idle = idle_gap_ > duration::zero() && last_receipt_ != never && now - last_receipt_ > idle_gap_ &&
+                          !interactive_;
+  last_receipt_ = now;
   if (quick_acks_ > 0) {
     // Nothing is pending: quick ACKs come first, so every earlier receipt was acknowledged at once.
     --quick_acks_;
@@ -39,15 +43,24 @@ time_point ack_tracker::on_data_received(time_point now, duration delayed_ack) {
   }
   time_point forced = never;
   // An earlier receipt whose ACK delay already ran out was acknowledged by a pure ACK.
-  if (deadline_ != never && deadline_ < now) forced = deadline_;
+  if (deadline_ != never && deadline_ < now) {
+    forced = deadline_;
+    interactive_ = false;
+  }
+  // After a gap the receipt is ACKed at once (when no earlier ACK is reported by this call).
+  if (after_idle && forced == never && deadline_ == never) return now;
   if (deadline_ == never || forced != never) deadline_ = now + delayed_ack;
   return forced;
 }
 
 time_point ack_tracker::on_data_sent(time_point now) {
   time_point forced = never;
-  if (deadline_ != never && deadline_ < now) forced = deadline_;
+  if (deadline_ != never && deadline_ < now) {
+    forced = deadline_;
+    interactive_ = false;  // the delayed ACK fired
+  }
   deadline_ = never;  // outgoing data carries the ACK
+  if (last_receipt_ != never && now - last_receipt_ < delay_) interactive_ = true;  // an answer
   return forced;
 }
 
@@ -55,6 +68,7 @@ time_point ack_tracker::flush(time_point now) {
   if (deadline_ != never && deadline_ <= now) {
     const time_point t = deadline_;
     deadline_ = never;
+    interactive_ = false;
     return t;
   }
   return never;

@@ -93,6 +93,8 @@ void client_session::start(time_point now) {
   if (needs_async_channel()) chan(channel::async).open = true;
   for (channel ch : {channel::main, channel::async}) {
     if (!chan(ch).open) continue;
+    // Quick ACKs at connection start only: EMSMDB's measured wire matches without
+    // wire.idle_quick_ack (its polls never answer a reply within the ACK delay).
     chan(ch).client_acks.set_quick_acks(cfg_.wire.quick_acks);
     chan(ch).server_acks.set_quick_acks(cfg_.wire.quick_acks);
     m_.traffic.add(message_kind::tcp_setup, direction::to_server, cfg_.wire.handshake_to_server());

@@ -123,8 +123,8 @@ void client_core::begin_poll(time_point now) {
   reader_ = std::make_unique<http::response_reader>();
   client_acks_ = {};
   server_acks_ = {};
-  client_acks_.set_quick_acks(cfg_.wire.quick_acks);
-  server_acks_.set_quick_acks(cfg_.wire.quick_acks);
+  client_acks_.configure(cfg_.wire);
+  server_acks_.configure(cfg_.wire);
   m_.add(counter::connections);
   m_.traffic.add(message_kind::tcp_setup, direction::to_server, cfg_.wire.handshake_to_server());
   m_.traffic.add(message_kind::tcp_setup, direction::to_client, cfg_.wire.handshake_to_client());

@@ -45,6 +45,12 @@ struct wire_model {
   /// ACK, before delaying its ACKs: Linux's quick-ACK mode at connection start
   /// (1: the bind and the bind_ack are each ACKed at once); 0 for Windows.
   std::uint32_t quick_acks = 0;
+  /// Data arriving more than this after the previous data is ACKed at once,
+  /// unless the receiver is interactive (it last sent data within the ACK
+  /// delay of a receipt, its delayed ACK never firing since): Linux re-enters
+  /// quick-ACK mode after a gap longer than its RTO (200 ms on loopback) and
+  /// leaves its ping-pong mode when a delayed ACK fires. Zero (Windows): off.
+  duration idle_quick_ack = duration::zero();
   /// Abstract size profile (the seed article's arithmetic): when non-zero, every
   /// message counts as exactly this many bytes in one TSDU, and transport
   /// overhead (headers, handshakes, ACKs) counts as nothing.
@@ -122,10 +128,22 @@ class ack_tracker {
   /// The next `n` receipts are acknowledged at once (wire_model::quick_acks):
   /// on_data_received returns `now` for each.
   void set_quick_acks(std::uint32_t n) { quick_acks_ = n; }
+  /// A receipt more than `gap` after the previous one is acknowledged at once
+  /// unless the receiver is interactive (wire_model::idle_quick_ack; zero: never).
+  void set_idle_quick_ack(duration gap) { idle_gap_ = gap; }
+  /// Both of the model's settings.
+  void configure(const wire_model& w) {
+    set_quick_acks(w.quick_acks);
+    set_idle_quick_ack(w.idle_quick_ack);
+  }
 
  private:
   time_point deadline_ = never;
   std::uint32_t quick_acks_ = 0;
+  duration idle_gap_ = duration::zero();
+  duration delay_ = duration::zero();  // the delayed-ACK time last given
+  time_point last_receipt_ = never;
+  bool interactive_ = false;  // sent data within the ACK delay of a receipt, no delayed ACK fired since
 };
 
 }  // namespace nudge::metrics
