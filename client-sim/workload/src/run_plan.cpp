@@ -196,9 +196,11 @@ std::string run_plan::validate() const {
         return "client groups " + std::to_string(h) + " and " + std::to_string(g) + " are both called \"" +
                group.label + "\"";
     }
-    for (const auto& [key, value] : group.keys)
+    for (const auto& entry : group.keys) {
+      const std::string& key = entry.first;  // not a structured binding: clang's C++20 cannot capture one
       if (std::none_of(family->keys.begin(), family->keys.end(), [&](const engine::key_spec& k) { return k.key == key; }))
         return "client group " + std::to_string(g) + ": " + group.protocol + " has no key \"" + key + "\"";
+    }
   }
   for (const auto& [key, value] : family_keys) {
     bool declared = false;
