@@ -15,6 +15,7 @@
 #include "nudge/capture/frame_synthesizer.hpp"
 #include "nudge/capture/pcap_file_writer.hpp"
 #include "support/require.hpp"
+#include "support/shell.hpp"
 
 namespace nudge::capture {
 namespace {
@@ -24,15 +25,7 @@ using test::ep;
 // Runs a shell command and returns its stdout (stderr discarded: tshark warns
 // about running as root).
 std::string run(const std::string& command, int* status = nullptr) {
-  std::string out;
-  FILE* p = ::popen((command + " 2>/dev/null").c_str(), "r");
-  if (!p) return out;
-  char buf[4096];
-  std::size_t n = 0;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  const int rc = ::pclose(p);
-  if (status) *status = rc;
-  return out;
+  return nudge::test_support::run_shell(command + " 2>/dev/null", status);
 }
 
 std::string find_tshark() {

@@ -22,6 +22,7 @@
 #include "nudge/pcap/cli.hpp"
 #include "nudge/sim/client_sim_cli.hpp"
 #include "support/require.hpp"
+#include "support/shell.hpp"
 
 namespace nudge::test {
 namespace {
@@ -29,22 +30,10 @@ namespace {
 namespace fs = std::filesystem;
 
 std::string run(const std::string& command, int* status = nullptr) {
-  std::string out;
-  FILE* p = ::popen((command + " 2>/dev/null").c_str(), "r");
-  if (!p) return out;
-  char buf[4096];
-  std::size_t n = 0;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  const int rc = ::pclose(p);
-  if (status) *status = rc;
-  return out;
+  return test_support::run_shell(command + " 2>/dev/null", status);
 }
 
-bool have(const std::string& program) {
-  int status = 0;
-  run("command -v " + program, &status);
-  return status == 0;
-}
+bool have(const std::string& program) { return test_support::have_program(program); }
 
 nlohmann::json read_json(const fs::path& p) {
   std::ifstream in(p);

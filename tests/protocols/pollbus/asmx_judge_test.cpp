@@ -31,6 +31,7 @@
 #include "nudge/http/writer.hpp"
 #include "nudge/pollbus/http_binding.hpp"
 #include "support/require.hpp"
+#include "support/shell.hpp"
 
 namespace nudge::pollbus {
 namespace {
@@ -40,22 +41,10 @@ using asio::ip::tcp;
 namespace fs = std::filesystem;
 
 std::string run(const std::string& command, int* status = nullptr) {
-  std::string out;
-  FILE* p = ::popen((command + " 2>&1").c_str(), "r");
-  if (!p) return out;
-  char buf[4096];
-  std::size_t n = 0;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  const int rc = ::pclose(p);
-  if (status) *status = rc;
-  return out;
+  return test_support::run_shell(command + " 2>&1", status);
 }
 
-bool have(const char* program) {
-  int status = 0;
-  run(std::string("command -v ") + program + " >/dev/null", &status);
-  return status == 0;
-}
+bool have(const std::string& program) { return test_support::have_program(program); }
 
 fs::path judge_source() {
   std::vector<fs::path> candidates;
