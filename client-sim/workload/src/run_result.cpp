@@ -411,11 +411,13 @@ void print_table(std::ostream& out, const run_result& r) {
   fmt::print(out, "nudge result ({} clock): {} clients, {:.0f} s measured + {:.0f} s drain, seed {}\n", r.clock,
              r.plan.clients, to_seconds(r.measured), to_seconds(r.plan.drain), r.plan.seed);
   fmt::print(out, "{:<38}", "");
-  for (auto& c : cols) fmt::print(out, "{:>14}", c.name);
+  // A column is 14 wide, or wider when its label needs it, so labels never run together.
+  auto width = [](const column& c) { return std::max<std::size_t>(14, c.name.size() + 2); };
+  for (auto& c : cols) fmt::print(out, "{:>{}}", c.name, width(c));
   fmt::print(out, "\n");
   auto row = [&](const char* label, auto value) {
     fmt::print(out, "{:<38}", label);
-    for (auto& c : cols) fmt::print(out, "{:>14}", value(c));
+    for (auto& c : cols) fmt::print(out, "{:>{}}", value(c), width(c));
     fmt::print(out, "\n");
   };
   auto pch = [&](const column& c, std::uint64_t v) {

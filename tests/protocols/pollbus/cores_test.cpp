@@ -188,6 +188,40 @@ TEST(pollbus_cores, the_load_policy_keeps_the_servers_polls_per_second_within_it
   for (std::size_t i = 0; i < clients; ++i) EXPECT_EQ(load.client(i).interval(), 30s) << i;
 }
 
+// Activity agents beside load agents swing the server's expected rate as they
+// speed up and slow down; load agents should not be told a new interval for each swing.
+std::uint64_t load_interval_messages(duration hold) {
+  server_config cfg;
+  cfg.load_budget = 4.0;
+  cfg.slow_interval = 15s;
+  cfg.fast_interval = 2s;
+  cfg.quiet_period = 20s;
+  cfg.load_hold = hold;
+  bus_harness h(cfg);
+  constexpr std::size_t load_clients = 60, activity_clients = 6;
+  for (std::size_t i = 0; i < load_clients; ++i)
+    h.add_client("load" + std::to_string(i), client_mode::load, {}, at(std::chrono::milliseconds(i * 100)));
+  for (std::size_t i = 0; i < activity_clients; ++i)
+    h.add_client("busy" + std::to_string(i), client_mode::activity, {}, at(std::chrono::milliseconds(i * 150)));
+  for (int minute = 1; minute <= 30; ++minute) {
+    h.run_until(at(std::chrono::minutes(minute)));
+    // One busy agent at a time gets mail: the expected rate of the others goes up and down.
+    h.server().inject_event(h.now(), "busy" + std::to_string(minute % activity_clients));
+  }
+  std::uint64_t told = 0;
+  for (std::size_t i = 0; i < load_clients; ++i) told += count(h.metrics(i), counter::received_poll_interval);
+  return told;
+}
+
+TEST(pollbus_cores, the_load_policy_does_not_retell_an_interval_for_every_swing_of_the_others) {
+  const auto every_swing = load_interval_messages(duration::zero());
+  const auto with_hold = load_interval_messages(2min);
+  RecordProperty("interval_messages_every_swing", std::to_string(every_swing));
+  RecordProperty("interval_messages_with_hold", std::to_string(with_hold));
+  EXPECT_GT(every_swing, 4 * with_hold) << every_swing << " vs " << with_hold;
+  EXPECT_LE(with_hold, 60u * 4);  // registration plus a few lengthenings each
+}
+
 TEST(pollbus_cores, hostile_requests_get_a_4xx_and_a_close_while_other_agents_are_served) {
   bus_harness h;
   h.add_client("heidi");

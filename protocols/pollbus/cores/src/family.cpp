@@ -142,6 +142,8 @@ engine::family family() {
       {"pollbus.quiet_period", type::duration, "60s", "activity: back to the slow interval after this long without traffic"},
       {"pollbus.load_budget", type::number, "100", "load: the server's polls per second budget"},
       {"pollbus.max_interval", type::duration, "10min", "load: the longest interval it gives"},
+      {"pollbus.load_hold", type::duration, "2min",
+       "load: a shorter interval is told only after it has been wanted this long (a longer one at once)"},
       {"pollbus.idle_timeout", type::duration, "120s", "the server closes keep-alive connections idle this long"},
       {"pollbus.max_queue", type::integer, "1000", "queued events per mailbox before new ones drop"},
   };

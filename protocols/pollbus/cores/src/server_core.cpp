@@ -55,6 +55,7 @@ server_config server_config_of(const engine::settings& k) {
   c.quiet_period = k.span("pollbus.quiet_period");
   c.load_budget = k.number("pollbus.load_budget");
   c.max_interval = k.span("pollbus.max_interval");
+  c.load_hold = k.span("pollbus.load_hold");
   c.idle_timeout = k.span("pollbus.idle_timeout");
   c.max_queue = static_cast<std::size_t>(k.integer("pollbus.max_queue"));
   return c;
@@ -183,6 +184,16 @@ duration server_core::desired_interval(time_point now, const agent& a) const {
   return cfg_.slow_interval;
 }
 
+bool server_core::must_tell(time_point now, agent& a, duration wanted) const {
+  if (a.policy != rate_policy::load || wanted > a.told) return wanted != a.told;
+  if (wanted == a.told) {
+    a.shorter_wanted_since = never;
+    return false;
+  }
+  if (a.shorter_wanted_since == never) a.shorter_wanted_since = now;
+  return now - a.shorter_wanted_since >= cfg_.load_hold;
+}
+
 void server_core::tell_interval(agent& a, duration d, const guid& id, time_point now, std::vector<message>& out) {
   if (a.policy != rate_policy::load) {
     other_rate_ -= a.expected_rate;
@@ -190,6 +201,7 @@ void server_core::tell_interval(agent& a, duration d, const guid& id, time_point
     other_rate_ += a.expected_rate;
   }
   a.told = d;
+  a.shorter_wanted_since = never;
   message m;
   m.type = message_type::poll_interval;
   m.agent_id = id;
@@ -255,7 +267,7 @@ std::vector<message> server_core::poll(time_point now, rate_policy policy, const
   box.events.clear();
   if (traffic) a.last_traffic = now;
   const duration d = desired_interval(now, a);
-  if (registering || d != a.told) tell_interval(a, d, in.agent_id, now, out);
+  if (registering || must_tell(now, a, d)) tell_interval(a, d, in.agent_id, now, out);
   return out;
 }
 

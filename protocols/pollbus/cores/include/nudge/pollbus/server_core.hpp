@@ -57,6 +57,10 @@ struct server_config {
   duration quiet_period = std::chrono::seconds(60);
   double load_budget = 100.0;  // polls per second, the whole server
   duration max_interval = std::chrono::minutes(10);
+  /// load: a longer interval is told at once (the budget is a ceiling); a shorter
+  /// one only after the policy has wanted it this long, so that the other agents'
+  /// rates swinging back and forth do not cost a PollIntervalMessage per poll.
+  duration load_hold = std::chrono::minutes(2);
   /// Keep-alive connections idle this long are closed (IIS's connectionTimeout).
   duration idle_timeout = std::chrono::seconds(120);
   http::limits limits{8 * 1024, 64 * 1024};
@@ -114,6 +118,7 @@ class server_core final : public engine::server_session {
     double expected_rate = 0;  // 1 / told, while counted in other_rate_
     bool counted_load = false; // counted in load_agents_
     time_point last_traffic = never;
+    time_point shorter_wanted_since = never;  // load: since when a shorter interval than `told` is wanted
     std::deque<message> queue;  // messages for it other than events
   };
   struct guid_hash {
@@ -125,6 +130,8 @@ class server_core final : public engine::server_session {
   http::response answer(time_point now, http::request& req);
   std::vector<message> poll(time_point now, rate_policy policy, const message& in);
   duration desired_interval(time_point now, const agent& a) const;
+  /// Whether the agent must be told `wanted` now (the load policy's hold on shortening).
+  bool must_tell(time_point now, agent& a, duration wanted) const;
   void tell_interval(agent& a, duration d, const guid& id, time_point now, std::vector<message>& out);
   std::uint32_t mailbox_index(std::string_view name);
 
