@@ -124,11 +124,12 @@ http::response refusal_response(const http::request& r, std::string_view reason,
   return asmx_response(e == encoding::soap ? 500 : 400, e, encode_fault(reason, /*client_fault=*/true, e), o);
 }
 
-http::response route_response(const bus_call& call, const http::request& r, const response_options& o) {
+http::response route_response(const bus_call& call, const http::request& r, const response_options& o,
+                              std::string_view service) {
   switch (call.what) {
     case bus_call::kind::wsdl: {
       const std::string host(r.headers.find("Host").value_or("localhost"));
-      return asmx_response(200, encoding::soap, wsdl("http://" + host + std::string(service_path)), o);
+      return asmx_response(200, encoding::soap, wsdl("http://" + host + std::string(service)), o);
     }
     case bus_call::kind::not_found: return http::plain_response(404, "not found\n");
     case bus_call::kind::method_not_allowed: {

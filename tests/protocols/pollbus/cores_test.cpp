@@ -255,6 +255,18 @@ TEST(pollbus_cores, hostile_requests_get_a_4xx_and_a_close_while_other_agents_ar
   EXPECT_EQ(count(h.metrics(0), counter::protocol_errors), 0u);
 }
 
+TEST(pollbus_cores, each_service_path_serves_a_wsdl_whose_address_is_that_path) {
+  bus_harness h;
+  const auto fixed = h.open_peer();
+  h.peer_send(fixed, "GET /fixed/Bus.asmx?WSDL HTTP/1.1\r\nHost: bus.test\r\n\r\n");
+  const auto plain = h.open_peer();
+  h.peer_send(plain, "GET /Bus.asmx?wsdl HTTP/1.1\r\nHost: bus.test\r\n\r\n");
+  h.run_until(at(1s));
+  EXPECT_NE(h.peer_received(fixed).find("location=\"http://bus.test/fixed/Bus.asmx\""), std::string::npos)
+      << h.peer_received(fixed);
+  EXPECT_NE(h.peer_received(plain).find("location=\"http://bus.test/Bus.asmx\""), std::string::npos);
+}
+
 TEST(pollbus_cores, a_client_counts_what_it_sends_as_the_encoders_size_it) {
   bus_harness h;
   client_config cfg;

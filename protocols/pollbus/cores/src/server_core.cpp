@@ -139,7 +139,7 @@ void server_core::on_bytes(time_point now, engine::connection_id conn, bytes_vie
 http::response server_core::answer(time_point now, http::request& req) {
   // Route by virtual directory, then hand the bus binding the service's own path.
   const auto q = req.target.find('?');
-  const std::string_view path = std::string_view(req.target).substr(0, q);
+  const std::string path(std::string_view(req.target).substr(0, q));
   rate_policy policy = cfg_.default_policy;
   if (service_of(path, cfg_.default_policy, policy))
     req.target = std::string(service_path) + (q == std::string::npos ? "" : req.target.substr(q));
@@ -161,7 +161,7 @@ http::response server_core::answer(time_point now, http::request& req) {
     case bus_call::kind::not_found: ++n_.not_found; break;
     default: ++n_.bad_requests; break;
   }
-  return route_response(call.value, req, o);
+  return route_response(call.value, req, o, path);
 }
 
 duration server_core::load_interval() const {

@@ -88,9 +88,11 @@ decoded<bus_call> read_bus_request(const http::request& r);
 http::response poll_response(std::span<const message> messages, encoding e, const response_options& o = {});
 /// The answer to a malformed poll: 500 + SOAP Fault (soap), 400 (json).
 http::response refusal_response(const http::request& r, std::string_view reason, const response_options& o = {});
-/// The answer to the other kinds (wsdl, 404, 405, 415); `host` goes into the
-/// WSDL's soap:address ("http://HOST/Bus.asmx").
-http::response route_response(const bus_call& call, const http::request& r, const response_options& o = {});
+/// The answer to the other kinds (wsdl, 404, 405, 415). The WSDL's
+/// soap:address is "http://HOST" + `service` (the path the WSDL was asked at,
+/// so /fixed/Bus.asmx?WSDL points its clients at /fixed/Bus.asmx).
+http::response route_response(const bus_call& call, const http::request& r, const response_options& o = {},
+                              std::string_view service = service_path);
 
 /// The encoding a Content-Type names (text/xml → soap, application/json → json).
 std::optional<encoding> encoding_of_content_type(std::string_view content_type);
