@@ -149,6 +149,18 @@ TEST(kernelnat_behaviour, a_plan_the_testbed_cannot_build_is_refused) {
   modelled.nat_mix[0].kernel = false;
   EXPECT_FALSE(modelled.virtual_only_settings().empty());
 
+  // The run starts its own notifier in the testbed: pointing at another one is a mistake.
+  const char* elsewhere[] = {"client-sim", "--set", "nat[0].preset=linux-snat", "--set", "nat[0].kernel=true",
+                             "--notifier", "127.0.0.1:7777"};
+  const auto e = sim::parse_client_sim_options(7, elsewhere);
+  ASSERT_FALSE(e);
+  EXPECT_NE(e.error().message.find("starts its own notifier"), std::string::npos) << e.error().message;
+  const char* ok[] = {"client-sim", "--set", "nat[0].preset=linux-snat", "--set", "nat[0].kernel=true",
+                      "--set", "server.policy=peer"};
+  const auto accepted = sim::parse_client_sim_options(7, ok);
+  ASSERT_TRUE(accepted) << accepted.error().message;
+  EXPECT_EQ(accepted->plan.server.policy, notifier::callback_policy::peer);
+
   const char* argv[] = {"client-sim", "--set", "nat[0].preset=restricted-cone", "--set", "nat[0].kernel=true"};
   const auto o = sim::parse_client_sim_options(5, argv);
   ASSERT_FALSE(o);

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <optional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -53,6 +54,9 @@ struct nat_case {
   // What the case is about, so it cannot pass by delivering nothing or everything.
   enum class expect { pushes_arrive, pinhole_expires, private_address_unreachable, filtered } outcome;
 };
+
+// gtest names a case by this, not by its bytes.
+void PrintTo(const nat_case& c, std::ostream* os) { *os << c.name; }
 
 run_plan plan_for(const nat_case& c, std::uint64_t seed) {
   run_plan p;
