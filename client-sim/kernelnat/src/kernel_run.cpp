@@ -113,8 +113,9 @@ result<sim::run_result> run_through_kernel_nat(const sim::run_plan& plan, sim::r
     }
     if (!up) {
       stop_process(*notifier);
-      return fail("the notifier did not open its control port in the testbed's wan namespace (see " +
-                  options.notifier_log + ")");
+      return fail("the notifier " + options.notifier_program +
+                  " did not open its control port in the testbed's wan namespace within 10 s" +
+                  (options.notifier_log == "/dev/null" ? std::string() : " (its output: " + options.notifier_log + ")"));
     }
 
     real.control = protocol::ip_endpoint::v4(127, 0, 0, 1, control_port);
