@@ -11,12 +11,14 @@ packages=(
   nlohmann-json3-dev libtomlplusplus-dev libfmt-dev
   # The tests' tools (.ci/run fails a test whose tool is missing, NUDGE_REQUIRE_TOOLS=1):
   tshark wireshark-common  # tshark judges captures; editcap (wireshark-common) converts them to pcapng
-  iproute2                 # `ip link set lo up` in the network-namespace test
+  iproute2                 # `ip link set lo up` in the network-namespace test; `ip netns` and `ss` in the kernel NAT testbed
   gnuplot-nox chromium     # nudge-report draws charts with gnuplot; its test renders report.html in headless Chromium
   jq time                  # scripts/figures.sh reads results with jq and times runs with /usr/bin/time
   libpugixml-dev           # the polling bus's SOAP envelopes are read and written with pugixml
   mono-mcs libmono-system-web-services4.0-cil mono-devel  # the real .NET SOAP client judges the polling bus; mono-devel has `wsdl`
   wrk nginx-light          # the bus's load benchmark: wrk against the notifier and against nginx
+  nftables conntrack       # the kernel NAT testbed: the router's SNAT and filter (nft), its conntrack table flushed and checked
+  stun-client coturn       # the STUN judges of the kernel NAT: Vovida `stun`, coturn's turnserver and turnutils_natdiscovery
   # clang and libclang-rt-14-dev above build the fuzz preset (libFuzzer) that .ci/fuzz.sh runs.
 )
 

@@ -1,4 +1,11 @@
 #include "nudge/sim/client_sim_cli.hpp"
+
+#include <filesystem>
+
+#include "nudge/kernelnat/behaviour.hpp"
+#include "nudge/kernelnat/kernel_run.hpp"
+#include "nudge/kernelnat/stun_judge.hpp"
+#include "nudge/kernelnat/testbed.hpp"
 #include "nudge/cli/options.hpp"
 #include "nudge/sim/scenario.hpp"
 
@@ -320,6 +327,17 @@ result<client_sim_options> parse_client_sim_options(int argc, const char* const*
                            ->type_name("IF")
                            ->group(pcap_group);
   app.add_flag("--version", version, "Print the version and exit")->group(out_group);
+  std::string nat_describe, nat_judge;
+  app.add_option("--nat-describe", nat_describe,
+                 "Print what a NAT preset declares (RFC 4787 mapping, filtering, ports, timers), the verdicts the STUN "
+                 "classifiers should give, and whether the Linux kernel can realise it; then exit")
+      ->type_name("PRESET")
+      ->group(out_group);
+  app.add_option("--nat-judge", nat_judge,
+                 "Build the preset as a kernel NAT in network namespaces (root), run Vovida stun and "
+                 "turnutils_natdiscovery through it and compare their verdicts with --nat-describe's; then exit")
+      ->type_name("PRESET")
+      ->group(out_group);
 
   auto usage = [](std::string msg) { return fail(std::move(msg) + "\nRun 'client-sim --help' for the options.", exit_usage); };
   auto asked = [&o](client_sim_options::command c, std::string text) {
@@ -338,6 +356,21 @@ result<client_sim_options> parse_client_sim_options(int argc, const char* const*
     return usage(e.what());
   }
   if (version) return asked(client_sim_options::command::version, std::string("client-sim ") + NUDGE_VERSION);
+  for (const auto* name : {&nat_describe, &nat_judge}) {
+    if (name->empty()) continue;
+    const auto config = kernelnat::preset_config(*name);
+    if (!config)
+      return usage(fmt::format("unknown NAT preset \"{}\" (full-cone, restricted-cone, port-restricted-cone, "
+                               "symmetric, linux-snat)",
+                               *name));
+    o.nat_preset = *name;
+    if (name == &nat_describe) {
+      std::string text = kernelnat::describe(*name, *config);
+      if (!text.empty() && text.back() == '\n') text.pop_back();  // main() ends the line
+      return asked(client_sim_options::command::nat_describe, std::move(text));
+    }
+    return asked(client_sim_options::command::nat_judge, {});
+  }
 
   o.clock = clock == "virtual" ? clock_kind::virtual_time : clock_kind::real;
   if (o_mix->count() || scenario_path.empty()) {
@@ -413,6 +446,16 @@ result<client_sim_options> parse_client_sim_options(int argc, const char* const*
   if (auto e = apply_overrides(p, overrides)) return usage(e->what());
   // A real run cannot honour the link model, NAT or the in-process notifier's
   // settings: refused by key, never silently dropped (values at their defaults pass).
+  if (o.clock == clock_kind::real && p.kernel_nat()) {
+    // client-sim builds the NAT and starts the notifier itself: nothing to point at.
+    const std::pair<const char*, CLI::Option*> testbed_given[] = {
+        {"--notifier", o_notifier}, {"--notifier-udp", o_udp}, {"--control", o_control}, {"--sources", o_sources}};
+    for (const auto& [name, opt] : testbed_given)
+      if (opt->count())
+        return usage(std::string(name) + ": a kernel NAT run (kernel = true) starts its own notifier in the testbed");
+    if (!o.pcap.path.empty()) return usage("--pcap: not with a kernel NAT run (kernel = true)");
+    if (auto e = kernelnat::kernel_plan_problem(p); !e.empty()) return usage(e);
+  }
   if (o.clock == clock_kind::real)
     if (const auto refused = p.virtual_only_settings(); !refused.empty()) {
       std::string text;
@@ -552,7 +595,19 @@ int run_client_sim(const client_sim_options& o, std::ostream& out, std::ostream&
           }
         };
       }
-      result = run_real(o.plan, ro);
+      if (o.plan.kernel_nat()) {
+        kernelnat::kernel_run_options ko;
+        ko.notifier_program = (std::filesystem::read_symlink("/proc/self/exe").parent_path() / "notifier").string();
+        auto r = kernelnat::run_through_kernel_nat(o.plan, ro, ko);
+        if (!r) {
+          line.clear();
+          err << "client-sim: " << r.error().message << '\n';
+          return r.error().exit_code;
+        }
+        result = std::move(*r);
+      } else {
+        result = run_real(o.plan, ro);
+      }
     } else {
       virtual_options vo = o.virt;
       if (live_progress && !o.quiet) {
@@ -618,12 +673,54 @@ int run_client_sim(const client_sim_options& o, std::ostream& out, std::ostream&
   return exit_ok;
 }
 
+int run_nat_judge(const std::string& preset, std::ostream& out, std::ostream& err) {
+  const auto config = kernelnat::preset_config(preset);
+  if (!config) {
+    err << "client-sim: unknown NAT preset \"" << preset << "\"\n";
+    return exit_usage;
+  }
+  const auto verdict = kernelnat::realise(*config);
+  if (!verdict.realisation) {
+    err << "client-sim: " << preset << ": " << verdict.refusal.message() << '\n';
+    return exit_usage;
+  }
+  if (auto why = kernelnat::classifiers_unavailable(); !why.empty()) {
+    err << "client-sim: " << why << '\n';
+    return exit_failure;
+  }
+  auto bed = kernelnat::testbed::create(*verdict.realisation);
+  if (!bed) {
+    err << "client-sim: " << bed.error().message << '\n';
+    return exit_failure;
+  }
+  const auto measured = kernelnat::judge(**bed);
+  (*bed)->tear_down();
+  if (!measured) {
+    err << "client-sim: " << measured.error().message << '\n';
+    return exit_failure;
+  }
+  const auto declared = kernelnat::classify(*config);
+  const bool stun_ok = measured->stun_verdict == declared.stun_verdict && measured->stun_exit == declared.stun_exit;
+  const bool nd_ok = measured->natdiscovery_mapping == declared.natdiscovery_mapping &&
+                     measured->natdiscovery_filtering == declared.natdiscovery_filtering;
+  out << fmt::format("preset: {} (kernel: snat to 203.0.113.1{})\n", preset, verdict.realisation->snat_flags);
+  out << fmt::format("stun declared: Primary: {} (exit {})\n", declared.stun_verdict, declared.stun_exit);
+  out << fmt::format("stun measured: Primary: {} (exit {}) {}\n", measured->stun_verdict, measured->stun_exit,
+                     stun_ok ? "agrees" : "DIFFERS");
+  out << fmt::format("turnutils_natdiscovery declared: {} {}\n", declared.natdiscovery_mapping,
+                     declared.natdiscovery_filtering);
+  out << fmt::format("turnutils_natdiscovery measured: {} {} {}\n", measured->natdiscovery_mapping,
+                     measured->natdiscovery_filtering, nd_ok ? "agrees" : "DIFFERS");
+  return stun_ok && nd_ok ? exit_ok : exit_failure;
+}
+
 int client_sim_main(int argc, const char* const* argv) {
   const auto parsed = parse_client_sim_options(argc, argv);
   if (!parsed) {
     std::cerr << "client-sim: " << parsed.error().message << '\n';
     return parsed.error().exit_code;
   }
+  if (parsed->cmd == client_sim_options::command::nat_judge) return run_nat_judge(parsed->nat_preset, std::cout, std::cerr);
   if (parsed->cmd != client_sim_options::command::run) {
     std::cout << parsed->text << '\n';
     return exit_ok;

@@ -64,21 +64,34 @@ namespace {
 
 bool usable_v4_loopback(const ip_endpoint& e) { return !e.is_v6 && e.is_loopback(); }
 
+// Loopback, or a network of the kernel NAT testbed (real_options::testbed_networks).
+bool usable(const real_options& o, const ip_endpoint& e) {
+  if (usable_v4_loopback(e)) return true;
+  if (e.is_v6) return false;
+  for (const auto& [net, prefix] : o.testbed_networks) {
+    const std::uint32_t mask = prefix == 0 ? 0 : ~std::uint32_t{0} << (32 - prefix);
+    if ((e.v4_host_order() & mask) == (net.v4_host_order() & mask)) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 std::string validate(const real_options& o) {
   const std::pair<const char*, const ip_endpoint*> eps[] = {
       {"notifier", &o.notifier}, {"notifier UDP", &o.notifier_udp}, {"control", &o.control}};
   for (const auto& [name, ep] : eps) {
-    if (!usable_v4_loopback(*ep))
+    if (!usable(o, *ep))
       return std::string(name) + " endpoint " + ep->to_string() +
              " is not IPv4 loopback: real runs only ever talk to 127.0.0.0/8";
     if (ep->port == 0) return std::string(name) + " endpoint needs a port";
   }
-  if (!usable_v4_loopback(o.source_first)) return "source addresses must be IPv4 loopback (127.0.0.0/8)";
+  if (!usable(o, o.source_first)) return "source addresses must be IPv4 loopback (127.0.0.0/8)";
   if (o.source_count == 0) return "the source address range is empty";
   const std::uint64_t last = std::uint64_t{o.source_first.v4_host_order()} + o.source_count - 1;
-  if ((last >> 24) != 127) return "the source address range runs past 127.255.255.255";
+  if (last > 0xFFFFFFFFu || !usable(o, ip_endpoint::v4(static_cast<std::uint32_t>(last), 0)))
+    return o.testbed_networks.empty() ? "the source address range runs past 127.255.255.255"
+                                      : "the source address range leaves the testbed's networks";
   if (o.progress_every <= duration::zero()) return "progress interval must be positive";
   return {};
 }
@@ -523,7 +536,7 @@ class worker {
     lk.sock.open(tcp::v4(), ec);
     if (!ec) lk.sock.bind(tcp::endpoint(src, 0), ec);
     if (ec) return refuse(s, c.conn, "TCP socket on " + src.to_string() + ": " + ec.message());
-    if (!usable_v4_loopback(c.to)) return refuse(s, c.conn, c.to.to_string() + " is not IPv4 loopback");
+    if (!usable(f_.opts, c.to)) return refuse(s, c.conn, c.to.to_string() + " is not IPv4 loopback");
     const ip_endpoint to = c.to;
     lk.sock.async_connect(live::to_asio<tcp::endpoint>(to), [this, &s, &lk, to](const error_code& e) {
       if (stopping_ || s.dead) return;
@@ -659,7 +672,7 @@ class worker {
                        [&](engine::send_datagram& x) {
                          // Only ever to loopback; a datagram that cannot go now is lost, as UDP may be.
                          datagram_socket* u = s.find_socket(x.socket);
-                         if (!u || !u->sock.is_open() || !usable_v4_loopback(x.to)) return;
+                         if (!u || !u->sock.is_open() || !usable(f_.opts, x.to)) return;
                          error_code e;
                          const std::size_t n = u->sock.send_to(asio::buffer(x.bytes), live::to_asio<udp::endpoint>(x.to), 0, e);
                          if (!e) wire(s).udp[to_server] += udp_datagram(n);
@@ -961,6 +974,7 @@ slice_result run_slice(const run_frame& f, const std::vector<std::size_t>& clien
   for (std::size_t w = 0; w < workers.size(); ++w)
     pool.emplace_back([&, w] {
       try {
+        if (f.opts.enter_client_network) f.opts.enter_client_network();
         workers[w]->run();
       } catch (...) {
         errors[w] = std::current_exception();
@@ -1296,7 +1310,7 @@ std::vector<family_service> find_services(const std::vector<const engine::family
     }
     for (const auto* eps : {&s.at.listeners, &s.at.sockets})
       for (const auto& e : *eps)
-        if (!usable_v4_loopback(e.at) || e.at.port == 0)
+        if (!usable(o, e.at) || e.at.port == 0)
           throw std::runtime_error("the notifier serves " + f->name + " on " + e.at.to_string() +
                                    ": real runs only ever talk to 127.0.0.0/8");
     out.push_back(std::move(s));

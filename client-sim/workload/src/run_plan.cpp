@@ -52,6 +52,12 @@ std::string nat_share::label() const {
   return l;
 }
 
+bool run_plan::kernel_nat() const {
+  for (const auto& n : nat_mix)
+    if (n.kernel) return true;
+  return false;
+}
+
 const engine::family* protocol_family(std::string_view name) {
   protocols::register_all();  // idempotent; programs call it first thing too
   return engine::registry::instance().find(name);
@@ -240,6 +246,7 @@ std::vector<virtual_only_setting> run_plan::virtual_only_settings() const {
   if (link.jitter != dl.jitter) out.push_back({"network.jitter", loopback});
   if (link.udp_loss != dl.udp_loss) out.push_back({"network.udp_loss", loopback});
   if (link.rate_bps != dl.rate_bps) out.push_back({"network.rate", loopback});
+  if (kernel_nat()) return out;  // the kernel NAT testbed builds the NAT and starts the notifier with [server]
   if (!nat_mix.empty())
     out.push_back({"nat", "applies only to --clock virtual; a real run's clients reach the notifier over loopback, with "
                           "no NAT between them"});

@@ -261,8 +261,11 @@ json to_json(const run_result& r) {
        [&] {
          nlohmann::json a = nlohmann::json::array();
          for (const auto& n : p.nat_mix)
+         {
            a.push_back({{"preset", n.preset}, {"fraction", n.fraction}, {"udp_timeout_s", to_seconds(n.udp_timeout)},
                       {"clients_per_device", n.clients_per_device}});
+           if (n.kernel) a.back()["kernel"] = true;  // only when asked: other results stay as they were
+         }
          return a;
        }()},
       {"server",

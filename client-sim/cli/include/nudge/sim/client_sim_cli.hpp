@@ -40,9 +40,12 @@ struct pcap_cli_options {
 
 struct client_sim_options {
   /// What main() does: run, or print `text` (the help text, the version line) and exit 0.
-  enum class command { run, help, version };
+  /// nat_describe: print `text` (a preset's declared behaviour) and exit 0;
+  /// nat_judge: build the kernel NAT for `nat_preset` and run the STUN classifiers.
+  enum class command { run, help, version, nat_describe, nat_judge };
   command cmd = command::run;
   std::string text;
+  std::string nat_preset;  // --nat-describe / --nat-judge
   clock_kind clock = clock_kind::real;
   run_plan plan;
   /// Real clock: endpoints, workers, processes, source addresses. The
@@ -70,6 +73,13 @@ std::string parse_mix(std::string_view text, std::array<double, client::client_m
 /// stdout), warnings and, when `live_progress`, a progress line to `err`.
 /// Returns the exit code.
 int run_client_sim(const client_sim_options& o, std::ostream& out, std::ostream& err, bool live_progress);
+
+/// `client-sim --nat-judge PRESET`: builds the kernel NAT testbed for the
+/// preset, runs Vovida stun and turnutils_natdiscovery through it and prints
+/// their verdicts beside the declared ones. 0 when both agree with the
+/// declaration, 1 when not or when the testbed cannot be built, 2 when the
+/// kernel cannot realise the preset.
+int run_nat_judge(const std::string& preset, std::ostream& out, std::ostream& err);
 
 /// main(): parse, print help/version/usage errors, run (progress line only when stderr is a terminal).
 int client_sim_main(int argc, const char* const* argv);

@@ -122,6 +122,15 @@ struct real_options {
   /// event_schedule (since time zero; it was sent no earlier). Only events of
   /// clients run in this process: worker processes do not report them.
   std::function<void(std::size_t client, duration scheduled)> on_event;
+  /// Besides loopback, the networks (address, prefix length) a run may talk
+  /// to and bind in. Set only by the kernel NAT testbed (client-sim/kernelnat),
+  /// whose addresses exist only inside the network namespaces it created.
+  std::vector<std::pair<protocol::ip_endpoint, unsigned>> testbed_networks;
+  /// Called first on every thread that opens client sockets (in every worker
+  /// process); throws to fail the run. The kernel NAT testbed moves the thread
+  /// into its LAN namespace here, while the control connection stays where
+  /// run_real was called.
+  std::function<void()> enter_client_network;
 };
 
 /// Empty when the options are usable, else a message (non-loopback endpoint, ...).

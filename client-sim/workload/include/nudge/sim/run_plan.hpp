@@ -37,6 +37,9 @@ struct nat_share {
   double fraction = 1.0;
   duration udp_timeout = duration::zero();  // 0: the preset's own
   std::uint32_t clients_per_device = 1;      // clients sharing one device (one public address)
+  /// --clock real: realise this NAT in the Linux kernel, in network namespaces
+  /// (client-sim/kernelnat, docs/kernel-nat.md). Virtual runs model it as always.
+  bool kernel = false;
   std::string label() const;
 };
 
@@ -151,6 +154,8 @@ struct run_plan {
   std::vector<std::size_t> assign_nat_groups() const;
   std::size_t nat_group_count() const { return nat_mix.empty() ? 1 : nat_mix.size(); }
   std::string nat_label(std::size_t group) const { return nat_mix.empty() ? "none" : nat_mix[group].label(); }
+  /// A [[nat]] entry asks for the kernel NAT testbed (kernel = true).
+  bool kernel_nat() const;
 
   /// Client i's group (an index into mix): a deterministic assignment with
   /// exact counts per group.
@@ -175,7 +180,9 @@ struct run_plan {
   /// The settings, changed from their defaults, that a real run (real sockets on
   /// loopback, against a notifier started on its own) cannot honour: the link
   /// model, NAT, and the in-process notifier's [server] settings. Empty: the
-  /// plan runs in real time as written.
+  /// plan runs in real time as written. With a kernel NAT (kernel_nat()), the
+  /// NAT and the [server] settings are honoured: client-sim builds the NAT in
+  /// the kernel and starts the notifier itself.
   std::vector<virtual_only_setting> virtual_only_settings() const;
 };
 
