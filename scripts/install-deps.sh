@@ -17,6 +17,7 @@ packages=(
   libpugixml-dev           # the polling bus's SOAP envelopes are read and written with pugixml
   mono-mcs libmono-system-web-services4.0-cil mono-devel  # the real .NET SOAP client judges the polling bus; mono-devel has `wsdl`
   wrk nginx-light          # the bus's load benchmark: wrk against the notifier and against nginx
+  libwbxml2-utils          # wbxml2xml/xml2wbxml judge ActiveSync's WBXML bodies (tests/tools/activesync_capture_test.cpp)
   # clang and libclang-rt-14-dev above build the fuzz preset (libFuzzer) that .ci/fuzz.sh runs.
 )
 
