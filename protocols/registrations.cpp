@@ -3,6 +3,7 @@
 #include <memory>
 #include <utility>
 
+#include "nudge/activesync/family.hpp"
 #include "nudge/client/emsmdb_client_core.hpp"
 #include "nudge/emsmdb/capture_classifier.hpp"
 #include "nudge/emsmdb/family.hpp"
@@ -26,6 +27,7 @@ void register_all() {
     emsmdb.capture = &protocol::emsmdb::emsmdb_capture_classifier();
     r.add(std::move(emsmdb));
     r.add(pollbus::family());  // seed 003: the ASP.NET polling bus
+    r.add(activesync::family());  // seed 000: Exchange ActiveSync Direct Push
     return true;
   }();
   (void)done;

@@ -19,6 +19,7 @@ packages=(
   wrk nginx-light          # the bus's load benchmark: wrk against the notifier and against nginx
   nftables conntrack       # the kernel NAT testbed: the router's SNAT and filter (nft), its conntrack table flushed and checked
   stun-client coturn       # the STUN judges of the kernel NAT: Vovida `stun`, coturn's turnserver and turnutils_natdiscovery
+  libwbxml2-utils          # wbxml2xml/xml2wbxml judge ActiveSync's WBXML bodies (tests/tools/activesync_capture_test.cpp)
   # clang and libclang-rt-14-dev above build the fuzz preset (libFuzzer) that .ci/fuzz.sh runs.
 )
 

@@ -60,6 +60,7 @@ virtual_network::virtual_network(const run_plan& plan, std::size_t clients, cons
       auto nc = *netsim::preset(plan.nat_mix[g].preset, nat_public(i, 0));
       if (plan.nat_mix[g].udp_timeout > duration::zero())
         nc.udp_mapping_timeout = nc.udp_timeout_established = plan.nat_mix[g].udp_timeout;
+      if (plan.nat_mix[g].tcp_timeout > duration::zero()) nc.tcp_established_timeout = plan.nat_mix[g].tcp_timeout;
       device = topo_.add_nat(nc, {}, plan.seed ^ (0x4E4154ull + i));
       device_public_[i] = true;
     }

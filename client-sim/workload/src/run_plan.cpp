@@ -48,6 +48,8 @@ std::string nat_share::label() const {
   std::string l = preset;
   if (udp_timeout > duration::zero())
     l += "/" + std::to_string(std::chrono::duration_cast<std::chrono::seconds>(udp_timeout).count()) + "s";
+  if (tcp_timeout > duration::zero())
+    l += "/tcp" + std::to_string(std::chrono::duration_cast<std::chrono::seconds>(tcp_timeout).count()) + "s";
   if (clients_per_device > 1 && preset != "none") l += " x" + std::to_string(clients_per_device);
   return l;
 }
@@ -228,6 +230,7 @@ std::string run_plan::validate() const {
   for (const auto& s : nat_mix) {
     if (s.fraction < 0 || !std::isfinite(s.fraction)) return "NAT mix fractions must be non-negative numbers";
     if (s.udp_timeout < duration::zero()) return "NAT UDP timeout must not be negative";
+    if (s.tcp_timeout < duration::zero()) return "NAT TCP timeout must not be negative";
     if (s.clients_per_device < 1) return "NAT clients_per_device must be at least 1";
     if (s.preset != "none" && !netsim::preset(s.preset, protocol::ip_endpoint::v4(192, 0, 2, 99, 0)))
       return "unknown NAT preset '" + s.preset + "' (none, full-cone, restricted-cone, port-restricted-cone, symmetric, linux-snat)";

@@ -260,11 +260,12 @@ json to_json(const run_result& r) {
       {"nat_mix",
        [&] {
          nlohmann::json a = nlohmann::json::array();
-         for (const auto& n : p.nat_mix)
-         {
-           a.push_back({{"preset", n.preset}, {"fraction", n.fraction}, {"udp_timeout_s", to_seconds(n.udp_timeout)},
-                      {"clients_per_device", n.clients_per_device}});
-           if (n.kernel) a.back()["kernel"] = true;  // only when asked: other results stay as they were
+         for (const auto& n : p.nat_mix) {
+           nlohmann::json e = {{"preset", n.preset}, {"fraction", n.fraction}, {"udp_timeout_s", to_seconds(n.udp_timeout)},
+                               {"clients_per_device", n.clients_per_device}};
+           if (n.tcp_timeout != duration::zero()) e["tcp_timeout_s"] = to_seconds(n.tcp_timeout);  // added only when set
+           if (n.kernel) e["kernel"] = true;  // only when asked: other results stay as they were
+           a.push_back(std::move(e));
          }
          return a;
        }()},

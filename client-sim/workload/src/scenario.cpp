@@ -357,10 +357,11 @@ outcome set_nat_field(nat_share& s, std::string_view field, const toml::node& v)
   }
   if (field == "fraction") return get_number(v, s.fraction, 0, inf, "a non-negative number");
   if (field == "udp_timeout") return get_duration(v, s.udp_timeout);
+  if (field == "tcp_timeout") return get_duration(v, s.tcp_timeout);
   if (field == "clients_per_device")
     return get_int_as(v, s.clients_per_device, 1, std::numeric_limits<std::uint32_t>::max(), "an integer >= 1");
   if (field == "kernel") return get_bool(v, s.kernel);
-  return fail("unknown key (a [[nat]] entry has preset, fraction, udp_timeout, clients_per_device, kernel)");
+  return fail("unknown key (a [[nat]] entry has preset, fraction, udp_timeout, tcp_timeout, clients_per_device, kernel)");
 }
 
 outcome set_nat_array(run_plan& p, const toml::node& v) {
@@ -371,7 +372,7 @@ outcome set_nat_array(run_plan& p, const toml::node& v) {
   for (const auto& item : *arr) {
     const auto* t = item.as_table();
     if (!t) {
-      failure f{fmt::format("expected a table (preset, fraction, udp_timeout, clients_per_device, kernel), got {}", describe(item)),
+      failure f{fmt::format("expected a table (preset, fraction, udp_timeout, tcp_timeout, clients_per_device, kernel), got {}", describe(item)),
                 fmt::format("nat[{}]", index), item.source().begin};
       return f;
     }
@@ -743,12 +744,13 @@ std::vector<key_def> make_keys() {
       [](run_plan& p, const toml::node& v) { return get_duration(v, p.wire.idle_quick_ack); });
 
   // [[nat]]
-  add("nat", "array of tables", "who sits behind which NAT ([[nat]] entries: preset, fraction, udp_timeout, clients_per_device, kernel)",
+  add("nat", "array of tables", "who sits behind which NAT ([[nat]] entries: preset, fraction, udp_timeout, tcp_timeout, clients_per_device, kernel)",
       "[{preset=\"symmetric\", fraction=1}]", set_nat_array);
   add("nat.N.preset", "string", "none, full-cone, restricted-cone, port-restricted-cone, symmetric, linux-snat",
       "\"linux-snat\"", nullptr);
   add("nat.N.fraction", "number >= 0", "share of the clients behind this kind of NAT (normalised)", "0.5", nullptr);
   add("nat.N.udp_timeout", "duration", "UDP mapping timeout (0: the preset's own)", "\"60s\"", nullptr);
+  add("nat.N.tcp_timeout", "duration", "TCP established idle timeout (0: the preset's own)", "\"5min\"", nullptr);
   add("nat.N.kernel", "boolean", "--clock real: build this NAT in the Linux kernel, in network namespaces (root; "
       "docs/kernel-nat.md)", "true", nullptr);
   add("nat.N.clients_per_device", "integer >= 1", "clients behind each device of this kind, sharing its public "
@@ -1074,7 +1076,7 @@ std::optional<scenario_error> apply_assignment(run_plan& plan, const set_item& a
   std::size_t index = 0;
   const auto [ptr, ec] = std::from_chars(rest.data(), rest.data() + (dot == std::string_view::npos ? rest.size() : dot), index);
   if (ec != std::errc{} || dot == std::string_view::npos || ptr != rest.data() + dot)
-    return override_error(key, "a NAT entry is nat[N].preset, nat[N].fraction, nat[N].udp_timeout, nat[N].clients_per_device or nat[N].kernel");
+    return override_error(key, "a NAT entry is nat[N].preset, nat[N].fraction, nat[N].udp_timeout, nat[N].tcp_timeout, nat[N].clients_per_device or nat[N].kernel");
   if (index > plan.nat_mix.size())
     return override_error(key, fmt::format("there are {} NAT entries: N may be 0..{} ({} appends one)",
                                            plan.nat_mix.size(), plan.nat_mix.size(), plan.nat_mix.size()));
@@ -1313,6 +1315,7 @@ std::string to_toml(const run_plan& p) {
     line("preset", toml_string(n.preset));
     line("fraction", toml_number(n.fraction));
     line("udp_timeout", dur(n.udp_timeout));
+    if (n.tcp_timeout != duration::zero()) line("tcp_timeout", dur(n.tcp_timeout));
     if (n.clients_per_device != 1) line("clients_per_device", std::to_string(n.clients_per_device));
     if (n.kernel) line("kernel", "true");
   }

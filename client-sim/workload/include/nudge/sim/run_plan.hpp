@@ -36,6 +36,9 @@ struct nat_share {
   std::string preset = "none";
   double fraction = 1.0;
   duration udp_timeout = duration::zero();  // 0: the preset's own
+  /// The TCP established idle timeout (0: the preset's own): a home gateway's
+  /// shorter one makes held connections (ActiveSync Ping) die silently.
+  duration tcp_timeout = duration::zero();
   std::uint32_t clients_per_device = 1;      // clients sharing one device (one public address)
   /// --clock real: realise this NAT in the Linux kernel, in network namespaces
   /// (client-sim/kernelnat, docs/kernel-nat.md). Virtual runs model it as always.
