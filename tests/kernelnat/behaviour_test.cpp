@@ -80,6 +80,13 @@ TEST(kernelnat_behaviour, the_kernel_realises_port_preserving_and_random_snat_wi
     if (k == "net.netfilter.nf_conntrack_udp_timeout_stream") stream = v == "3";
   }
   EXPECT_TRUE(udp && stream);
+  // A [[nat]] entry's tcp_timeout (a 5-minute gateway) becomes conntrack's established timer.
+  const auto five_minutes = realise(*preset_config("linux-snat", duration::zero(), std::chrono::minutes(5)));
+  ASSERT_TRUE(five_minutes.realisation);
+  bool tcp = false;
+  for (const auto& [k, v] : five_minutes.realisation->sysctls)
+    if (k == "net.netfilter.nf_conntrack_tcp_timeout_established") tcp = v == "300";
+  EXPECT_TRUE(tcp);
 }
 
 TEST(kernelnat_behaviour, what_only_the_model_can_do_is_refused_with_the_reason) {

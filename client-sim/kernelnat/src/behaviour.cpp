@@ -141,10 +141,11 @@ expected_classification classify(const netsim::nat_config& c) {
   return e;
 }
 
-std::optional<netsim::nat_config> preset_config(std::string_view name, duration udp_timeout) {
+std::optional<netsim::nat_config> preset_config(std::string_view name, duration udp_timeout, duration tcp_timeout) {
   // The public address is the testbed router's (testbed.hpp); the model ignores it here.
   auto c = netsim::preset(name, protocol::ip_endpoint::v4(203, 0, 113, 1, 0));
   if (c && udp_timeout > duration::zero()) c->udp_mapping_timeout = c->udp_timeout_established = udp_timeout;
+  if (c && tcp_timeout > duration::zero()) c->tcp_established_timeout = tcp_timeout;
   return c;
 }
 

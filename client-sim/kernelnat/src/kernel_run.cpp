@@ -57,7 +57,7 @@ std::string kernel_plan_problem(const sim::run_plan& plan) {
     return "nat[0].clients_per_device: the testbed's clients sit on one LAN address, so the router never gives "
            "two of them one port, as a device per client (clients_per_device = 1) never does; the model's "
            "shared devices collide on fixed private ports, which the kernel testbed cannot reproduce";
-  const auto config = preset_config(share.preset, share.udp_timeout);
+  const auto config = preset_config(share.preset, share.udp_timeout, share.tcp_timeout);
   if (!config) return fmt::format("nat[0].preset: \"{}\" is not a NAT preset the kernel could realise", share.preset);
   const auto verdict = realise(*config);
   if (!verdict.realisation) return fmt::format("nat[0].preset \"{}\": {}", share.preset, verdict.refusal.message());
@@ -72,7 +72,7 @@ result<sim::run_result> run_through_kernel_nat(const sim::run_plan& plan, sim::r
   if (auto why = testbed_unavailable(); !why.empty()) return fail(why);
   if (::access(options.notifier_program.c_str(), X_OK) != 0)
     return fail("cannot run the notifier program " + options.notifier_program);
-  const auto realisation = *realise(*preset_config(plan.nat_mix[0].preset, plan.nat_mix[0].udp_timeout)).realisation;
+  const auto realisation = *realise(*preset_config(plan.nat_mix[0].preset, plan.nat_mix[0].udp_timeout, plan.nat_mix[0].tcp_timeout)).realisation;
 
   auto bed = testbed::create(realisation);
   if (!bed) return fail(bed.error().message);

@@ -61,7 +61,8 @@ expected_classification classify(const netsim::nat_config& config);
 
 /// A preset by name with a [[nat]] entry's udp_timeout applied (zero: the
 /// preset's own), as the virtual driver builds it; nullopt for an unknown name.
-std::optional<netsim::nat_config> preset_config(std::string_view name, duration udp_timeout = duration::zero());
+std::optional<netsim::nat_config> preset_config(std::string_view name, duration udp_timeout = duration::zero(),
+                                               duration tcp_timeout = duration::zero());
 
 /// `client-sim --nat-describe PRESET`: the declared behaviour, the classifiers'
 /// expected verdicts and the kernel's realisation or refusal, as text.
