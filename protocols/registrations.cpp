@@ -9,6 +9,7 @@
 #include "nudge/engine/registry.hpp"
 #include "nudge/notifier/emsmdb_server_factory.hpp"
 #include "nudge/pollbus/family.hpp"
+#include "nudge/websub/family.hpp"
 
 namespace nudge::protocols {
 
@@ -26,6 +27,7 @@ void register_all() {
     emsmdb.capture = &protocol::emsmdb::emsmdb_capture_classifier();
     r.add(std::move(emsmdb));
     r.add(pollbus::family());  // seed 003: the ASP.NET polling bus
+    r.add(websub::family());   // seed 000: WebSub webhooks (a hub that calls subscribers back)
     return true;
   }();
   (void)done;
