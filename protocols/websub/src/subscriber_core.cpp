@@ -253,7 +253,7 @@ void subscriber_core::on_callback_bytes(time_point now, engine::connection_id co
       close_link(now, conn, true);
       return;
     }
-    answer(now, conn, l, d.value);
+    answer(now, conn, l, d.value, d.consumed);
     if (links_.find(conn) == links_.end()) return;
   }
 }
@@ -262,7 +262,8 @@ void subscriber_core::reply(time_point now, engine::connection_id conn, link& l,
   send_bytes(now, conn, l, http::serialize(r), k);
 }
 
-void subscriber_core::answer(time_point now, engine::connection_id conn, link& l, const http::request& req) {
+void subscriber_core::answer(time_point now, engine::connection_id conn, link& l, const http::request& req,
+                             std::size_t wire_size) {
   const std::string_view target = req.target;
   const std::size_t q = target.find('?');
   const std::string_view path = target.substr(0, q);
@@ -271,7 +272,6 @@ void subscriber_core::answer(time_point now, engine::connection_id conn, link& l
     reply(now, conn, l, std::move(r), message_kind::http_error);
     (void)k;
   };
-  const std::size_t wire_size = http::serialize(req).size();
   if (path != cfg_.callback_path) {
     received(now, l, wire_size, message_kind::http_error);
     return refuse(404, "no such callback", message_kind::http_error);

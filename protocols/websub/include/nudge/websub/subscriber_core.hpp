@@ -85,7 +85,7 @@ class subscriber_core final : public engine::session {
   void subscribe_failed(time_point now);
   void on_callback_bytes(time_point now, engine::connection_id conn, link& l, bytes_view bytes);
   void on_response_bytes(time_point now, engine::connection_id conn, link& l, bytes_view bytes);
-  void answer(time_point now, engine::connection_id conn, link& l, const http::request& req);
+  void answer(time_point now, engine::connection_id conn, link& l, const http::request& req, std::size_t wire_size);
   void reply(time_point now, engine::connection_id conn, link& l, http::response r, message_kind k);
   void send_bytes(time_point now, engine::connection_id conn, link& l, byte_buffer bytes, message_kind k);
   void received(time_point now, link& l, std::size_t wire_size, message_kind k);
