@@ -17,6 +17,8 @@ packages=(
   libpugixml-dev           # the polling bus's SOAP envelopes are read and written with pugixml
   mono-mcs libmono-system-web-services4.0-cil mono-devel  # the real .NET SOAP client judges the polling bus; mono-devel has `wsdl`
   wrk nginx-light          # the bus's load benchmark: wrk against the notifier and against nginx
+  libssl-dev openssl      # WebSub's X-Hub-Signature: HMAC-SHA256 from libcrypto; `openssl dgst -hmac` judges it
+  php-cli php-curl php-pubsubhubbub-publisher  # a real WebSub publisher (PHP) judges the hub's publish endpoint
   # clang and libclang-rt-14-dev above build the fuzz preset (libFuzzer) that .ci/fuzz.sh runs.
 )
 
