@@ -24,7 +24,7 @@ class capture_classifier final : public engine::capture_classifier {
   std::span<const std::string_view> mode_names() const override;
   /// An HTTP request line ("POST ", "GET ", ...) or status line ("HTTP/1.").
   bool begins_message(protocol::bytes_view stream) const override;
-  /// subscriptions, verifications, received, bad_signatures, callbacks, http_errors.
+  /// subscriptions, verifications, received, bad_signatures, connections, callbacks, http_errors.
   std::span<const std::string_view> counter_names() const override;
   /// callback: every event arrives in a content POST.
   std::span<const std::string_view> path_names() const override;
