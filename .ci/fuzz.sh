@@ -18,7 +18,8 @@ FUZZ_RSS_MB=${FUZZ_RSS_MB:-2048}
 FUZZ_TIMEOUT=${FUZZ_TIMEOUT:-30}
 all_targets=(fuzz_dcerpc_pdu fuzz_dcerpc_stream fuzz_emsmdb_stubs fuzz_rop_buffer fuzz_sockaddr fuzz_push_datagram
              fuzz_notifier_session fuzz_client_session fuzz_pcap_reader fuzz_classifier
-             fuzz_http_request fuzz_http_response fuzz_pollbus_body fuzz_pollbus_server)
+             fuzz_http_request fuzz_http_response fuzz_pollbus_body fuzz_pollbus_server
+             fuzz_websub_form fuzz_websub_hub)
 read -r -a targets <<<"${FUZZ_TARGETS:-${all_targets[*]}}"
 
 echo "== fuzz: building the fuzz preset"

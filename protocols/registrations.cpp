@@ -10,6 +10,7 @@
 #include "nudge/engine/registry.hpp"
 #include "nudge/notifier/emsmdb_server_factory.hpp"
 #include "nudge/pollbus/family.hpp"
+#include "nudge/websub/family.hpp"
 
 namespace nudge::protocols {
 
@@ -28,6 +29,7 @@ void register_all() {
     r.add(std::move(emsmdb));
     r.add(pollbus::family());  // seed 003: the ASP.NET polling bus
     r.add(activesync::family());  // seed 000: Exchange ActiveSync Direct Push
+    r.add(websub::family());   // seed 000: WebSub webhooks (a hub that calls subscribers back)
     return true;
   }();
   (void)done;

@@ -20,6 +20,8 @@ packages=(
   nftables conntrack       # the kernel NAT testbed: the router's SNAT and filter (nft), its conntrack table flushed and checked
   stun-client coturn       # the STUN judges of the kernel NAT: Vovida `stun`, coturn's turnserver and turnutils_natdiscovery
   libwbxml2-utils          # wbxml2xml/xml2wbxml judge ActiveSync's WBXML bodies (tests/tools/activesync_capture_test.cpp)
+  libssl-dev openssl      # WebSub's X-Hub-Signature: HMAC-SHA256 from libcrypto; `openssl dgst -hmac` judges it
+  php-cli php-curl php-pubsubhubbub-publisher  # a real WebSub publisher (PHP) judges the hub's publish endpoint
   # clang and libclang-rt-14-dev above build the fuzz preset (libFuzzer) that .ci/fuzz.sh runs.
 )
 

@@ -354,6 +354,7 @@ class worker {
     tcp::socket sock;
     std::deque<byte_buffer> queue;
     bool writing = false;
+    bool accepted = false;  // on the client's own listener (measured with the listener's SYN-ACK)
   };
   struct datagram_socket {
     datagram_socket(asio::io_context& io, engine::socket_id i) : id(i), sock(io) {}
@@ -601,6 +602,7 @@ class worker {
       auto l = std::make_unique<link>(io_, s.next_accepted++);
       link& lk = *l;
       lk.sock = std::move(sock);
+      lk.accepted = true;
       lk.sock.set_option(tcp::no_delay(true), ignored);
       lk.sock.non_blocking(true, ignored);
       s.links.push_back(std::move(l));
@@ -627,7 +629,7 @@ class worker {
     error_code ignored;
     measured_traffic& w = wire(s);
     for (auto& l : s.links)
-      if (l->sock.is_open() && !tcp_wire::add_connection(l->sock.native_handle(), w))
+      if (l->sock.is_open() && !tcp_wire::add_connection(l->sock.native_handle(), w, l->accepted))
         ++w.unmeasured_connections;
     for (auto& u : s.sockets) {
       if (!u->sock.is_open()) continue;
@@ -651,7 +653,7 @@ class worker {
   void close_link(slot& s, link& lk) {
     if (!lk.sock.is_open()) return;
     measured_traffic& w = wire(s);
-    if (!tcp_wire::add_connection(lk.sock.native_handle(), w)) ++w.unmeasured_connections;
+    if (!tcp_wire::add_connection(lk.sock.native_handle(), w, lk.accepted)) ++w.unmeasured_connections;
     error_code ignored;
     lk.sock.close(ignored);
   }
@@ -724,6 +726,7 @@ class worker {
   void closed(slot& s, link& lk) {
     const time_point now = live::steady_now();
     feed(s, now, engine::closed{lk.id});
+    close_link(s, lk);  // gone for the core (its close is never echoed): measured and closed now
     after_input(s, now);
   }
 
@@ -744,7 +747,13 @@ class worker {
         feed(s, now, engine::stream_bytes{lk.id, {rbuf_.data(), n}});
         if (n < rbuf_.size() || !s.core->failure().empty()) break;
       }
-      if (eof && s.core->failure().empty()) feed(s, now, engine::closed{lk.id});
+      if (eof && s.core->failure().empty()) {
+        feed(s, now, engine::closed{lk.id});
+        // The peer's FIN: the core forgets the connection, so the socket closes
+        // here, not at the end of the run (a webhook subscriber takes a
+        // connection per callback and would otherwise hold them all).
+        close_link(s, lk);
+      }
       after_input(s, now);
       if (!s.dead && lk.sock.is_open()) arm_read(s, lk);
     });

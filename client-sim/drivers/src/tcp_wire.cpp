@@ -28,7 +28,7 @@ std::uint64_t syn_option_bytes(std::uint8_t tcpi_options) {
 // arrived: CLOSE_WAIT or CLOSE), that segment, and the FIN's sequence number
 // that tcpi_bytes_received counts, are left out: teardown is counted nowhere
 // (docs/measurements.md).
-bool add_connection(int fd, measured_traffic& out) {
+bool add_connection(int fd, measured_traffic& out, bool accepted) {
   tcp_info ti{};
   socklen_t len = sizeof ti;
   if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0) return false;
@@ -44,7 +44,8 @@ bool add_connection(int fd, measured_traffic& out) {
   const std::uint64_t options = (ti.tcpi_options & TCPI_OPT_TIMESTAMPS) ? 12 : 0;
   const std::uint64_t per_segment = ipv4_header_bytes + tcp_header_bytes + options;
   const std::uint64_t syn_extra = syn_option_bytes(ti.tcpi_options) - options;
-  measured_traffic::flow up{ti.tcpi_segs_out, ti.tcpi_bytes_sent, 0};
+  // An accepted socket's counters start after the handshake's SYN-ACK (sent by the listener's request sock).
+  measured_traffic::flow up{ti.tcpi_segs_out + (accepted ? 1 : 0), ti.tcpi_bytes_sent, 0};
   up.wire_bytes = up.payload_bytes + up.packets * per_segment + (up.packets > 0 ? syn_extra : 0);
   measured_traffic::flow down{segs_in, bytes_in, 0};
   down.wire_bytes = down.payload_bytes + down.packets * per_segment + (syn_ack_seen ? syn_extra : 0);

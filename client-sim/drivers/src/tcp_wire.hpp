@@ -20,6 +20,9 @@ std::uint64_t syn_option_bytes(std::uint8_t tcpi_options);
 /// Adds the client TCP connection on `fd` to `out`, read with TCP_INFO before
 /// the client starts its teardown. False (and nothing added) when the kernel
 /// cannot describe it (TCP_INFO without tcpi_bytes_sent: before Linux 4.19).
-bool add_connection(int fd, measured_traffic& out);
+/// `accepted`: the client accepted it on its own listener (a webhook's
+/// callback); the kernel's listener sent its SYN-ACK, which the accepted
+/// socket's tcpi_segs_out leaves out, so it is added here.
+bool add_connection(int fd, measured_traffic& out, bool accepted = false);
 
 }  // namespace nudge::sim::tcp_wire

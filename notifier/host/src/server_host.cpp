@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <deque>
+#include <map>
 #include <unordered_map>
 #include <utility>
 #include <variant>
@@ -190,6 +191,9 @@ struct server_host::impl {
     bool closing = false;
     bool peer_done = false;  // while closing: the peer's FIN arrived
     std::unique_ptr<asio::steady_timer> linger;
+    // A connection the core opened (`connect`, webhooks): its id is the core's, kept in outgoing_.
+    bool outgoing = false;
+    bool connecting = false;  // until the connect completes: writes wait
   };
 
   struct served {
@@ -342,6 +346,11 @@ struct server_host::impl {
         c->sock.close(ec);
       }
     conns_.clear();
+    for (auto& [key, c] : outgoing_) {
+      c->open = false;
+      c->sock.close(ec);
+    }
+    outgoing_.clear();
     for (auto& [id, cc] : controls_) {
       cc->open = false;
       cc->sock.close(ec);
@@ -390,9 +399,9 @@ struct server_host::impl {
       s.scratch.swap(acts);
       for (auto& a : s.scratch) {
         std::visit(overloaded{
-                       [&](engine::send& m) { queue_tcp(now, m); },
+                       [&](engine::send& m) { queue_tcp(index, now, m); },
                        [&](engine::send_datagram& d) { queue_udp(s, now, d); },
-                       [&](engine::close& c) { core_closed(now, c); },
+                       [&](engine::close& c) { core_closed(index, now, c); },
                        [&](engine::notice& n) {
                          log_limited(notice_log_, log_level::warning, now, [&] { return std::move(n.text); });
                        },
@@ -404,10 +413,7 @@ struct server_host::impl {
                          auto e = open_udp(index, now, b);
                          if (e && !error) error = std::move(e);
                        },
-                       [&](engine::connect& c) {
-                         // A server core that dials out needs the client host's connector; none does yet.
-                         s.core->handle(now, engine::refused{c.conn, "the server host does not open connections"});
-                       },
+                       [&](engine::connect& c) { open_connection(index, now, c); },
                    },
                    a);
       }
@@ -591,7 +597,55 @@ struct server_host::impl {
     after_input(c->owner, now);
   }
 
-  std::shared_ptr<tcp_conn> find_conn(engine::connection_id id) const {
+  /// A core's `connect` (a hub calling a subscriber back): refused at once
+  /// outside loopback unless allowed (the one policy the cores also apply),
+  /// else answered by `connected` or `refused` when the connect completes.
+  void open_connection(std::size_t index, time_point now, const engine::connect& cc) {
+    served& s = *served_[index];
+    if (!cfg_.allow_non_loopback && !cc.to.is_loopback()) {
+      ++stats_.tcp_refused_non_loopback;
+      log_limited(notice_log_, log_level::warning, now, [&] {
+        return "refused to connect to " + cc.to.to_string() + ": not loopback (see --allow-non-loopback)";
+      });
+      s.core->handle(now, engine::refused{cc.conn, "not a loopback address (see --allow-non-loopback)"});
+      return;
+    }
+    ++stats_.tcp_connects;
+    auto c = std::make_shared<tcp_conn>(tcp::socket(io_));
+    c->id = cc.conn;
+    c->owner = index;
+    c->peer = cc.to;
+    c->outgoing = true;
+    c->connecting = true;
+    outgoing_[{index, cc.conn}] = c;
+    c->sock.async_connect(live::to_asio<tcp::endpoint>(cc.to), [this, c](const error_code& ec) {
+      if (!c->open || stopping_) return;
+      const time_point at = steady_now();
+      c->connecting = false;
+      engine::server_session& core = *served_[c->owner]->core;
+      if (ec) {
+        ++stats_.tcp_connect_failures;
+        c->open = false;
+        outgoing_.erase({c->owner, c->id});
+        core.handle(at, engine::refused{c->id, "connect to " + c->peer.to_string() + ": " + ec.message()});
+        return after_input(c->owner, at);
+      }
+      error_code ignored;
+      c->sock.set_option(tcp::no_delay(true), ignored);
+      c->sock.non_blocking(true, ignored);
+      const auto local = c->sock.local_endpoint(ignored);
+      core.handle(at, engine::connected{c->id, from_asio(local)});
+      wait_tcp(c);
+      start_write(c);  // what the core queued while connecting
+      after_input(c->owner, at);
+    });
+  }
+
+  std::shared_ptr<tcp_conn> find_conn(std::size_t owner, engine::connection_id id) const {
+    if (engine::is_outgoing(id)) {
+      const auto it = outgoing_.find({owner, id});
+      return it == outgoing_.end() ? nullptr : it->second;
+    }
     const auto slot = static_cast<std::uint32_t>(id & 0xFFFFFFFFu);
     if (slot >= conns_.size() || !conns_[slot] || conns_[slot]->id != id) return nullptr;
     return conns_[slot];
@@ -631,16 +685,17 @@ struct server_host::impl {
     error_code ec;
     if (c->linger) c->linger->cancel();
     c->sock.close(ec);
-    const auto slot = static_cast<std::uint32_t>(c->id & 0xFFFFFFFFu);
-    if (auto& held = conns_[slot]; held == c) {
+    if (c->outgoing) {
+      if (const auto it = outgoing_.find({c->owner, c->id}); it != outgoing_.end() && it->second == c) outgoing_.erase(it);
+    } else if (auto& held = conns_[static_cast<std::uint32_t>(c->id & 0xFFFFFFFFu)]; held == c) {
       held.reset();
-      free_slots_.push_back(slot);
+      free_slots_.push_back(static_cast<std::uint32_t>(c->id & 0xFFFFFFFFu));
     }
     if (tell_core) served_[c->owner]->core->handle(now, engine::closed{c->id});
   }
 
-  void core_closed(time_point now, const engine::close& cc) {
-    const auto c = find_conn(cc.conn);  // a copy keeps it alive through the reset
+  void core_closed(std::size_t owner, time_point now, const engine::close& cc) {
+    const auto c = find_conn(owner, cc.conn);  // a copy keeps it alive through the reset
     if (!c) return;
     if (!cc.reason.empty())
       log_limited(close_log_, log_level::info, now, [&] { return "closed a connection: " + cc.reason; });
@@ -649,8 +704,8 @@ struct server_host::impl {
     drop_tcp(c, now, false);  // the core has forgotten it already
   }
 
-  void queue_tcp(time_point now, engine::send& s) {
-    const auto c = find_conn(s.conn);
+  void queue_tcp(std::size_t owner, time_point now, engine::send& s) {
+    const auto c = find_conn(owner, s.conn);
     if (!c || c->closing) return;  // closed since the core produced it
     if (c->queued_bytes + c->in_flight_bytes + s.bytes.size() > cfg_.max_unsent_bytes_per_connection) {
       ++stats_.connections_not_reading;
@@ -669,7 +724,7 @@ struct server_host::impl {
 
   /// One gathered write of everything queued; never two in flight on a socket.
   void start_write(const std::shared_ptr<tcp_conn>& c) {
-    if (!c->open || c->writing || c->queued.empty()) return;
+    if (!c->open || c->connecting || c->writing || c->queued.empty()) return;
     c->in_flight.swap(c->queued);
     c->in_flight_bytes = std::exchange(c->queued_bytes, 0);
     gather_.clear();
@@ -1079,6 +1134,9 @@ struct server_host::impl {
     NUDGE_FIELD(udp_send_blocked);
     NUDGE_FIELD(udp_dropped_queue_full);
     NUDGE_FIELD(udp_refused_non_loopback);
+    NUDGE_FIELD(tcp_connects);
+    NUDGE_FIELD(tcp_connect_failures);
+    NUDGE_FIELD(tcp_refused_non_loopback);
     NUDGE_FIELD(udp_receive_errors);
     NUDGE_FIELD(control_connections);
     NUDGE_FIELD(control_commands);
@@ -1112,6 +1170,8 @@ struct server_host::impl {
   std::uint64_t timer_generation_ = 0;
 
   std::vector<std::shared_ptr<tcp_conn>> conns_;  // by slot (the id's low 32 bits)
+  // Connections the cores opened, by (core index, the core's id).
+  std::map<std::pair<std::size_t, engine::connection_id>, std::shared_ptr<tcp_conn>> outgoing_;
   std::vector<std::uint32_t> generations_;       // by slot
   std::vector<std::uint32_t> free_slots_;
   std::unordered_map<std::uint64_t, std::shared_ptr<control_conn>> controls_;

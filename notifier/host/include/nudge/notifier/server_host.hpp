@@ -79,6 +79,9 @@ struct driver_stats {
   std::uint64_t udp_send_blocked = 0;        // send buffer full: waited for room
   std::uint64_t udp_dropped_queue_full = 0;
   std::uint64_t udp_refused_non_loopback = 0;  // caught by the host's own check
+  std::uint64_t tcp_connects = 0;              // connections a core opened (webhooks)
+  std::uint64_t tcp_connect_failures = 0;      // of those, refused or unreachable
+  std::uint64_t tcp_refused_non_loopback = 0;  // connects outside loopback, refused by the host
   std::uint64_t udp_receive_errors = 0;
   std::uint64_t control_connections = 0;
   std::uint64_t control_commands = 0;
