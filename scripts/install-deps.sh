@@ -17,6 +17,7 @@ packages=(
   libpugixml-dev           # the polling bus's SOAP envelopes are read and written with pugixml
   mono-mcs libmono-system-web-services4.0-cil mono-devel  # the real .NET SOAP client judges the polling bus; mono-devel has `wsdl`
   wrk nginx-light          # the bus's load benchmark: wrk against the notifier and against nginx
+  tcpreplay                # bench/replay_topspeed.sh sets nudge-replay beside tcpreplay --topspeed; tcprewrite makes foreign captures for the replay tests
   # clang and libclang-rt-14-dev above build the fuzz preset (libFuzzer) that .ci/fuzz.sh runs.
 )
 

@@ -754,35 +754,55 @@ class engine {
 
 void retime_operations(capture_sessions& capture, double pps) {
   if (!(pps > 0)) return;
-  // Every operation's captured time, sorted: operation r (in that order) is due at r / pps.
-  std::vector<duration> old;
-  for (const auto& c : capture.clients)
-    for (const auto& op : c.ops) old.push_back(op.sent);
-  if (old.empty()) return;
-  std::sort(old.begin(), old.end());
+  // Every operation in capture order (ties: client order, then its own order): the r-th is due at r / pps.
+  struct at {
+    duration sent;
+    std::size_t client, op;
+  };
+  std::vector<at> order;
+  for (std::size_t i = 0; i < capture.clients.size(); ++i)
+    for (std::size_t k = 0; k < capture.clients[i].ops.size(); ++k) order.push_back({capture.clients[i].ops[k].sent, i, k});
+  if (order.empty()) return;
+  std::stable_sort(order.begin(), order.end(), [](const at& x, const at& y) { return x.sent < y.sent; });
   const auto slot = [&](std::size_t r) {
     return std::chrono::duration_cast<duration>(std::chrono::duration<double>(static_cast<double>(r) / pps));
   };
-  // A monotone warp through the points (old[r], slot(r)): between two operations, linear; outside, shifted.
+  std::vector<duration> old;
+  for (const auto& o : order) old.push_back(o.sent);
+  // Any other captured time moves with the operations around it: linear between
+  // two operations' times, shifted before the first and after the last.
   const auto warp = [&](duration t) {
-    const auto hi = static_cast<std::size_t>(std::upper_bound(old.begin(), old.end(), t) - old.begin());
+    const auto hi = static_cast<std::size_t>(std::lower_bound(old.begin(), old.end(), t) - old.begin());
     if (hi == 0) return std::max(duration::zero(), slot(0) - (old.front() - t));
     if (hi == old.size()) return slot(old.size() - 1) + (t - old.back());
     const std::size_t lo = hi - 1;
     const double span = static_cast<double>((old[hi] - old[lo]).count());
-    const double at = span > 0 ? static_cast<double>((t - old[lo]).count()) / span : 0.0;
-    return slot(lo) + std::chrono::duration_cast<duration>((slot(hi) - slot(lo)) * at);
+    const double frac = span > 0 ? static_cast<double>((t - old[lo]).count()) / span : 0.0;
+    return slot(lo) + std::chrono::duration_cast<duration>((slot(hi) - slot(lo)) * frac);
   };
   for (auto& c : capture.clients) {
     c.main_open = warp(c.main_open);
     if (c.async_open) c.async_open = warp(*c.async_open);
-    for (auto& op : c.ops) {
-      op.sent = warp(op.sent);
+    for (auto& op : c.ops)
       if (op.answered) op.answered = warp(*op.answered);
-    }
     for (auto& p : c.pings) p = warp(p);
   }
-  capture.summary.span = warp(capture.summary.span);
+  for (std::size_t r = 0; r < order.size(); ++r) {
+    captured_op& op = capture.clients[order[r].client].ops[order[r].op];
+    op.sent = slot(r);
+    if (op.answered) op.answered = std::max(*op.answered, op.sent);
+  }
+  for (auto& c : capture.clients) {
+    const auto lane_first = [&](lane l) -> std::optional<duration> {
+      for (const auto& op : c.ops)
+        if (op.on == l) return op.sent;
+      return std::nullopt;
+    };
+    if (auto f = lane_first(lane::main)) c.main_open = std::min(c.main_open, *f);
+    if (c.async_open)
+      if (auto f = lane_first(lane::async)) c.async_open = std::min(*c.async_open, *f);
+  }
+  capture.summary.span = std::max(warp(capture.summary.span), slot(order.size() - 1));
 }
 
 void limit_operations(capture_sessions& capture, std::size_t n) {
@@ -793,14 +813,18 @@ void limit_operations(capture_sessions& capture, std::size_t n) {
   if (all.size() <= n) return;
   std::nth_element(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(n - 1), all.end());
   const duration cutoff = all[n - 1];
-  std::size_t kept = 0;
+  // Ties at the cutoff: as many as fit, in client order.
+  std::size_t at_cutoff = n - static_cast<std::size_t>(std::count_if(all.begin(), all.end(), [&](duration d) { return d < cutoff; }));
   for (auto& c : capture.clients) {
     std::vector<captured_op> ops;
-    for (auto& op : c.ops)
-      if (op.sent < cutoff || (op.sent == cutoff && kept < n)) {
-        ops.push_back(std::move(op));
-        ++kept;
+    for (auto& op : c.ops) {
+      if (op.sent > cutoff) break;  // a client's operations are in capture order
+      if (op.sent == cutoff) {
+        if (at_cutoff == 0) break;
+        --at_cutoff;
       }
+      ops.push_back(std::move(op));
+    }
     c.ops = std::move(ops);
     std::erase_if(c.pings, [&](duration p) { return p > cutoff; });
   }
