@@ -130,6 +130,7 @@ result<replay_cli_options> parse_replay_options(int argc, const char* const* arg
   auto* o_grace = app.add_option("--grace", grace,
                  "Seconds the replay goes on after the capture's last packet, for late answers "
                  "(default 0.5; blind: after the last operation was due, default 5)")
+      ->default_str("0.5 (blind: 5)")
       ->type_name("SECONDS")
       ->check(CLI::NonNegativeNumber);
   app.add_option("--sources", sources, "Loopback source addresses for the replayed clients' sockets, FIRST-LAST")
@@ -137,7 +138,7 @@ result<replay_cli_options> parse_replay_options(int argc, const char* const* arg
   app.add_option("--clients", o.replay.max_clients, "Replay only the first N clients of the capture (0 = all)")
       ->type_name("N");
   cli::add_output_file_option(app, "--json", o.json_path, "Write the report as JSON to FILE ('-' = stdout)");
-  app.add_flag("--verbose", o.verbose, "Show every client's operations, not only those that differ");
+  app.add_flag("--verbose", o.verbose, "Show every client (reacting: its captured and live counters; blind: its operations), not only those that differ");
   app.add_flag("--quiet", o.quiet, "No text report (errors still go to stderr)");
   app.add_flag("--dry-run", o.dry_run, "Only list the clients found in the capture (and what is not replayed); send nothing");
   app.add_flag("--version", version, "Print the version and exit");
