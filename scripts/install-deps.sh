@@ -22,6 +22,7 @@ packages=(
   libwbxml2-utils          # wbxml2xml/xml2wbxml judge ActiveSync's WBXML bodies (tests/tools/activesync_capture_test.cpp)
   libssl-dev openssl      # WebSub's X-Hub-Signature: HMAC-SHA256 from libcrypto; `openssl dgst -hmac` judges it
   php-cli php-curl php-pubsubhubbub-publisher  # a real WebSub publisher (PHP) judges the hub's publish endpoint
+  tcpreplay                # bench/replay_topspeed.sh sets nudge-replay beside tcpreplay --topspeed; tcprewrite makes foreign captures for the replay tests
   # clang and libclang-rt-14-dev above build the fuzz preset (libFuzzer) that .ci/fuzz.sh runs.
 )
 

@@ -212,13 +212,22 @@ TEST(ReplayCli, RefusesTargetsOutsideLoopback) {
 }
 
 TEST(ReplayCli, DryRunListsTheClients) {
-  auto parsed = parse({(fs::path(NUDGE_SOURCE_DIR) / "captures" / "virtual-mixed-10.pcap").string(), "--dry-run"});
+  auto parsed =
+      parse({(fs::path(NUDGE_SOURCE_DIR) / "captures" / "virtual-mixed-10.pcap").string(), "--dry-run", "--blind"});
   ASSERT_TRUE(parsed) << parsed.error().message;
   ASSERT_EQ(parsed->what, replay_cli_options::action::run);
   std::ostringstream out, err;
   EXPECT_EQ(run_replay_cli(*parsed, out, err), exit_ok) << err.str();
   EXPECT_NE(out.str().find("10 clients"), std::string::npos) << out.str();
   EXPECT_NE(out.str().find("[async]"), std::string::npos);
+  // Reacting (the default): the clients as client cores of their family will be rebuilt.
+  auto react = parse({(fs::path(NUDGE_SOURCE_DIR) / "captures" / "virtual-mixed-10.pcap").string(), "--dry-run"});
+  ASSERT_TRUE(react) << react.error().message;
+  std::ostringstream rout, rerr;
+  EXPECT_EQ(run_replay_cli(*react, rout, rerr), exit_ok) << rerr.str();
+  EXPECT_NE(rout.str().find("10 clients"), std::string::npos) << rout.str();
+  EXPECT_NE(rout.str().find("emsmdb async from"), std::string::npos) << rout.str();
+  EXPECT_NE(rout.str().find("poll.interval="), std::string::npos) << rout.str();
 }
 
 // Nearest-rank percentiles on known values: 1..100 ms in a scrambled order give

@@ -146,7 +146,7 @@ TEST(ReplaySocket, WithoutMailHeldWaitsBlockWhatFollowsAndTheCliReportsIt) {
   const fs::path json_path = pcap_test::temp_pcap("nudge_replay_report") += ".json";
   std::vector<std::string> args{"nudge-replay",           cap->path.string(), "--notifier",
                                 notifier.tcp_ep().to_string(), "--notifier-udp",   notifier.udp_ep().to_string(),
-                                "--topspeed",             "--grace",          "1",
+                                "--blind", "--topspeed", "--grace", "1",
                                 "--json",                 json_path.string(), "--quiet"};
   std::vector<const char*> argv;
   for (const auto& a : args) argv.push_back(a.c_str());

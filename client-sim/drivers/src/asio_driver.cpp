@@ -93,6 +93,10 @@ std::string validate(const real_options& o) {
     return o.testbed_networks.empty() ? "the source address range runs past 127.255.255.255"
                                       : "the source address range leaves the testbed's networks";
   if (o.progress_every <= duration::zero()) return "progress interval must be positive";
+  if (o.script)
+    for (const auto& c : *o.script)
+      if (c.start < duration::zero() || !std::is_sorted(c.events.begin(), c.events.end()))
+        return "a scripted client starts before time zero or has unsorted events";
   return {};
 }
 
@@ -142,6 +146,7 @@ struct run_frame {
   time_point events_end;  // t0 + length: no event is generated from here
   time_point end;         // t0 + length + drain: every session finishes
   time_point start_of(std::size_t global) const {
+    if (opts.script) return t0 + (*opts.script)[global].start;
     return t0 + plan.ramp_up * static_cast<std::int64_t>(global) / static_cast<std::int64_t>(plan.clients);
   }
   asio::ip::address_v4 source_of(std::size_t global) const {
@@ -328,7 +333,12 @@ class worker {
         measured_(frame.groups.size()),
         clients_(frame.groups.size(), 0),
         progress_(frame.counter_names.size()) {
-    for (const std::size_t i : clients) {
+    // Clients start in slot order (next_start_): a script's starts need not be.
+    std::vector<std::size_t> order = clients;
+    if (f_.opts.script)
+      std::stable_sort(order.begin(), order.end(),
+                       [&](std::size_t a, std::size_t b) { return f_.start_of(a) < f_.start_of(b); });
+    for (const std::size_t i : order) {
       const std::size_t g = f_.group_of[i];
       slots_.emplace_back(static_cast<std::uint32_t>(slots_.size()), i, g, f_.start_of(i));
       ++clients_[g];
@@ -890,22 +900,30 @@ class control_connection {
 class event_driver {
  public:
   event_driver(const run_frame& frame, log_sink& sink, const std::vector<std::size_t>& clients)
-      : f_(frame), sink_(sink), stream_(frame.plan, clients), generated_(frame.groups.size(), 0) {}
+      : f_(frame), sink_(sink), stream_(frame.plan, clients), generated_(frame.groups.size(), 0) {
+    if (f_.opts.script) {
+      for (const std::size_t c : clients)
+        for (const duration at : (*f_.opts.script)[c].events) scripted_.push_back({time_point{} + at, c});
+      std::sort(scripted_.begin(), scripted_.end(), [](const event_stream::event& a, const event_stream::event& b) {
+        return a.at != b.at ? a.at < b.at : a.client < b.client;
+      });
+    }
+  }
 
   void run() {
-    if (stream_.empty()) return;
+    if (empty()) return;
     try {
       control_connection control(f_.opts.control, f_.opts.control_timeout);
       if (const error_code ec = control.connect()) throw std::runtime_error("cannot connect: " + ec.message());
       std::string out;
       std::vector<std::string> replies;
       std::vector<event_stream::event> batch;
-      while (!stream_.empty() && !stop_.load(std::memory_order_relaxed)) {
+      while (!empty() && !stop_.load(std::memory_order_relaxed)) {
         const time_point now = live::steady_now();
         out.clear();
         batch.clear();
-        while (!stream_.empty() && on_clock(stream_.peek()) <= now && batch.size() < max_batch) {
-          const auto e = stream_.pop();
+        while (!empty() && on_clock(peek()) <= now && batch.size() < max_batch) {
+          const auto e = pop();
           batch.push_back(e);
           // Named, so that only the client's own family's core learns of the mailbox.
           out += "EVENT@";
@@ -929,8 +947,8 @@ class event_driver {
           }
           if (batch.size() == max_batch) continue;  // behind schedule: catch up first
         }
-        if (stream_.empty()) break;
-        const time_point wake = std::min(on_clock(stream_.peek()), live::steady_now() + std::chrono::milliseconds(50));
+        if (empty()) break;
+        const time_point wake = std::min(on_clock(peek()), live::steady_now() + std::chrono::milliseconds(50));
         std::this_thread::sleep_until(live::to_steady(wake));
       }
     } catch (const std::exception& e) {
@@ -946,12 +964,19 @@ class event_driver {
  private:
   static constexpr std::size_t max_batch = 256;
 
+  // The plan's event_schedule, or the script's events when there is a script.
+  bool empty() const { return f_.opts.script ? next_scripted_ >= scripted_.size() : stream_.empty(); }
+  event_stream::event peek() const { return f_.opts.script ? scripted_[next_scripted_] : stream_.peek(); }
+  event_stream::event pop() { return f_.opts.script ? scripted_[next_scripted_++] : stream_.pop(); }
+
   // Schedule times are since time zero; the clock's time zero is t0.
   time_point on_clock(const event_stream::event& e) const { return f_.t0 + (e.at - time_point{}); }
 
   const run_frame& f_;
   log_sink& sink_;
   event_stream stream_;
+  std::vector<event_stream::event> scripted_;  // the script's events, in time order
+  std::size_t next_scripted_ = 0;
   std::vector<std::uint64_t> generated_;  // by group
   std::atomic<std::uint64_t> total_{0};
   std::atomic<bool> stop_{false};
@@ -1411,7 +1436,22 @@ run_result run_real(const run_plan& plan, const real_options& opts) {
   for (std::size_t g = 0; g < setup.groups.size(); ++g) setup.groups[g].server = services[setup.family_of[g]].at;
   raise_fd_limit();
 
-  const std::vector<std::size_t> group_of = plan.assign_groups();
+  if (opts.script && opts.script->size() != plan.clients)
+    throw std::runtime_error("the script names " + std::to_string(opts.script->size()) + " clients, the plan " +
+                             std::to_string(plan.clients));
+  std::vector<std::size_t> group_of;
+  if (opts.script) {
+    for (const auto& c : *opts.script) {
+      if (c.group >= plan.mix.size()) throw std::runtime_error("a scripted client names no group of the plan");
+      group_of.push_back(c.group);
+    }
+  } else {
+    group_of = plan.assign_groups();
+  }
+  const bool scripted_events =
+      opts.script && std::any_of(opts.script->begin(), opts.script->end(), [](const scripted_client& c) {
+        return !c.events.empty();
+      });
   std::vector<std::size_t> sockets_per_client;
   for (const auto& g : setup.groups) sockets_per_client.push_back(sockets_at_start(g, plan));
   std::size_t fds = 0;
@@ -1425,7 +1465,7 @@ run_result run_real(const run_plan& plan, const real_options& opts) {
       check_reachable(l.at, s.family + " listener " + std::to_string(l.id),
                       no_services.empty() ? "is the notifier running?"
                                           : "is the notifier running? no SERVICES list either: " + no_services);
-  if (plan.events_per_client_hour > 0)
+  if (opts.script ? scripted_events : plan.events_per_client_hour > 0)
     check_reachable(opts.control, "control port", "is `notifier --control " + opts.control.to_string() + "` running?");
 
   // The capture hook runs before time zero is fixed, so however long it takes

@@ -144,7 +144,7 @@ struct client_state {
 class engine {
  public:
   engine(const capture_sessions& cap, const replay_options& o, replay_outcome& out)
-      : cap_(cap), o_(o), out_(out), check_timer_(io_), control_(io_) {}
+      : cap_(cap), o_(o), out_(out), check_timer_(io_), stats_timer_(io_), control_(io_) {}
 
   void run() {
     const auto wall = steady::now();
@@ -182,7 +182,9 @@ class engine {
       check_injections(*c);
     }
     arm_check();
+    if (o_.stats) arm_stats();
     io_.run();
+    if (o_.stats) o_.stats(progress());
     finish_notes();
     out_.wall_seconds = std::chrono::duration<double>(steady::now() - wall).count();
   }
@@ -296,6 +298,7 @@ class engine {
     ++l.next;
     c.out.ops[k].sent = now_offset();
     c.out.send_order.push_back(k);
+    ++ops_sent_;
     activity();
     write(c, l, std::move(pdu));
     check_injections(c);
@@ -416,6 +419,7 @@ class engine {
     l.outstanding.reset();
     replayed_op& r = c.out.ops[k];
     r.answered = now_offset();
+    ++ops_answered_;
     activity();
     const captured_op& op = c.cap.ops[k];
     const auto d = dcerpc::decode_pdu(pdu);
@@ -522,6 +526,7 @@ class engine {
       error_code ec;
       u.sock.send_to(asio::buffer(payload), udp::endpoint(to_address(o_.notifier_udp), o_.notifier_udp.port), 0, ec);
       c.out.ops[k].sent = now_offset();
+      ++ops_sent_;
       if (ec) {
         c.out.ops[k].fault = true;
         c.out.ops[k].note = "send: " + ec.message();
@@ -626,6 +631,26 @@ class engine {
     });
   }
 
+  // ---- statistics ----
+  blind_progress progress() const {
+    blind_progress p;
+    p.elapsed = now_offset();
+    p.clients = clients_.size();
+    p.ops_sent = ops_sent_;
+    p.ops_answered = ops_answered_;
+    p.events_injected = out_.events_injected;
+    return p;
+  }
+
+  void arm_stats() {
+    stats_timer_.expires_after(std::chrono::duration_cast<steady::duration>(o_.stats_every));
+    stats_timer_.async_wait([this](const error_code& ec) {
+      if (ec || stopping_) return;
+      o_.stats(progress());
+      arm_stats();
+    });
+  }
+
   // ---- the end ----
   bool settled(const client_state& c) const {
     if (c.failed) return true;
@@ -664,6 +689,7 @@ class engine {
     stopping_ = true;
     error_code ignored;
     check_timer_.cancel();
+    stats_timer_.cancel();
     for (auto& c : clients_) {
       for (tcp_lane* l : {&c->main, &c->async}) {
         l->timer.cancel();
@@ -705,6 +731,8 @@ class engine {
   replay_outcome& out_;
   asio::io_context io_{1};
   asio::steady_timer check_timer_;
+  asio::steady_timer stats_timer_;
+  std::uint64_t ops_sent_ = 0, ops_answered_ = 0;
   std::vector<std::unique_ptr<client_state>> clients_;
   steady::time_point start_{};
   steady::time_point last_activity_{};
@@ -723,6 +751,86 @@ class engine {
 };
 
 }  // namespace
+
+void retime_operations(capture_sessions& capture, double pps) {
+  if (!(pps > 0)) return;
+  // Every operation in capture order (ties: client order, then its own order): the r-th is due at r / pps.
+  struct at {
+    duration sent;
+    std::size_t client, op;
+  };
+  std::vector<at> order;
+  for (std::size_t i = 0; i < capture.clients.size(); ++i)
+    for (std::size_t k = 0; k < capture.clients[i].ops.size(); ++k) order.push_back({capture.clients[i].ops[k].sent, i, k});
+  if (order.empty()) return;
+  std::stable_sort(order.begin(), order.end(), [](const at& x, const at& y) { return x.sent < y.sent; });
+  const auto slot = [&](std::size_t r) {
+    return std::chrono::duration_cast<duration>(std::chrono::duration<double>(static_cast<double>(r) / pps));
+  };
+  std::vector<duration> old;
+  for (const auto& o : order) old.push_back(o.sent);
+  // Any other captured time moves with the operations around it: linear between
+  // two operations' times, shifted before the first and after the last.
+  const auto warp = [&](duration t) {
+    const auto hi = static_cast<std::size_t>(std::lower_bound(old.begin(), old.end(), t) - old.begin());
+    if (hi == 0) return std::max(duration::zero(), slot(0) - (old.front() - t));
+    if (hi == old.size()) return slot(old.size() - 1) + (t - old.back());
+    const std::size_t lo = hi - 1;
+    const double span = static_cast<double>((old[hi] - old[lo]).count());
+    const double frac = span > 0 ? static_cast<double>((t - old[lo]).count()) / span : 0.0;
+    return slot(lo) + std::chrono::duration_cast<duration>((slot(hi) - slot(lo)) * frac);
+  };
+  for (auto& c : capture.clients) {
+    c.main_open = warp(c.main_open);
+    if (c.async_open) c.async_open = warp(*c.async_open);
+    for (auto& op : c.ops)
+      if (op.answered) op.answered = warp(*op.answered);
+    for (auto& p : c.pings) p = warp(p);
+  }
+  for (std::size_t r = 0; r < order.size(); ++r) {
+    captured_op& op = capture.clients[order[r].client].ops[order[r].op];
+    op.sent = slot(r);
+    if (op.answered) op.answered = std::max(*op.answered, op.sent);
+  }
+  for (auto& c : capture.clients) {
+    const auto lane_first = [&](lane l) -> std::optional<duration> {
+      for (const auto& op : c.ops)
+        if (op.on == l) return op.sent;
+      return std::nullopt;
+    };
+    if (auto f = lane_first(lane::main)) c.main_open = std::min(c.main_open, *f);
+    if (c.async_open)
+      if (auto f = lane_first(lane::async)) c.async_open = std::min(*c.async_open, *f);
+  }
+  capture.summary.span = std::max(warp(capture.summary.span), slot(order.size() - 1));
+}
+
+void limit_operations(capture_sessions& capture, std::size_t n) {
+  if (n == 0) return;
+  std::vector<duration> all;
+  for (const auto& c : capture.clients)
+    for (const auto& op : c.ops) all.push_back(op.sent);
+  if (all.size() <= n) return;
+  std::nth_element(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(n - 1), all.end());
+  const duration cutoff = all[n - 1];
+  // Ties at the cutoff: as many as fit, in client order.
+  std::size_t at_cutoff = n - static_cast<std::size_t>(std::count_if(all.begin(), all.end(), [&](duration d) { return d < cutoff; }));
+  for (auto& c : capture.clients) {
+    std::vector<captured_op> ops;
+    for (auto& op : c.ops) {
+      if (op.sent > cutoff) break;  // a client's operations are in capture order
+      if (op.sent == cutoff) {
+        if (at_cutoff == 0) break;
+        --at_cutoff;
+      }
+      ops.push_back(std::move(op));
+    }
+    c.ops = std::move(ops);
+    std::erase_if(c.pings, [&](duration p) { return p > cutoff; });
+  }
+  std::erase_if(capture.clients, [](const captured_client& c) { return c.ops.empty(); });
+  capture.summary.span = std::min(capture.summary.span, cutoff);
+}
 
 replay_outcome run_replay(const capture_sessions& capture, const replay_options& options) {
   replay_outcome out;

@@ -8,6 +8,8 @@
 // due); per datagram it matches pings and keepalives to registered contexts.
 #include <algorithm>
 #include <array>
+#include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <optional>
 #include <unordered_map>
@@ -656,6 +658,20 @@ std::span<const std::string_view> capture_classifier::path_names() const { retur
 std::unique_ptr<engine::capture_reader> capture_classifier::make_reader(
     const engine::capture_reading_options& options) const {
   return std::make_unique<reader>(options);
+}
+
+std::optional<engine::client_rebuild> capture_classifier::rebuild_client(const engine::captured_client_view& c) const {
+  engine::client_rebuild r;
+  r.mode = std::string(mode_name(c.mode));
+  if (c.poll_gap) {
+    const auto gap_ms = std::chrono::duration_cast<std::chrono::milliseconds>(*c.poll_gap).count();
+    const std::optional<std::int64_t> polls_max = f_polls_max_ms < c.facts.size() ? c.facts[f_polls_max_ms] : std::nullopt;
+    // A client that polls at the server's pcmsPollsMax adopts whatever the live server sets.
+    const bool servers = polls_max && *polls_max > 0 && std::abs(gap_ms - *polls_max) * 10 <= *polls_max;
+    r.keys.emplace_back("poll.interval", servers ? std::string("0") : std::to_string(std::max<std::int64_t>(gap_ms, 1)) + "ms");
+  }
+  if (c_keepalives < c.counters.size() && c.counters[c_keepalives] > 0) r.keys.emplace_back("push.cookie", "true");
+  return r;
 }
 
 }  // namespace nudge::protocol::emsmdb

@@ -1,5 +1,6 @@
 // The bus's capture reader (nudge/pollbus/capture_classifier.hpp).
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -247,6 +248,23 @@ std::span<const std::string_view> capture_classifier::kind_names() const { retur
 std::span<const std::string_view> capture_classifier::mode_names() const { return mode_list; }
 std::span<const std::string_view> capture_classifier::counter_names() const { return counter_list; }
 std::span<const std::string_view> capture_classifier::path_names() const { return path_list; }
+
+std::optional<engine::client_rebuild> capture_classifier::rebuild_client(const engine::captured_client_view& c) const {
+  engine::client_rebuild r;
+  r.mode = std::string(mode_name(c.mode));
+  const auto count = [&](seen s) {
+    const auto i = static_cast<std::size_t>(s);
+    return i < c.counters.size() ? c.counters[i] : 0;
+  };
+  // An interval the server set is the live server's to set again; only the client's own is kept.
+  if (c.poll_gap && count(seen::received_poll_interval) == 0) {
+    const auto gap_ms = std::chrono::duration_cast<std::chrono::milliseconds>(*c.poll_gap).count();
+    r.keys.emplace_back("pollbus.client_interval", std::to_string(std::max<std::int64_t>(gap_ms, 1)) + "ms");
+  }
+  if (count(seen::connections) > 1 && count(seen::connections) >= count(seen::polls))
+    r.keys.emplace_back("pollbus.keep_alive", "false");
+  return r;
+}
 
 bool capture_classifier::begins_message(protocol::bytes_view stream) const {
   if (stream.empty()) return false;

@@ -65,6 +65,14 @@ struct real_progress {
   }
 };
 
+/// One client of a scripted run (nudge-replay): which group of the plan it
+/// belongs to, when it starts and when its mailbox changes, all since time zero.
+struct scripted_client {
+  std::size_t group = 0;          // an index into run_plan::mix
+  duration start = duration::zero();
+  std::vector<duration> events;   // sorted; each is one EVENT@<family> for the client's mailbox
+};
+
 /// Where the notifier serves one protocol family, as a real run addresses it.
 struct family_service {
   std::string family;
@@ -131,6 +139,12 @@ struct real_options {
   /// into its LAN namespace here, while the control connection stays where
   /// run_real was called.
   std::function<void()> enter_client_network;
+  /// A scripted run (nudge-replay rebuilding a capture's clients): when set,
+  /// it holds one entry per client of the plan and decides each client's
+  /// group, start and mailbox events instead of the plan's assignment, ramp
+  /// and event_schedule. Everything else (cores, sockets, counting) is as in
+  /// any real run. Must outlive run_real.
+  const std::vector<scripted_client>* script = nullptr;
 };
 
 /// Empty when the options are usable, else a message (non-loopback endpoint, ...).

@@ -14,7 +14,9 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "nudge/protocol/byte_io.hpp"
@@ -161,6 +163,24 @@ class capture_reader {
   virtual capture_findings findings() const = 0;
 };
 
+/// A captured client as the analyser sums it (its sessions together): what a
+/// replay rebuilds a client core of the family from (capture_classifier::rebuild_client).
+struct captured_client_view {
+  std::uint32_t mode = 0;                              // index into mode_names()
+  std::span<const std::uint64_t> counters;             // by counter_names()
+  std::span<const std::optional<std::int64_t>> facts;  // by fact_names()
+  std::optional<duration> poll_gap;                    // the median gap between its polls, if it polled twice
+};
+
+/// How to rebuild a captured client as one of the family's client cores: the
+/// mode (a name of the family's vocabulary) and the client keys (declared by
+/// the family, written as a scenario writes them) that make the core behave
+/// as the captured client did; keys not named keep the run's values.
+struct client_rebuild {
+  std::string mode;
+  std::vector<std::pair<std::string, std::string>> keys;
+};
+
 class capture_classifier {
  public:
   virtual ~capture_classifier() = default;
@@ -195,6 +215,12 @@ class capture_classifier {
   /// A new reading state for one capture; null when the family reads no captures.
   virtual std::unique_ptr<capture_reader> make_reader(const capture_reading_options& /*options*/) const {
     return nullptr;
+  }
+
+  /// How a captured client is rebuilt as a client core of the family
+  /// (nudge-replay's reacting replay); nullopt when the family cannot say.
+  virtual std::optional<client_rebuild> rebuild_client(const captured_client_view& /*client*/) const {
+    return std::nullopt;
   }
 
   std::string_view kind_name(std::size_t k) const { return k < kind_names().size() ? kind_names()[k] : "?"; }

@@ -31,6 +31,15 @@
 
 namespace nudge::replay {
 
+/// A live view of a blind replay, for the periodic statistics line.
+struct blind_progress {
+  duration elapsed{};  // since the replay's time zero
+  std::size_t clients = 0;
+  std::uint64_t ops_sent = 0;
+  std::uint64_t ops_answered = 0;
+  std::uint64_t events_injected = 0;
+};
+
 struct replay_options {
   protocol::ip_endpoint notifier = protocol::ip_endpoint::v4(127, 0, 0, 1, 7777);
   protocol::ip_endpoint notifier_udp = protocol::ip_endpoint::v4(127, 0, 0, 1, 7778);
@@ -52,7 +61,18 @@ struct replay_options {
   std::size_t max_clients = 0;
   /// Warnings (control port trouble, ...), on the replay's thread.
   std::function<void(std::string_view)> log;
+  /// Called on the replay's thread every stats_every (and once at the end).
+  std::function<void(const blind_progress&)> stats;
+  duration stats_every = std::chrono::seconds(1);
 };
+
+/// --pps: the capture re-timed so that its operations, in capture order, are
+/// due `pps` per second (tcpreplay's --pps); every other captured time (answers,
+/// connection opens, pings) moves with the operations around it.
+void retime_operations(capture_sessions& capture, double pps);
+/// --limit: the capture cut after its first `n` operations in capture order
+/// (0: no limit); clients left with none are dropped.
+void limit_operations(capture_sessions& capture, std::size_t n);
 
 /// Empty when usable, else why not: every target must be loopback
 /// (127.0.0.0/8 or ::1), never the capture's own addresses.

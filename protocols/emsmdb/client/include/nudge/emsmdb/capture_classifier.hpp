@@ -40,6 +40,10 @@ class capture_classifier final : public engine::capture_classifier {
   /// The reading of one capture: DCE/RPC framing, EMSMDB calls and their
   /// sessions, pings matched to registered contexts (src/capture_reader.cpp).
   std::unique_ptr<engine::capture_reader> make_reader(const engine::capture_reading_options& options) const override;
+  /// Its mode; poll.interval from its median poll gap ("0", the server's
+  /// pcmsPollsMax, when the gap is within a tenth of it); push.cookie when it
+  /// sent cookies.
+  std::optional<engine::client_rebuild> rebuild_client(const engine::captured_client_view& client) const override;
 
   /// The interface a connection's bind (or alter_context) asks for.
   enum class interface : std::uint8_t { unknown, emsmdb, async_emsmdb, other };

@@ -28,6 +28,10 @@ class capture_classifier final : public engine::capture_classifier {
   std::span<const std::string_view> path_names() const override;
   unsigned teardown_segments() const override { return 3; }
   std::unique_ptr<engine::capture_reader> make_reader(const engine::capture_reading_options& options) const override;
+  /// Its mode (the path it polled); pollbus.client_interval from its median
+  /// poll gap when the server never set one; pollbus.keep_alive false when
+  /// it opened a connection per poll.
+  std::optional<engine::client_rebuild> rebuild_client(const engine::captured_client_view& client) const override;
 };
 
 /// The one instance (it holds no state).
