@@ -210,6 +210,11 @@ class topology {
     nat_id to_nat = public_realm;   // the NAT whose public address `to` is
     host_id inbound_receiver = no_host;  // the host behind to_nat at inbound_private (no_host: not looked up)
     time_point last_arrival{};
+    // Same realm, over links with neither a rate nor jitter (the usual virtual
+    // run): the route is the two access links, their delay and loss fixed.
+    bool fixed = false;
+    duration fixed_delay{};
+    double fixed_loss = 0.0;
     ip_endpoint from, to;
     ip_endpoint inbound_private;    // the last private endpoint to_nat mapped `to` onto
   };
