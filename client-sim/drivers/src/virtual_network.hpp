@@ -140,8 +140,8 @@ class virtual_network {
   /// An event in flight names connection `index` (hold), or has been handled (release).
   void hold(std::uint32_t index) { ++conns_[index].in_flight; }
   void release(std::uint32_t index) {
-    --conns_[index].in_flight;
-    recycle_if_done(index);
+    connection& c = conns_[index];
+    if (--c.in_flight == 0 && c.dialer_done && c.acceptor_done) recycle_if_done(index);
   }
   /// The other end of connection `index` from `n`, and its name for it.
   std::pair<node_id, engine::connection_id> other_end(std::uint32_t index, node_id n) const;
