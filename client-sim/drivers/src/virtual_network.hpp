@@ -152,7 +152,18 @@ class virtual_network {
   /// told, and done with it); false when it already was closed.
   bool reset(std::uint32_t index, node_id at);
   /// What becomes of `bytes` sent now by `from` on connection `index`.
-  segment_fate send(time_point now, std::uint32_t index, node_id from, std::size_t bytes);
+  segment_fate send(time_point now, std::uint32_t index, node_id from, std::size_t bytes) {
+    const connection& c = conns_[index];
+    const std::size_t wire = plan_.wire.tcp_message(bytes).wire_bytes;
+    const auto v = topo_.route_tcp_data(now, c.dialer == from ? c.from_dialer : c.from_acceptor, netsim::tcp_flag::data, wire);
+    segment_fate f;
+    f.delivered = v.delivered();
+    f.arrival = v.arrival;
+    f.reset = v.reset_sent;
+    f.reset_at = v.reset_arrival;
+    if (!f.delivered) ++tcp_dropped_;
+    return f;
+  }
 
   // ---- datagrams ----
   /// Where a datagram `from`'s socket sends to `to` lands, and when; nullopt when

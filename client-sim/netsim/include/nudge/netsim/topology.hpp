@@ -62,6 +62,7 @@
 //   arrival. A driver that routes many segments of one connection names it by
 //   its flow id (flow()) and skips the address lookups; the verdicts are the
 //   same as by endpoints.
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -141,6 +142,26 @@ class topology {
   }
   route_verdict translate_tcp_segment(time_point now, flow_id f, tcp_flags flags) {
     return route(now, f, kind::instant_segment, flags, 0);
+  }
+  /// route_tcp_segment's verdict without the endpoints (a driver that knows a
+  /// connection's ends needs only this), inline for a fixed route: a virtual
+  /// run's every data segment.
+  struct segment_verdict {
+    drop_reason dropped = drop_reason::none;
+    time_point arrival{};
+    bool reset_sent = false;
+    time_point reset_arrival{};
+    bool delivered() const noexcept { return dropped == drop_reason::none; }
+  };
+  segment_verdict route_tcp_data(time_point now, flow_id id, tcp_flags flags, std::size_t wire_bytes) {
+    flow_state& f = flows_[id];
+    if (f.fixed && f.resolved == generation_) {
+      const time_point arrival = std::max(now + f.fixed_delay, f.last_arrival);
+      f.last_arrival = has(flags, tcp_flag::fin | tcp_flag::rst) ? time_point{} : arrival;
+      return {drop_reason::none, arrival, false, {}};
+    }
+    const route_verdict v = route(now, id, kind::segment, flags, wire_bytes);
+    return {v.dropped, v.arrival, v.reset_sent, v.reset_arrival};
   }
 
   /// The host whose address `e` has (the port counts only for hosts added with ports).
