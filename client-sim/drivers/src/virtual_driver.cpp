@@ -224,6 +224,11 @@ class world {
       return;
     }
     if (families_.size() == 1) return deliver(server_slot(0), now, e);  // one server core: its ids as they are
+    deliver_to_family(now, std::move(e));
+  }
+
+  // A network event for the server node, to the server core that owns what it names (in its own ids).
+  [[gnu::noinline]] void deliver_to_family(time_point now, engine::event e) {
     std::size_t k = 0;
     std::visit(overloaded{
                    [&](engine::connected& x) { k = owner_of_conn(x.conn); x.conn = local_conn(x.conn); },
@@ -308,7 +313,7 @@ class world {
         push({now + sample_every_, ev_type::sample, 0, 0, 0, {}, {}});
         return;
     }
-    drain_immediate(now);
+    if (!immediate_.empty()) drain_immediate(now);
   }
 
   void deliver(node_id n, time_point now, const engine::event& e) {
@@ -317,7 +322,7 @@ class world {
   }
 
   // What happens at once because of an action: delivered in order, at `now`.
-  void drain_immediate(time_point now) {
+  [[gnu::noinline]] void drain_immediate(time_point now) {
     while (!immediate_.empty()) {
       auto [n, e, held] = std::move(immediate_.front());
       immediate_.pop_front();
@@ -346,9 +351,22 @@ class world {
     if (auto* s = std::get_if<engine::send>(&a)) {
       const node_id n = net_node(slot);
       send(n, now, net_conn(slot - n, s->conn), s->bytes);
+    } else if (auto* d = std::get_if<engine::send_datagram>(&a)) {
+      const node_id n = net_node(slot);
+      send_datagram(n, now, net_local_id(slot - n, d->socket), *d);
     } else {
       perform_rare(slot, now, a);
     }
+  }
+
+  // `socket`: d's socket as the network knows it.
+  [[gnu::noinline]] void send_datagram(node_id n, time_point now, engine::socket_id socket, engine::send_datagram& d) {
+    if (observed(n)) {
+      if (const ip_endpoint* local = net_.socket_address(n, socket)) capture_->datagram(now, n, *local, d.to, d.bytes);
+    }
+    auto r = net_.route(now, n, socket, d.to, d.bytes.size());
+    if (!r) return;
+    push({r->arrival, ev_type::datagram, 0, r->node, r->socket, std::move(d.bytes), r->from});
   }
 
   void send(node_id n, time_point now, engine::connection_id conn, byte_buffer& bytes) {
@@ -369,7 +387,7 @@ class world {
     }
   }
 
-  [[gnu::noinline]] void perform_rare(node_id slot, time_point now, engine::action& a) {
+  [[gnu::noinline, gnu::cold]] void perform_rare(node_id slot, time_point now, engine::action& a) {
     const node_id n = net_node(slot);
     const std::size_t k = slot - n;  // a server core's index (0 for clients)
     std::visit(overloaded{[&](engine::connect& c) { c.conn = net_conn(k, c.conn); },
@@ -421,15 +439,7 @@ class world {
                 immediate_.push_back({n, engine::udp_bound{b.socket, *at}});
               }
             },
-            [&](engine::send_datagram& d) {
-              if (observed(n)) {
-                if (const ip_endpoint* local = net_.socket_address(n, d.socket))
-                  capture_->datagram(now, n, *local, d.to, d.bytes);
-              }
-              auto r = net_.route(now, n, d.socket, d.to, d.bytes.size());
-              if (!r) return;
-              push({r->arrival, ev_type::datagram, 0, r->node, r->socket, std::move(d.bytes), r->from});
-            },
+            [&](engine::send_datagram& d) { send_datagram(n, now, d.socket, d); },
             [&](engine::notice&) {},  // for a person; a virtual run has nobody to tell
         },
         a);

@@ -230,21 +230,6 @@ bool virtual_network::reset(std::uint32_t index, node_id at) {
   return true;  // the caller tells `at`'s core, then releases the event that carried it
 }
 
-virtual_network::segment_fate virtual_network::send(time_point now, std::uint32_t index, node_id from,
-                                                    std::size_t bytes) {
-  const connection& c = conns_[index];
-  const std::size_t wire = plan_.wire.tcp_message(bytes).wire_bytes;
-  const netsim::route_verdict v =
-      topo_.route_tcp_segment(now, c.dialer == from ? c.from_dialer : c.from_acceptor, netsim::tcp_flag::data, wire);
-  segment_fate f;
-  f.delivered = v.delivered();
-  f.arrival = v.arrival;
-  f.reset = v.reset_sent;
-  f.reset_at = v.reset_arrival;
-  if (!f.delivered) ++tcp_dropped_;
-  return f;
-}
-
 bool virtual_network::nat_public_address(const ip_endpoint& to) const {
   if (to.is_v6) return false;
   const std::uint32_t a = to.v4_host_order();

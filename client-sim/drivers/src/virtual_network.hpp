@@ -140,8 +140,8 @@ class virtual_network {
   /// An event in flight names connection `index` (hold), or has been handled (release).
   void hold(std::uint32_t index) { ++conns_[index].in_flight; }
   void release(std::uint32_t index) {
-    --conns_[index].in_flight;
-    recycle_if_done(index);
+    connection& c = conns_[index];
+    if (--c.in_flight == 0 && c.dialer_done && c.acceptor_done) recycle_if_done(index);
   }
   /// The other end of connection `index` from `n`, and its name for it.
   std::pair<node_id, engine::connection_id> other_end(std::uint32_t index, node_id n) const;
@@ -152,7 +152,18 @@ class virtual_network {
   /// told, and done with it); false when it already was closed.
   bool reset(std::uint32_t index, node_id at);
   /// What becomes of `bytes` sent now by `from` on connection `index`.
-  segment_fate send(time_point now, std::uint32_t index, node_id from, std::size_t bytes);
+  segment_fate send(time_point now, std::uint32_t index, node_id from, std::size_t bytes) {
+    const connection& c = conns_[index];
+    const std::size_t wire = plan_.wire.tcp_message(bytes).wire_bytes;
+    const auto v = topo_.route_tcp_data(now, c.dialer == from ? c.from_dialer : c.from_acceptor, netsim::tcp_flag::data, wire);
+    segment_fate f;
+    f.delivered = v.delivered();
+    f.arrival = v.arrival;
+    f.reset = v.reset_sent;
+    f.reset_at = v.reset_arrival;
+    if (!f.delivered) ++tcp_dropped_;
+    return f;
+  }
 
   // ---- datagrams ----
   /// Where a datagram `from`'s socket sends to `to` lands, and when; nullopt when

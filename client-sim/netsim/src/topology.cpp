@@ -156,6 +156,20 @@ void topology::resolve(flow_state& f) const {
   f.direct = direct ? *direct : no_host;
   f.to_nat = pub == nat_by_address_.end() ? public_realm : pub->second;
   f.inbound_receiver = no_host;
+  f.fixed = false;
+  if (f.sender != no_host && f.direct != no_host && hosts_[f.direct].realm == hosts_[f.sender].realm) {
+    const link_params& up = hosts_[f.sender].access;
+    const link_params& down = hosts_[f.direct].access;
+    auto plain = [](const link_params& l) { return l.rate_bps <= 0 && l.jitter <= duration::zero(); };
+    if (plain(up) && plain(down)) {
+      f.fixed = true;
+      f.fixed_delay = up.one_way_delay + down.one_way_delay;
+      double loss = 0.0;  // as route() combines them, in the same order
+      for (const link_params* l : {&up, &down})
+        if (l->datagram_loss > 0.0) loss = loss == 0.0 ? l->datagram_loss : 1.0 - (1.0 - loss) * (1.0 - l->datagram_loss);
+      f.fixed_loss = loss;
+    }
+  }
   f.resolved = generation_;
 }
 
@@ -182,6 +196,30 @@ route_verdict topology::route(time_point now, flow_id id, kind k, tcp_flags flag
   route_verdict v;
   if (f.sender == no_host) {
     v.dropped = drop_reason::unknown_sender;
+    return v;
+  }
+  if (f.fixed) {
+    // The same verdict as the general path below, without building it: one
+    // loss draw per datagram, the links' fixed delays, TCP kept in order.
+    v.receiver = f.direct;
+    v.from = from;
+    v.to = to;
+    if (k == kind::datagram) {
+      if (rng_.chance(f.fixed_loss)) {
+        v.dropped = drop_reason::lost;
+        return v;
+      }
+      v.arrival = now + f.fixed_delay;
+      return v;
+    }
+    if (k == kind::instant_segment) {
+      if (has(flags, tcp_flag::fin | tcp_flag::rst)) f.last_arrival = time_point{};
+      v.arrival = now;
+      return v;
+    }
+    const time_point arrival = std::max(now + f.fixed_delay, f.last_arrival);
+    f.last_arrival = has(flags, tcp_flag::fin | tcp_flag::rst) ? time_point{} : arrival;
+    v.arrival = arrival;
     return v;
   }
   host& sender = hosts_[f.sender];

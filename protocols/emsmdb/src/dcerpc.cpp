@@ -87,7 +87,7 @@ bool plausible_common_header(bytes_view in) {
 
 // ---- stream_framer ----------------------------------------------------------------------
 
-void stream_framer::append(bytes_view bytes) {
+void stream_framer::append_more(bytes_view bytes) {
   if (reason_ || bytes.empty()) return;
   if (borrowed_.empty()) {
     borrowed_ = bytes;
@@ -107,12 +107,18 @@ void stream_framer::hold(std::size_t want) {
 std::size_t stream_framer::check_header(bytes_view in) {
   std::size_t frag = 0;
   if (rule_ == header_rule::strict) {
-    const auto hd = decode_common_header(in);
-    if (hd.malformed()) {
-      refuse(hd.reason);
-      return 0;
+    // What decode_common_header accepts, read in place; it says why when not.
+    const auto length = static_cast<std::size_t>(in[8] | (in[9] << 8));
+    if (in[0] == 5 && in[1] == 0 && (in[4] & 0xF0) == 0x10 && length >= common_header_size) {
+      frag = length;
+    } else {
+      const auto hd = decode_common_header(in);
+      if (hd.malformed()) {
+        refuse(hd.reason);
+        return 0;
+      }
+      frag = hd.value.frag_length;
     }
-    frag = hd.value.frag_length;
   } else {
     if (!plausible_common_header(in)) {
       refuse("no plausible DCE/RPC common header");
@@ -132,7 +138,7 @@ stream_framer::frame stream_framer::refuse(std::string_view reason) {
   return {status::malformed, {}, reason};
 }
 
-stream_framer::frame stream_framer::next() {
+stream_framer::frame stream_framer::next_pdu() {
   if (reason_) return {status::malformed, {}, reason_};
   if (held_returned_ != 0) {
     held_.erase(held_.begin(), held_.begin() + static_cast<std::ptrdiff_t>(held_returned_));
@@ -159,7 +165,7 @@ stream_framer::frame stream_framer::next() {
       return {status::complete, whole, {}};
     }
   }
-  hold(borrowed_.size());  // an incomplete PDU: the caller's bytes may go away now
+  if (!borrowed_.empty()) hold(borrowed_.size());  // an incomplete PDU: the caller's bytes may go away now
   return {};
 }
 

@@ -35,6 +35,11 @@ void emsmdb_server_core::handle(time_point now, const engine::event& e) {
     return;
   }
   if (std::holds_alternative<engine::timer>(e)) return core_.on_timer(now);
+  if (const auto* d = std::get_if<engine::datagram>(&e)) return core_.receive_datagram(now, d->from, d->bytes);
+  handle_rare(now, e);
+}
+
+void emsmdb_server_core::handle_rare(time_point now, const engine::event& e) {
   std::visit(overloaded{
                  [&](const engine::accepted& a) {
                    const connection_id id = core_.open_connection(now, a.peer);
@@ -84,6 +89,16 @@ void emsmdb_server_core::translate_outputs() {
     return &to_driver_[slot];
   };
   for (auto& o : outs) {
+    // Bytes on a connection are nearly every output: no visit for them.
+    if (auto* s = std::get_if<tcp_send>(&o)) {
+      if (const auto* d = driver_of(s->conn))
+        actions_.push_back(engine::send{d->driver, std::move(s->bytes)});
+      continue;
+    }
+    if (auto* u = std::get_if<udp_send>(&o)) {
+      actions_.push_back(engine::send_datagram{ping_socket, u->to, std::move(u->bytes)});
+      continue;
+    }
     std::visit(overloaded{
                    [&](tcp_send& s) {
                      if (const auto* d = driver_of(s.conn)) actions_.push_back(engine::send{d->driver, std::move(s.bytes)});

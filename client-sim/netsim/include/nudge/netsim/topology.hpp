@@ -62,6 +62,7 @@
 //   arrival. A driver that routes many segments of one connection names it by
 //   its flow id (flow()) and skips the address lookups; the verdicts are the
 //   same as by endpoints.
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -142,6 +143,26 @@ class topology {
   route_verdict translate_tcp_segment(time_point now, flow_id f, tcp_flags flags) {
     return route(now, f, kind::instant_segment, flags, 0);
   }
+  /// route_tcp_segment's verdict without the endpoints (a driver that knows a
+  /// connection's ends needs only this), inline for a fixed route: a virtual
+  /// run's every data segment.
+  struct segment_verdict {
+    drop_reason dropped = drop_reason::none;
+    time_point arrival{};
+    bool reset_sent = false;
+    time_point reset_arrival{};
+    bool delivered() const noexcept { return dropped == drop_reason::none; }
+  };
+  segment_verdict route_tcp_data(time_point now, flow_id id, tcp_flags flags, std::size_t wire_bytes) {
+    flow_state& f = flows_[id];
+    if (f.fixed && f.resolved == generation_) {
+      const time_point arrival = std::max(now + f.fixed_delay, f.last_arrival);
+      f.last_arrival = has(flags, tcp_flag::fin | tcp_flag::rst) ? time_point{} : arrival;
+      return {drop_reason::none, arrival, false, {}};
+    }
+    const route_verdict v = route(now, id, kind::segment, flags, wire_bytes);
+    return {v.dropped, v.arrival, v.reset_sent, v.reset_arrival};
+  }
 
   /// The host whose address `e` has (the port counts only for hosts added with ports).
   std::optional<host_id> host_at(const ip_endpoint& e) const;
@@ -210,6 +231,11 @@ class topology {
     nat_id to_nat = public_realm;   // the NAT whose public address `to` is
     host_id inbound_receiver = no_host;  // the host behind to_nat at inbound_private (no_host: not looked up)
     time_point last_arrival{};
+    // Same realm, over links with neither a rate nor jitter (the usual virtual
+    // run): the route is the two access links, their delay and loss fixed.
+    bool fixed = false;
+    duration fixed_delay{};
+    double fixed_loss = 0.0;
     ip_endpoint from, to;
     ip_endpoint inbound_private;    // the last private endpoint to_nat mapped `to` onto
   };

@@ -154,10 +154,20 @@ class stream_framer {
       : max_pdu_(static_cast<std::uint32_t>(std::min(max_pdu, max_frag_length))), rule_(rule) {}
 
   /// Adds received bytes (borrowed: see the class comment).
-  void append(bytes_view bytes);
+  void append(bytes_view bytes) {
+    if (borrowed_.empty() && reason_ == nullptr) {
+      borrowed_ = bytes;  // the usual case, inline: nothing waits before them
+      return;
+    }
+    append_more(bytes);
+  }
   /// The next whole PDU, need_more, or malformed (the stream cannot be framed
   /// any further: every later call says malformed again until clear()).
-  frame next();
+  frame next() {
+    // Everything appended was framed: need more, inline (every receive ends so).
+    if (borrowed_.empty() && held_.empty() && reason_ == nullptr) return {};
+    return next_pdu();
+  }
   /// Bytes appended but not yet returned in a PDU: an incomplete PDU after
   /// need_more, everything unframed after malformed.
   std::size_t pending() const { return held_.size() - held_returned_ + borrowed_.size(); }
@@ -166,6 +176,8 @@ class stream_framer {
   void clear();
 
  private:
+  void append_more(bytes_view bytes);
+  frame next_pdu();
   /// frag_length of the header at the front of `in` (16 bytes at least), or 0 when refused.
   std::size_t check_header(bytes_view in);
   frame refuse(std::string_view reason);

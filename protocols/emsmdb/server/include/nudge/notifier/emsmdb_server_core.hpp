@@ -56,6 +56,8 @@ class emsmdb_server_core final : public engine::server_session {
   const ip_endpoint& ping_address() const { return ping_address_; }
 
  private:
+  /// Connections opened and closed, listeners: not bytes, timers or datagrams.
+  [[gnu::noinline]] void handle_rare(time_point now, const engine::event& e);
   /// Moves the core's outputs into actions_, renaming connections.
   void translate_outputs();
   /// The core's id for driver id `driver` (0: none), and setting it (0 forgets).
