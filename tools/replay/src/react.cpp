@@ -226,7 +226,9 @@ replay_plan read_replay_plan(const std::filesystem::path& path) {
     for (const auto& other : found)
       if (other.c.family == fc.c.family && other.c.mode == fc.c.mode)
         for (const auto& [k, v] : other.c.keys) ++seen[k][v];
-    for (const auto& [k, values] : seen) {
+    for (const auto& entry : seen) {
+      const std::string& k = entry.first;  // not a structured binding: clang refuses to capture one
+      const auto& values = entry.second;
       const bool has = std::any_of(fc.c.keys.begin(), fc.c.keys.end(), [&](const auto& kv) { return kv.first == k; });
       if (has) continue;
       const auto best = std::max_element(values.begin(), values.end(),
